@@ -1,0 +1,106 @@
+//! The command line: parse, load settings, start logging, dispatch to one command.
+
+mod migrate;
+mod serve;
+pub mod user_create;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::Config;
+use crate::telemetry::{self, Console};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "stripe-sync",
+    version,
+    about = "Keeps your users in step with their Stripe customers"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the web app (migrations are applied at start)
+    Serve,
+    /// Apply database migrations and exit
+    Migrate,
+    /// Create a login
+    #[command(name = "user:create")]
+    UserCreate(user_create::Args),
+}
+
+/// Exit codes: 0 success, 1 the command failed, 2 usage error (clap's own).
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let config = match Config::from_env() {
+        Ok(config) => config,
+        Err(err) => {
+            eprintln!("configuration error: {err}");
+            return ExitCode::from(2);
+        }
+    };
+    let console = match cli.command {
+        Command::Serve => Console::Stdout,
+        _ => Console::Stderr,
+    };
+    let _guard = match telemetry::init(&config.log_dir, console) {
+        Ok(guard) => guard,
+        Err(err) => {
+            eprintln!(
+                "could not start logging to {}: {err}",
+                config.log_dir.display()
+            );
+            return ExitCode::FAILURE;
+        }
+    };
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("could not start the async runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(run(cli.command, config))
+}
+
+pub async fn run(command: Command, config: Config) -> ExitCode {
+    let result = match command {
+        Command::Serve => serve::run(config).await,
+        Command::Migrate => migrate::run(config).await,
+        Command::UserCreate(args) => {
+            let stdin = std::io::stdin();
+            user_create::run(config, args, &mut stdin.lock()).await
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            tracing::error!(error = %err, "command failed");
+            eprintln!("error: {err}");
+            err.exit_code()
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error(transparent)]
+    Startup(#[from] crate::startup::StartupError),
+    #[error("{0}")]
+    Usage(String),
+    #[error("{0}")]
+    Failed(String),
+}
+
+impl CliError {
+    pub fn exit_code(&self) -> ExitCode {
+        match self {
+            CliError::Usage(_) => ExitCode::from(2),
+            _ => ExitCode::FAILURE,
+        }
+    }
+}

@@ -1,0 +1,223 @@
+//! The `users` table: accounts, Cashier's customer columns and the creation guard.
+
+use std::fmt;
+
+use sqlx::FromRow;
+use time::OffsetDateTime;
+
+use super::{Db, on_pool};
+
+const COLUMNS: &str = "id, name, email, password_hash, stripe_id, pm_type, pm_last_four, \
+     trial_ends_at, stripe_snapshot, stripe_snapshot_at, stripe_create_key, \
+     stripe_create_params, stripe_create_lease_until, created_at, updated_at";
+
+#[derive(Clone, FromRow)]
+pub struct User {
+    pub id: i64,
+    pub name: String,
+    pub email: String,
+    pub password_hash: String,
+    pub stripe_id: Option<String>,
+    pub pm_type: Option<String>,
+    pub pm_last_four: Option<String>,
+    pub trial_ends_at: Option<OffsetDateTime>,
+    pub stripe_snapshot: Option<String>,
+    pub stripe_snapshot_at: Option<OffsetDateTime>,
+    pub stripe_create_key: Option<String>,
+    pub stripe_create_params: Option<String>,
+    pub stripe_create_lease_until: Option<OffsetDateTime>,
+    pub created_at: OffsetDateTime,
+    pub updated_at: OffsetDateTime,
+}
+
+/// The password hash never reaches a log line.
+impl fmt::Debug for User {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("User")
+            .field("id", &self.id)
+            .field("stripe_id", &self.stripe_id)
+            .finish_non_exhaustive()
+    }
+}
+
+pub struct NewUser<'a> {
+    pub name: &'a str,
+    pub email: &'a str,
+    pub password_hash: &'a str,
+}
+
+/// What a creation claim hands back: the attempt's key and the parameters fixed with it.
+#[derive(Debug, FromRow)]
+pub struct CreateClaim {
+    pub stripe_create_key: String,
+    pub stripe_create_params: String,
+}
+
+/// The Stripe-side state written after a pull: pm columns and the page's snapshot.
+pub struct CustomerState<'a> {
+    pub pm_type: Option<&'a str>,
+    pub pm_last_four: Option<&'a str>,
+    pub snapshot: &'a str,
+    pub at: OffsetDateTime,
+}
+
+pub async fn insert(db: &Db, user: NewUser<'_>, now: OffsetDateTime) -> Result<i64, sqlx::Error> {
+    const SQL: &str = "INSERT INTO users (name, email, password_hash, created_at, updated_at) \
+                       VALUES ($1, $2, $3, $4, $4) RETURNING id";
+    on_pool!(db, pool => sqlx::query_scalar(SQL)
+        .bind(user.name)
+        .bind(user.email)
+        .bind(user.password_hash)
+        .bind(now)
+        .fetch_one(pool)
+        .await)
+}
+
+pub async fn find(db: &Db, id: i64) -> Result<Option<User>, sqlx::Error> {
+    let sql = format!("SELECT {COLUMNS} FROM users WHERE id = $1");
+    on_pool!(db, pool => sqlx::query_as(&sql).bind(id).fetch_optional(pool).await)
+}
+
+pub async fn find_by_email(db: &Db, email: &str) -> Result<Option<User>, sqlx::Error> {
+    let sql = format!("SELECT {COLUMNS} FROM users WHERE email = $1");
+    on_pool!(db, pool => sqlx::query_as(&sql).bind(email).fetch_optional(pool).await)
+}
+
+pub async fn update_profile(
+    db: &Db,
+    id: i64,
+    name: &str,
+    email: &str,
+    now: OffsetDateTime,
+) -> Result<(), sqlx::Error> {
+    const SQL: &str = "UPDATE users SET name = $2, email = $3, updated_at = $4 WHERE id = $1";
+    on_pool!(db, pool => sqlx::query(SQL).bind(id).bind(name).bind(email).bind(now).execute(pool).await.map(|r| r.rows_affected()))?;
+    Ok(())
+}
+
+/// Takes the row for one creation attempt. Keeps an earlier attempt's key and
+/// parameters when one was interrupted, so its retry is the same request to Stripe.
+/// Returns `None` when the user is linked already or another attempt holds the row.
+pub async fn claim_create(
+    db: &Db,
+    id: i64,
+    fresh_key: &str,
+    fresh_params: &str,
+    now: OffsetDateTime,
+    lease_until: OffsetDateTime,
+) -> Result<Option<CreateClaim>, sqlx::Error> {
+    const SQL: &str = "UPDATE users SET \
+            stripe_create_key = COALESCE(stripe_create_key, $2), \
+            stripe_create_params = COALESCE(stripe_create_params, $3), \
+            stripe_create_lease_until = $5 \
+        WHERE id = $1 AND stripe_id IS NULL \
+          AND (stripe_create_lease_until IS NULL OR stripe_create_lease_until < $4) \
+        RETURNING stripe_create_key, stripe_create_params";
+    on_pool!(db, pool => sqlx::query_as(SQL)
+        .bind(id)
+        .bind(fresh_key)
+        .bind(fresh_params)
+        .bind(now)
+        .bind(lease_until)
+        .fetch_optional(pool)
+        .await)
+}
+
+/// Ends an attempt that did not link a customer. `forget_key` drops the key when
+/// Stripe definitely created nothing; otherwise the next attempt must reuse it.
+pub async fn release_create(
+    db: &Db,
+    id: i64,
+    key: &str,
+    forget_key: bool,
+) -> Result<(), sqlx::Error> {
+    const SQL: &str = "UPDATE users SET \
+            stripe_create_lease_until = NULL, \
+            stripe_create_key = CASE WHEN $3 THEN NULL ELSE stripe_create_key END, \
+            stripe_create_params = CASE WHEN $3 THEN NULL ELSE stripe_create_params END \
+        WHERE id = $1 AND stripe_create_key = $2";
+    on_pool!(db, pool => sqlx::query(SQL).bind(id).bind(key).bind(forget_key).execute(pool).await.map(|r| r.rows_affected()))?;
+    Ok(())
+}
+
+/// Links the customer an attempt created and ends the attempt. Returns false when
+/// the row is no longer this attempt's (someone else linked it meanwhile).
+pub async fn link_customer(
+    db: &Db,
+    id: i64,
+    key: &str,
+    stripe_id: &str,
+    state: CustomerState<'_>,
+) -> Result<bool, sqlx::Error> {
+    const SQL: &str = "UPDATE users SET \
+            stripe_id = $3, pm_type = $4, pm_last_four = $5, \
+            stripe_snapshot = $6, stripe_snapshot_at = $7, updated_at = $7, \
+            stripe_create_key = NULL, stripe_create_params = NULL, \
+            stripe_create_lease_until = NULL \
+        WHERE id = $1 AND stripe_id IS NULL AND stripe_create_key = $2";
+    let done = on_pool!(db, pool => sqlx::query(SQL)
+        .bind(id)
+        .bind(key)
+        .bind(stripe_id)
+        .bind(state.pm_type)
+        .bind(state.pm_last_four)
+        .bind(state.snapshot)
+        .bind(state.at)
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(done == 1)
+}
+
+/// Stores what a pull found, if the user is still linked to the same customer.
+pub async fn store_customer_state(
+    db: &Db,
+    id: i64,
+    stripe_id: &str,
+    state: CustomerState<'_>,
+) -> Result<bool, sqlx::Error> {
+    const SQL: &str = "UPDATE users SET \
+            pm_type = $3, pm_last_four = $4, stripe_snapshot = $5, stripe_snapshot_at = $6 \
+        WHERE id = $1 AND stripe_id = $2";
+    let done = on_pool!(db, pool => sqlx::query(SQL)
+        .bind(id)
+        .bind(stripe_id)
+        .bind(state.pm_type)
+        .bind(state.pm_last_four)
+        .bind(state.snapshot)
+        .bind(state.at)
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(done == 1)
+}
+
+/// Records that the linked customer is gone from Stripe, keeping the dead id so the
+/// page can say so and offer to re-create it.
+pub async fn mark_customer_missing(
+    db: &Db,
+    id: i64,
+    stripe_id: &str,
+    snapshot: &str,
+    at: OffsetDateTime,
+) -> Result<(), sqlx::Error> {
+    const SQL: &str = "UPDATE users SET stripe_snapshot = $3, stripe_snapshot_at = $4 \
+        WHERE id = $1 AND stripe_id = $2";
+    on_pool!(db, pool => sqlx::query(SQL).bind(id).bind(stripe_id).bind(snapshot).bind(at).execute(pool).await.map(|r| r.rows_affected()))?;
+    Ok(())
+}
+
+/// Unlinks the customer: Cashier's columns and the snapshot go back to empty.
+pub async fn clear_customer(
+    db: &Db,
+    id: i64,
+    stripe_id: &str,
+    now: OffsetDateTime,
+) -> Result<(), sqlx::Error> {
+    const SQL: &str = "UPDATE users SET \
+            stripe_id = NULL, pm_type = NULL, pm_last_four = NULL, \
+            stripe_snapshot = NULL, stripe_snapshot_at = NULL, updated_at = $3 \
+        WHERE id = $1 AND stripe_id = $2";
+    on_pool!(db, pool => sqlx::query(SQL).bind(id).bind(stripe_id).bind(now).execute(pool).await.map(|r| r.rows_affected()))?;
+    Ok(())
+}

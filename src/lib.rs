@@ -1,0 +1,14 @@
+//! stripe-sync keeps an application's users in step with their Stripe customers.
+//!
+//! Data flows one way: `web` and `cli` call `sync`, which uses `db` and `stripe`.
+
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod domain;
+pub mod password;
+pub mod startup;
+pub mod stripe;
+pub mod sync;
+pub mod telemetry;
+pub mod web;

@@ -1,0 +1,87 @@
+//! Builds what the web server and the commands share: the database, the Stripe
+//! client and the sync service over them.
+
+use std::time::Duration;
+
+use axum::Router;
+use tokio::net::TcpListener;
+use tower_sessions::ExpiredDeletion as _;
+
+use crate::config::Config;
+use crate::db::Db;
+use crate::stripe::{RetryPolicy, StripeGateway};
+use crate::sync::SyncService;
+use crate::web;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("could not open the database: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("could not apply migrations: {0}")]
+    Migrate(sqlx::Error),
+    #[error("could not set up the Stripe client: {0}")]
+    Stripe(#[from] ::stripe::StripeError),
+}
+
+pub struct App {
+    pub config: Config,
+    pub sync: SyncService,
+}
+
+impl App {
+    /// Opens the database, applies migrations and sets up the Stripe client.
+    pub async fn build(config: Config) -> Result<Self, StartupError> {
+        Self::build_with_retry(config, RetryPolicy::default()).await
+    }
+
+    pub async fn build_with_retry(
+        config: Config,
+        retry: RetryPolicy,
+    ) -> Result<Self, StartupError> {
+        let db = Db::connect(&config.database_url).await?;
+        db.migrate().await.map_err(StartupError::Migrate)?;
+        let stripe = match &config.stripe {
+            Some(stripe) => Some(StripeGateway::new(stripe, retry)?),
+            None => None,
+        };
+        Ok(App {
+            sync: SyncService::new(db, stripe),
+            config,
+        })
+    }
+
+    pub fn router(&self) -> Router {
+        web::router(&self.config, self.sync.clone())
+    }
+
+    /// Serves until Ctrl-C or SIGTERM, then lets in-flight requests finish.
+    pub async fn serve(self, listener: TcpListener) -> std::io::Result<()> {
+        let store = self.sync.db().session_store();
+        tokio::spawn(store.continuously_delete_expired(Duration::from_secs(3600)));
+        axum::serve(listener, self.router())
+            .with_graceful_shutdown(shutdown_signal())
+            .await
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down");
+}

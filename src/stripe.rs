@@ -1,0 +1,360 @@
+//! The Stripe client: async-stripe pointed at the configured base URL, with our own
+//! retry loop around it. async-stripe's retry strategies back off without jitter and
+//! cannot carry a caller's idempotency key, which creation needs to persist, so each
+//! attempt is sent once with a fixed key and the loop here decides on retries.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use ::stripe::{IdempotencyKey, RequestStrategy, StripeError};
+use secrecy::ExposeSecret as _;
+use stripe_core::customer::{
+    CreateCustomer, DeleteCustomer, ListCustomer, RetrieveCustomer, RetrieveCustomerReturned,
+    UpdateCustomer,
+};
+use stripe_shared::{ApiErrorsCode, ApiErrorsType, Customer, CustomerId};
+use tokio::time::Instant;
+
+use crate::config::StripeConfig;
+
+pub use stripe_shared::Customer as StripeCustomer;
+
+/// Expanded on every customer we read so the default card's brand and last four
+/// come back in the same call.
+const DEFAULT_PM: &str = "invoice_settings.default_payment_method";
+
+/// When and how often to retry. Attempts are bounded in count and in total time.
+#[derive(Clone, Copy, Debug)]
+pub struct RetryPolicy {
+    pub max_attempts: u32,
+    pub base_delay: Duration,
+    pub max_delay: Duration,
+    pub attempt_timeout: Duration,
+    pub total_timeout: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            max_attempts: 4,
+            base_delay: Duration::from_millis(300),
+            max_delay: Duration::from_secs(4),
+            attempt_timeout: Duration::from_secs(10),
+            total_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// "Full jitter": a random wait up to the exponential bound, so many clients
+    /// retrying at once do not hit Stripe in step.
+    fn backoff(&self, retry: u32) -> Duration {
+        let bound = self
+            .base_delay
+            .saturating_mul(2u32.saturating_pow(retry))
+            .min(self.max_delay);
+        bound.mul_f64(rand::random::<f64>())
+    }
+
+    /// The longest a creation attempt can hold its claim on a user row.
+    pub fn worst_case(&self) -> Duration {
+        self.total_timeout + self.attempt_timeout
+    }
+}
+
+/// What went wrong talking to Stripe, sorted by what the caller can do about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FailureKind {
+    /// The object does not exist (404, e.g. `resource_missing`).
+    NotFound,
+    /// The key was refused (401) or lacks a permission (403).
+    Unauthorized,
+    /// The same idempotency key was used with other parameters.
+    IdempotencyConflict,
+    /// Stripe refused the request as invalid; its message says why.
+    Rejected { message: Option<String> },
+    /// Network failure, timeout, 5xx or rate limit, after the retries ran out:
+    /// the request may or may not have taken effect.
+    Unavailable,
+}
+
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{operation} failed: {detail}")]
+pub struct StripeFailure {
+    pub kind: FailureKind,
+    pub operation: &'static str,
+    pub status: Option<u16>,
+    pub request_id: Option<String>,
+    /// For logs only: Stripe's own words or the transport error, never a secret.
+    pub detail: String,
+}
+
+impl StripeFailure {
+    /// True when Stripe surely did not carry the request out, so a new attempt may
+    /// use a new idempotency key.
+    pub fn is_definitive(&self) -> bool {
+        !matches!(self.kind, FailureKind::Unavailable)
+    }
+
+    fn from_error(operation: &'static str, err: StripeError) -> Self {
+        match err {
+            StripeError::Stripe(api, status) => {
+                let request_id = api
+                    .request_log_url
+                    .as_deref()
+                    .and_then(request_id_from_log_url);
+                let kind = match (status, &api.code, &api.type_) {
+                    (_, _, ApiErrorsType::IdempotencyError) => FailureKind::IdempotencyConflict,
+                    (404, _, _) | (_, Some(ApiErrorsCode::ResourceMissing), _) => {
+                        FailureKind::NotFound
+                    }
+                    (401 | 403, _, _) => FailureKind::Unauthorized,
+                    (409 | 424 | 429, _, _) | (500.., _, _) => FailureKind::Unavailable,
+                    _ => FailureKind::Rejected {
+                        message: api.message.clone(),
+                    },
+                };
+                StripeFailure {
+                    kind,
+                    operation,
+                    status: Some(status),
+                    request_id,
+                    detail: api.message.clone().unwrap_or_else(|| "no message".into()),
+                }
+            }
+            // A body Stripe did not shape as an error (a proxy's 502 page, say): the
+            // status is lost, so treat it like a network failure.
+            other => StripeFailure {
+                kind: FailureKind::Unavailable,
+                operation,
+                status: None,
+                request_id: None,
+                detail: other.to_string(),
+            },
+        }
+    }
+
+    fn is_retryable(&self) -> bool {
+        matches!(self.kind, FailureKind::Unavailable)
+    }
+}
+
+/// Stripe puts the request id in the dashboard link of every error it returns.
+fn request_id_from_log_url(url: &str) -> Option<String> {
+    let start = url.find("req_")?;
+    let id: String = url[start..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+        .collect();
+    Some(id)
+}
+
+/// The fields we send for a customer; fixed with an idempotency key on create.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct CustomerParams {
+    pub name: String,
+    pub email: String,
+}
+
+/// A customer as retrieve finds it: real Stripe answers a deleted customer with 200
+/// and `deleted: true`, some stand-ins with 404; both mean the same to us.
+pub enum CustomerLookup {
+    Found(Box<Customer>),
+    Gone,
+}
+
+#[derive(Clone, Debug)]
+pub struct StripeGateway {
+    client: ::stripe::Client,
+    retry: RetryPolicy,
+    live_mode: bool,
+}
+
+impl StripeGateway {
+    pub fn new(config: &StripeConfig, retry: RetryPolicy) -> Result<Self, StripeError> {
+        let mut base = config.api_base.clone();
+        if !base.ends_with('/') {
+            base.push('/');
+        }
+        let secret = config.secret.expose_secret();
+        let client = ::stripe::ClientBuilder::new(secret)
+            .url(base)
+            .request_strategy(RequestStrategy::Once)
+            .timeout(retry.attempt_timeout)
+            .build()?;
+        Ok(StripeGateway {
+            client,
+            retry,
+            live_mode: secret.starts_with("sk_live_") || secret.starts_with("rk_live_"),
+        })
+    }
+
+    pub fn retry_policy(&self) -> RetryPolicy {
+        self.retry
+    }
+
+    pub fn live_mode(&self) -> bool {
+        self.live_mode
+    }
+
+    /// Creates a customer with `metadata.user_id`, under the caller's idempotency key.
+    pub async fn create_customer(
+        &self,
+        user_id: i64,
+        params: &CustomerParams,
+        idempotency_key: &str,
+    ) -> Result<Customer, StripeFailure> {
+        let key = IdempotencyKey::new(idempotency_key).map_err(|e| StripeFailure {
+            kind: FailureKind::Rejected { message: None },
+            operation: "create customer",
+            status: None,
+            request_id: None,
+            detail: e.to_string(),
+        })?;
+        let request = CreateCustomer::new()
+            .name(params.name.as_str())
+            .email(params.email.as_str())
+            .metadata(user_metadata(user_id))
+            .expand([DEFAULT_PM.to_string()]);
+        self.send("create customer", Some(key), &request).await
+    }
+
+    pub async fn retrieve_customer(&self, id: &str) -> Result<CustomerLookup, StripeFailure> {
+        let request = RetrieveCustomer::new(CustomerId::from(id)).expand([DEFAULT_PM.to_string()]);
+        match self.send("retrieve customer", None, &request).await {
+            Ok(RetrieveCustomerReturned::Customer(customer)) => {
+                Ok(CustomerLookup::Found(Box::new(customer)))
+            }
+            Ok(RetrieveCustomerReturned::DeletedCustomer(_)) => Ok(CustomerLookup::Gone),
+            Err(failure) if failure.kind == FailureKind::NotFound => Ok(CustomerLookup::Gone),
+            Err(failure) => Err(failure),
+        }
+    }
+
+    pub async fn update_customer(
+        &self,
+        id: &str,
+        params: &CustomerParams,
+    ) -> Result<Customer, StripeFailure> {
+        let request = UpdateCustomer::new(CustomerId::from(id))
+            .name(params.name.as_str())
+            .email(params.email.as_str())
+            .expand([DEFAULT_PM.to_string()]);
+        self.send(
+            "update customer",
+            Some(IdempotencyKey::new_uuid_v4()),
+            &request,
+        )
+        .await
+    }
+
+    pub async fn delete_customer(&self, id: &str) -> Result<(), StripeFailure> {
+        let request = DeleteCustomer::new(CustomerId::from(id));
+        self.send(
+            "delete customer",
+            Some(IdempotencyKey::new_uuid_v4()),
+            &request,
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// Finds the customer an earlier, interrupted attempt created for this user, by
+    /// listing customers with the email it was created with (the Search API is not
+    /// available on every stand-in, and lists are strongly consistent).
+    pub async fn find_customer_for_user(
+        &self,
+        user_id: i64,
+        email: &str,
+    ) -> Result<Option<Customer>, StripeFailure> {
+        let request = ListCustomer::new()
+            .email(email)
+            .limit(100)
+            .expand([format!("data.{DEFAULT_PM}")]);
+        let list = self.send("list customers", None, &request).await?;
+        let wanted = user_id.to_string();
+        Ok(list.data.into_iter().find(|customer| {
+            customer
+                .metadata
+                .as_ref()
+                .and_then(|m| m.get("user_id"))
+                .is_some_and(|id| *id == wanted)
+        }))
+    }
+
+    /// Sends one request with retries: network errors, timeouts, 409, 424, 429 and
+    /// 5xx are retried with jittered backoff until attempts or total time run out.
+    /// Every attempt carries the same idempotency key.
+    async fn send<R>(
+        &self,
+        operation: &'static str,
+        key: Option<IdempotencyKey>,
+        request: &R,
+    ) -> Result<R::Output, StripeFailure>
+    where
+        R: ::stripe::StripeRequest,
+        R::Output: miniserde::Deserialize,
+    {
+        let deadline = Instant::now() + self.retry.total_timeout;
+        let strategy = key.map_or(RequestStrategy::Once, RequestStrategy::Idempotent);
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            let result = request
+                .customize()
+                .request_strategy(strategy.clone())
+                .timeout(self.retry.attempt_timeout.min(remaining))
+                .send(&self.client)
+                .await;
+            let failure = match result {
+                Ok(output) => return Ok(output),
+                Err(err) => StripeFailure::from_error(operation, err),
+            };
+            let wait = self.retry.backoff(attempt - 1);
+            let out_of_time = Instant::now() + wait >= deadline;
+            if !failure.is_retryable() || attempt >= self.retry.max_attempts || out_of_time {
+                return Err(failure);
+            }
+            tracing::warn!(
+                operation,
+                attempt,
+                status = failure.status,
+                request_id = failure.request_id.as_deref(),
+                "stripe request failed, retrying in {wait:?}"
+            );
+            tokio::time::sleep(wait).await;
+        }
+    }
+}
+
+fn user_metadata(user_id: i64) -> HashMap<String, String> {
+    HashMap::from([("user_id".to_string(), user_id.to_string())])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_id_is_read_from_the_dashboard_link() {
+        let url = "https://dashboard.stripe.com/test/logs/req_AbC123xyz?t=1700000000";
+        assert_eq!(
+            request_id_from_log_url(url).as_deref(),
+            Some("req_AbC123xyz")
+        );
+        assert_eq!(request_id_from_log_url("https://example.com/"), None);
+    }
+
+    #[test]
+    fn backoff_stays_within_its_exponential_bound() {
+        let policy = RetryPolicy::default();
+        for retry in 0..10 {
+            let bound = policy
+                .base_delay
+                .saturating_mul(2u32.saturating_pow(retry))
+                .min(policy.max_delay);
+            assert!(policy.backoff(retry) <= bound);
+        }
+    }
+}

@@ -1,0 +1,168 @@
+//! Creating a customer exactly once per user, whatever the timing.
+//!
+//! 1. A conditional UPDATE claims the user row for one attempt (a lease), so a
+//!    double click, two tabs or the CLI beside the page cannot create in parallel.
+//! 2. The attempt's idempotency key and the parameters it sends are written with the
+//!    claim, before Stripe is called. An attempt that was interrupted (timeout,
+//!    crash between Stripe's answer and our write) leaves them behind; the next
+//!    attempt reuses both, so Stripe answers with the customer it already made.
+//! 3. Stripe keeps keys for a day and some stand-ins ignore them, so a resumed
+//!    attempt first looks for a customer carrying `metadata.user_id` and links it.
+
+use uuid::Uuid;
+
+use super::{SyncError, SyncService, log_outcome, now};
+use crate::db::users::{self, CustomerState};
+use crate::stripe::{CustomerLookup, CustomerParams, StripeCustomer};
+use crate::sync::snapshot::{CustomerSnapshot, Snapshot};
+
+/// Extra time on top of the worst-case Stripe call before a claim counts as
+/// abandoned (a crashed process never releases it).
+const LEASE_MARGIN: time::Duration = time::Duration::seconds(15);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CreateOutcome {
+    Created {
+        stripe_id: String,
+    },
+    /// An earlier, interrupted attempt had created the customer; it is linked now.
+    Relinked {
+        stripe_id: String,
+    },
+}
+
+impl CreateOutcome {
+    pub fn stripe_id(&self) -> &str {
+        match self {
+            CreateOutcome::Created { stripe_id } | CreateOutcome::Relinked { stripe_id } => {
+                stripe_id
+            }
+        }
+    }
+}
+
+impl SyncService {
+    /// Creates the user's Stripe customer with name, email and `metadata.user_id`
+    /// and links it. A user who has one already gets `AlreadyHasCustomer`.
+    pub async fn create_customer(&self, user_id: i64) -> Result<CreateOutcome, SyncError> {
+        let result = self.create_once(user_id).await;
+        log_outcome(user_id, "create customer", &result);
+        result
+    }
+
+    /// Replaces a linked customer that Stripe no longer has: confirms with Stripe that
+    /// it is gone, clears the dead id, then creates a new customer.
+    pub async fn recreate_customer(&self, user_id: i64) -> Result<CreateOutcome, SyncError> {
+        let result = async {
+            let stripe = self.stripe()?;
+            let user = self.user(user_id).await?;
+            if let Some(stripe_id) = user.stripe_id {
+                match stripe.retrieve_customer(&stripe_id).await? {
+                    CustomerLookup::Found(customer) => {
+                        self.store_customer(user_id, &customer).await?;
+                        return Err(SyncError::CustomerStillExists { stripe_id });
+                    }
+                    CustomerLookup::Gone => {
+                        users::clear_customer(self.db(), user_id, &stripe_id, now()).await?;
+                    }
+                }
+            }
+            self.create_once(user_id).await
+        }
+        .await;
+        log_outcome(user_id, "re-create customer", &result);
+        result
+    }
+
+    async fn create_once(&self, user_id: i64) -> Result<CreateOutcome, SyncError> {
+        let stripe = self.stripe()?;
+        let user = self.user(user_id).await?;
+        if let Some(stripe_id) = user.stripe_id {
+            return Err(SyncError::AlreadyHasCustomer { stripe_id });
+        }
+        let fresh_key = format!("stripe-sync-create-customer-{user_id}-{}", Uuid::new_v4());
+        let fresh_params = CustomerParams {
+            name: user.name,
+            email: user.email,
+        };
+        let fresh_params_json = serde_json::to_string(&fresh_params).expect("params serialize");
+        let started = now();
+        let lease = time::Duration::try_from(stripe.retry_policy().worst_case())
+            .unwrap_or(time::Duration::MINUTE)
+            + LEASE_MARGIN;
+        let claim = users::claim_create(
+            self.db(),
+            user_id,
+            &fresh_key,
+            &fresh_params_json,
+            started,
+            started + lease,
+        )
+        .await?;
+        let Some(claim) = claim else {
+            return Err(match self.user(user_id).await?.stripe_id {
+                Some(stripe_id) => SyncError::AlreadyHasCustomer { stripe_id },
+                None => SyncError::CreateInProgress,
+            });
+        };
+        let key = claim.stripe_create_key;
+        let resumed = key != fresh_key;
+        // The parameters are the ones fixed with the key: Stripe refuses a key reused
+        // with different parameters.
+        let params = serde_json::from_str(&claim.stripe_create_params).unwrap_or(fresh_params);
+
+        let created = async {
+            if resumed {
+                tracing::info!(user_id, "resuming an interrupted customer creation");
+                if let Some(customer) = stripe
+                    .find_customer_for_user(user_id, &params.email)
+                    .await?
+                {
+                    return Ok((customer, true));
+                }
+            }
+            stripe
+                .create_customer(user_id, &params, &key)
+                .await
+                .map(|customer| (customer, false))
+        }
+        .await;
+
+        match created {
+            Ok((customer, relinked)) => self.link(user_id, &key, &customer, relinked).await,
+            Err(failure) => {
+                users::release_create(self.db(), user_id, &key, failure.is_definitive()).await?;
+                Err(failure.into())
+            }
+        }
+    }
+
+    async fn link(
+        &self,
+        user_id: i64,
+        key: &str,
+        customer: &StripeCustomer,
+        relinked: bool,
+    ) -> Result<CreateOutcome, SyncError> {
+        let snapshot = CustomerSnapshot::from(customer);
+        let card = snapshot.card.clone();
+        let json = Snapshot::Present(snapshot).to_json();
+        let stripe_id = customer.id.as_str().to_string();
+        let state = CustomerState {
+            pm_type: card.as_ref().map(|c| c.brand.as_str()),
+            pm_last_four: card.as_ref().map(|c| c.last4.as_str()),
+            snapshot: &json,
+            at: now(),
+        };
+        if !users::link_customer(self.db(), user_id, key, &stripe_id, state).await? {
+            // Our claim lapsed and another attempt linked the user meanwhile.
+            let linked = self.user(user_id).await?.stripe_id.unwrap_or_default();
+            return Err(SyncError::AlreadyHasCustomer { stripe_id: linked });
+        }
+        Ok(if relinked {
+            CreateOutcome::Relinked { stripe_id }
+        } else {
+            CreateOutcome::Created { stripe_id }
+        })
+    }
+}

@@ -1,0 +1,98 @@
+//! The sync service's errors, in domain words, and the sentences a person reads.
+
+use crate::stripe::{FailureKind, StripeFailure};
+
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error("Stripe is not configured")]
+    NotConfigured,
+    #[error("user {0} does not exist")]
+    UserNotFound(i64),
+    #[error("no Stripe customer is linked")]
+    NoCustomer,
+    #[error("already linked to Stripe customer {stripe_id}")]
+    AlreadyHasCustomer { stripe_id: String },
+    #[error("another request is creating this user's customer")]
+    CreateInProgress,
+    #[error("customer {stripe_id} does not exist in Stripe")]
+    CustomerMissingInStripe { stripe_id: String },
+    #[error("customer {stripe_id} still exists in Stripe")]
+    CustomerStillExists { stripe_id: String },
+    #[error(transparent)]
+    Stripe(#[from] StripeFailure),
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+}
+
+impl SyncError {
+    /// What the person on the page (or at the terminal) is told.
+    pub fn user_message(&self) -> String {
+        match self {
+            SyncError::NotConfigured => {
+                "Stripe is not configured: set STRIPE_SECRET to enable these actions.".into()
+            }
+            SyncError::UserNotFound(id) => format!("User {id} does not exist."),
+            SyncError::NoCustomer => {
+                "No Stripe customer found. Create one to link your account to Stripe.".into()
+            }
+            SyncError::AlreadyHasCustomer { .. } => {
+                "You already have a Stripe customer; nothing was created.".into()
+            }
+            SyncError::CreateInProgress => {
+                "Your Stripe customer is being created right now. Refresh this page in a moment."
+                    .into()
+            }
+            SyncError::CustomerMissingInStripe { .. } => {
+                "Customer does not exist in Stripe: it was deleted there. Re-create it to link \
+                 a new customer to your account."
+                    .into()
+            }
+            SyncError::CustomerStillExists { .. } => {
+                "Your Stripe customer still exists, so there is nothing to re-create.".into()
+            }
+            SyncError::Stripe(failure) => match &failure.kind {
+                FailureKind::Unavailable => {
+                    "Stripe is unavailable, nothing was changed. Please try again in a moment."
+                        .into()
+                }
+                FailureKind::Unauthorized => {
+                    "Stripe refused the app's API key (a permission error), nothing was changed. \
+                     An administrator needs to check STRIPE_SECRET."
+                        .into()
+                }
+                FailureKind::NotFound => "Customer does not exist in Stripe.".into(),
+                FailureKind::IdempotencyConflict => {
+                    "Stripe saw two different requests for one action, nothing was changed. \
+                     Please try again."
+                        .into()
+                }
+                FailureKind::Rejected { message } => match message {
+                    Some(message) => format!("Stripe rejected the request: {message}"),
+                    None => "Stripe rejected the request, nothing was changed.".into(),
+                },
+            },
+            SyncError::Database(_) => {
+                "Something went wrong on our side, nothing was changed. Please try again.".into()
+            }
+        }
+    }
+
+    pub fn request_id(&self) -> Option<&str> {
+        match self {
+            SyncError::Stripe(failure) => failure.request_id.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// Failures of the system rather than refusals of the request.
+    pub fn is_internal(&self) -> bool {
+        matches!(
+            self,
+            SyncError::Database(_)
+                | SyncError::Stripe(StripeFailure {
+                    kind: FailureKind::Unavailable | FailureKind::Unauthorized,
+                    ..
+                })
+        )
+    }
+}

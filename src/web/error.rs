@@ -1,0 +1,82 @@
+//! The web error: logs what went wrong once, shows the person a page that says
+//! what they can do and nothing about our internals.
+
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+
+#[derive(Debug, thiserror::Error)]
+pub enum WebError {
+    #[error("missing or invalid CSRF token")]
+    Csrf,
+    #[error("bad request")]
+    BadRequest,
+    #[error("not found")]
+    NotFound,
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl WebError {
+    pub fn internal(detail: impl std::fmt::Display) -> Self {
+        WebError::Internal(detail.to_string())
+    }
+}
+
+impl From<sqlx::Error> for WebError {
+    fn from(err: sqlx::Error) -> Self {
+        WebError::internal(format!("database: {err}"))
+    }
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "errors/error.html")]
+struct ErrorPage {
+    status: u16,
+    title: &'static str,
+    message: &'static str,
+}
+
+impl IntoResponse for WebError {
+    fn into_response(self) -> Response {
+        let (status, title, message) = match &self {
+            WebError::Csrf => (
+                StatusCode::FORBIDDEN,
+                "This form has expired",
+                "Nothing was changed. Go back, reload the page and try again.",
+            ),
+            WebError::BadRequest => (
+                StatusCode::BAD_REQUEST,
+                "That request could not be read",
+                "Nothing was changed. Go back and try again.",
+            ),
+            WebError::NotFound => (
+                StatusCode::NOT_FOUND,
+                "Page not found",
+                "There is nothing at this address.",
+            ),
+            WebError::Internal(detail) => {
+                tracing::error!(error = %detail, "request failed");
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "Something went wrong",
+                    "Nothing was changed. Please try again in a moment.",
+                )
+            }
+        };
+        if matches!(self, WebError::Csrf) {
+            tracing::warn!("form post rejected: missing or invalid CSRF token");
+        }
+        let page = ErrorPage {
+            status: status.as_u16(),
+            title,
+            message,
+        };
+        (status, page).into_response()
+    }
+}
+
+pub async fn not_found() -> WebError {
+    WebError::NotFound
+}

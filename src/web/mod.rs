@@ -1,0 +1,99 @@
+//! The web app: routes, sessions, CSRF and flash messages around the sync service.
+
+pub mod auth;
+mod csrf;
+mod error;
+mod page;
+mod profile;
+mod settings;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::header;
+use axum::response::{IntoResponse, Redirect};
+use axum::routing::{get, post};
+use axum_csrf::{CsrfConfig, CsrfLayer};
+use axum_login::{AuthManagerLayerBuilder, login_required};
+use axum_messages::MessagesManagerLayer;
+use tower_sessions::cookie::{Key, SameSite};
+use tower_sessions::{Expiry, SessionManagerLayer};
+
+use crate::config::Config;
+use crate::sync::SyncService;
+use auth::{Backend, LoginThrottle};
+
+pub use error::WebError;
+
+/// Form posts are small; anything bigger is refused before a handler runs.
+const BODY_LIMIT_BYTES: usize = 64 * 1024;
+const SESSION_COOKIE: &str = "stripe_sync_session";
+
+#[derive(Clone)]
+pub struct AppState {
+    pub sync: SyncService,
+    pub throttle: Arc<LoginThrottle>,
+}
+
+pub fn router(config: &Config, sync: SyncService) -> Router {
+    let secure = config.secure_cookies();
+    let session_layer = SessionManagerLayer::new(sync.db().session_store())
+        .with_name(SESSION_COOKIE)
+        .with_secure(secure)
+        .with_http_only(true)
+        .with_same_site(SameSite::Lax)
+        .with_expiry(Expiry::OnInactivity(time::Duration::days(7)))
+        .with_signed(Key::from(config.app_key_bytes()));
+    let backend = Backend::new(sync.db().clone());
+    let auth_layer = AuthManagerLayerBuilder::new(backend, session_layer).build();
+    let csrf = CsrfConfig::default()
+        .with_key(Some(axum_csrf::Key::from(config.app_key_bytes())))
+        .with_cookie_name("stripe_sync_csrf")
+        .with_cookie_path("/")
+        .with_secure(secure)
+        .with_http_only(true)
+        .with_cookie_same_site(axum_csrf::SameSite::Strict);
+
+    let state = AppState {
+        sync,
+        throttle: Arc::new(LoginThrottle::default()),
+    };
+
+    Router::new()
+        .route("/settings/stripe", get(settings::show))
+        .route("/settings/stripe/create", post(settings::create))
+        .route("/settings/stripe/update", post(settings::update))
+        .route("/settings/stripe/refresh", post(settings::refresh))
+        .route("/settings/stripe/delete", post(settings::delete))
+        .route("/settings/stripe/recreate", post(settings::recreate))
+        .route("/settings/profile", get(profile::show).post(profile::save))
+        .route_layer(login_required!(Backend, login_url = "/login"))
+        .route("/register", get(auth::register_form).post(auth::register))
+        .route("/login", get(auth::login_form).post(auth::login))
+        .route("/logout", post(auth::logout))
+        .route("/", get(|| async { Redirect::to("/settings/stripe") }))
+        .route("/healthz", get(healthz))
+        .route("/static/app.css", get(stylesheet))
+        .fallback(error::not_found)
+        .layer(MessagesManagerLayer)
+        .layer(auth_layer)
+        .layer(CsrfLayer::new(csrf))
+        .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES))
+        .with_state(state)
+}
+
+async fn healthz() -> &'static str {
+    "ok"
+}
+
+/// The stylesheet is compiled in, so the binary serves it from any directory.
+async fn stylesheet() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        include_str!("../../static/app.css"),
+    )
+}

@@ -1,0 +1,298 @@
+//! `/settings/stripe`: local data and the Stripe customer side by side, and the
+//! actions on it. Showing the page never calls Stripe: it shows the last snapshot,
+//! and Refresh takes a new one.
+
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::extract::State;
+use axum::response::{Redirect, Response};
+use axum_messages::Messages;
+use time::OffsetDateTime;
+
+use super::auth::AuthSession;
+use super::csrf::{CsrfForm, NoFields};
+use super::page::{Layout, PageContext};
+use super::{AppState, WebError};
+use crate::db::users::User;
+use crate::sync::snapshot::{CustomerSnapshot, Snapshot};
+use crate::sync::{CreateOutcome, DeleteOutcome, SyncError, now};
+
+const PAGE: &str = "/settings/stripe";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Status {
+    NotLinked,
+    Linked,
+    Missing,
+    Creating,
+}
+
+impl Status {
+    fn of(user: &User, snapshot: Option<&Snapshot>, now: OffsetDateTime) -> Self {
+        match (&user.stripe_id, snapshot) {
+            (Some(_), Some(Snapshot::Missing)) => Status::Missing,
+            (Some(_), _) => Status::Linked,
+            (None, _)
+                if user
+                    .stripe_create_lease_until
+                    .is_some_and(|until| until > now) =>
+            {
+                Status::Creating
+            }
+            (None, _) => Status::NotLinked,
+        }
+    }
+
+    fn label(self) -> &'static str {
+        match self {
+            Status::NotLinked => "Not linked",
+            Status::Linked => "Linked",
+            Status::Missing => "Missing in Stripe",
+            Status::Creating => "Being created",
+        }
+    }
+
+    fn css(self) -> &'static str {
+        match self {
+            Status::NotLinked => "status-none",
+            Status::Linked => "status-ok",
+            Status::Missing => "status-bad",
+            Status::Creating => "status-busy",
+        }
+    }
+}
+
+pub struct Row {
+    pub label: &'static str,
+    pub local: String,
+    pub stripe: String,
+    pub differs: bool,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "settings/stripe.html")]
+struct StripePage {
+    layout: Layout,
+    configured: bool,
+    status_label: &'static str,
+    status_css: &'static str,
+    rows: Vec<Row>,
+    snapshot_taken: Option<String>,
+    trial_ends_at: Option<String>,
+    can_create: bool,
+    can_update: bool,
+    can_refresh: bool,
+    can_delete: bool,
+    can_recreate: bool,
+}
+
+pub async fn show(
+    auth: AuthSession,
+    State(state): State<AppState>,
+    ctx: PageContext,
+) -> Result<Response, WebError> {
+    let user = auth.user.ok_or(WebError::NotFound)?;
+    let now = now();
+    let snapshot = user
+        .stripe_snapshot
+        .as_deref()
+        .and_then(Snapshot::from_json);
+    let status = Status::of(&user, snapshot.as_ref(), now);
+    let customer = match &snapshot {
+        Some(Snapshot::Present(customer)) => Some(customer),
+        _ => None,
+    };
+    let rows = rows(&user, customer);
+    let snapshot_taken = user
+        .stripe_snapshot_at
+        .filter(|_| user.stripe_id.is_some())
+        .map(|at| format!("{} ({})", format_time(at), ago(at, now)));
+    let trial_ends_at = user.trial_ends_at.map(format_time);
+    let linked = matches!(status, Status::Linked | Status::Missing);
+    Ok(ctx.render(|layout| StripePage {
+        layout,
+        configured: state.sync.is_configured(),
+        status_label: status.label(),
+        status_css: status.css(),
+        rows,
+        snapshot_taken,
+        trial_ends_at,
+        can_create: status == Status::NotLinked,
+        can_update: status == Status::Linked,
+        can_refresh: linked,
+        can_delete: linked,
+        can_recreate: status == Status::Missing,
+    }))
+}
+
+fn rows(user: &User, customer: Option<&CustomerSnapshot>) -> Vec<Row> {
+    let card = customer.and_then(|c| c.card.as_ref());
+    let side = |value: Option<&str>| value.unwrap_or("").to_string();
+    let mut rows = vec![
+        row(
+            "Name",
+            Some(&user.name),
+            customer.and_then(|c| c.name.as_deref()),
+        ),
+        row(
+            "Email",
+            Some(&user.email),
+            customer.and_then(|c| c.email.as_deref()),
+        ),
+        row(
+            "Customer ID",
+            user.stripe_id.as_deref(),
+            customer.map(|c| c.id.as_str()),
+        ),
+        row(
+            "Card brand",
+            user.pm_type.as_deref(),
+            card.map(|c| c.brand.as_str()),
+        ),
+        row(
+            "Card last four",
+            user.pm_last_four.as_deref(),
+            card.map(|c| c.last4.as_str()),
+        ),
+    ];
+    if customer.is_none() {
+        for row in &mut rows {
+            row.stripe = side(None);
+            row.differs = false;
+        }
+    }
+    rows
+}
+
+fn row(label: &'static str, local: Option<&str>, stripe: Option<&str>) -> Row {
+    let local = local.unwrap_or("").to_string();
+    let stripe = stripe.unwrap_or("").to_string();
+    let differs = local != stripe;
+    Row {
+        label,
+        local,
+        stripe,
+        differs,
+    }
+}
+
+fn format_time(at: OffsetDateTime) -> String {
+    let format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute] UTC");
+    at.to_offset(time::UtcOffset::UTC)
+        .format(&format)
+        .unwrap_or_default()
+}
+
+fn ago(at: OffsetDateTime, now: OffsetDateTime) -> String {
+    let seconds = (now - at).whole_seconds().max(0);
+    let (count, unit) = match seconds {
+        0..60 => return "just now".into(),
+        60..3600 => (seconds / 60, "minute"),
+        3600..86400 => (seconds / 3600, "hour"),
+        _ => (seconds / 86400, "day"),
+    };
+    let plural = if count == 1 { "" } else { "s" };
+    format!("{count} {unit}{plural} ago")
+}
+
+/// Says on the next page how an action went: refusals as warnings, failures of
+/// the system as errors.
+fn act<T>(
+    messages: Messages,
+    result: Result<T, SyncError>,
+    success: impl FnOnce(T) -> String,
+) -> Redirect {
+    match result {
+        Ok(value) => messages.success(success(value)),
+        Err(err) if err.is_internal() => messages.error(err.user_message()),
+        Err(err) => messages.warning(err.user_message()),
+    };
+    Redirect::to(PAGE)
+}
+
+fn signed_in(auth: &AuthSession) -> Result<i64, WebError> {
+    auth.user.as_ref().map(|u| u.id).ok_or(WebError::NotFound)
+}
+
+pub async fn create(
+    auth: AuthSession,
+    State(state): State<AppState>,
+    messages: Messages,
+    CsrfForm(NoFields {}): CsrfForm<NoFields>,
+) -> Result<Redirect, WebError> {
+    let result = state.sync.create_customer(signed_in(&auth)?).await;
+    Ok(act(messages, result, created_message))
+}
+
+pub async fn recreate(
+    auth: AuthSession,
+    State(state): State<AppState>,
+    messages: Messages,
+    CsrfForm(NoFields {}): CsrfForm<NoFields>,
+) -> Result<Redirect, WebError> {
+    let result = state.sync.recreate_customer(signed_in(&auth)?).await;
+    Ok(act(messages, result, created_message))
+}
+
+fn created_message(outcome: CreateOutcome) -> String {
+    match outcome {
+        CreateOutcome::Created { stripe_id } => format!("Stripe customer {stripe_id} created."),
+        CreateOutcome::Relinked { stripe_id } => format!(
+            "Linked Stripe customer {stripe_id}, which an earlier interrupted attempt had created."
+        ),
+    }
+}
+
+pub async fn update(
+    auth: AuthSession,
+    State(state): State<AppState>,
+    messages: Messages,
+    CsrfForm(NoFields {}): CsrfForm<NoFields>,
+) -> Result<Redirect, WebError> {
+    let result = state.sync.update_customer(signed_in(&auth)?).await;
+    Ok(act(messages, result, |()| {
+        "Your name and email were pushed to Stripe.".into()
+    }))
+}
+
+pub async fn refresh(
+    auth: AuthSession,
+    State(state): State<AppState>,
+    messages: Messages,
+    CsrfForm(NoFields {}): CsrfForm<NoFields>,
+) -> Result<Redirect, WebError> {
+    let result = state.sync.refresh_customer(signed_in(&auth)?).await;
+    Ok(act(messages, result, |()| {
+        "Pulled the latest data from Stripe.".into()
+    }))
+}
+
+pub async fn delete(
+    auth: AuthSession,
+    State(state): State<AppState>,
+    messages: Messages,
+    CsrfForm(NoFields {}): CsrfForm<NoFields>,
+) -> Result<Redirect, WebError> {
+    let result = state.sync.delete_customer(signed_in(&auth)?).await;
+    Ok(act(messages, result, |outcome| match outcome {
+        DeleteOutcome::Deleted => "Stripe customer deleted.".into(),
+        DeleteOutcome::AlreadyGone => {
+            "The customer no longer existed in Stripe; the link was removed from your account."
+                .into()
+        }
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ago_reads_like_a_person_would_say_it() {
+        let now = OffsetDateTime::now_utc();
+        assert_eq!(ago(now, now), "just now");
+        assert_eq!(ago(now - time::Duration::minutes(3), now), "3 minutes ago");
+        assert_eq!(ago(now - time::Duration::hours(1), now), "1 hour ago");
+        assert_eq!(ago(now - time::Duration::days(2), now), "2 days ago");
+    }
+}
