@@ -104,12 +104,13 @@ impl StripeFailure {
                     .as_deref()
                     .and_then(request_id_from_log_url);
                 let kind = match (status, &api.code, &api.type_) {
+                    // 409 includes "another request with this key is in flight".
+                    (409 | 424 | 429, _, _) | (500.., _, _) => FailureKind::Unavailable,
                     (_, _, ApiErrorsType::IdempotencyError) => FailureKind::IdempotencyConflict,
                     (404, _, _) | (_, Some(ApiErrorsCode::ResourceMissing), _) => {
                         FailureKind::NotFound
                     }
                     (401 | 403, _, _) => FailureKind::Unauthorized,
-                    (409 | 424 | 429, _, _) | (500.., _, _) => FailureKind::Unavailable,
                     _ => FailureKind::Rejected {
                         message: api.message.clone(),
                     },

@@ -14,6 +14,8 @@ use tracing_subscriber::util::SubscriberInitExt as _;
 pub enum Console {
     Stdout,
     Stderr,
+    /// File only (the test suite, whose console belongs to the test runner).
+    Off,
 }
 
 pub const LOG_FILE_PREFIX: &str = "stripe-sync.log";

@@ -1,0 +1,252 @@
+use reqwest::StatusCode;
+use stripe_sync::db::users;
+
+use crate::helpers::{PASSWORD, location, spawn_app};
+
+#[tokio::test]
+async fn healthz_answers_without_a_session() {
+    let app = spawn_app().await;
+    let response = app.browser().get("/healthz").await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(response.headers().get("set-cookie").is_none());
+}
+
+#[tokio::test]
+async fn registering_signs_the_user_in_and_lands_on_the_stripe_page() {
+    let app = spawn_app().await;
+    let browser = app.browser();
+
+    let response = browser.register("Ann Example", "Ann@Example.com").await;
+
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&response), "/settings/stripe");
+    let html = browser.page("/settings/stripe").await;
+    assert!(html.contains("Your account is ready."));
+    let user = users::find_by_email(&app.db, "ann@example.com")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(user.name, "Ann Example");
+    assert!(user.password_hash.starts_with("$argon2id$"));
+    assert!(!user.password_hash.contains(PASSWORD));
+}
+
+#[tokio::test]
+async fn registration_with_bad_fields_says_why_and_creates_nothing() {
+    let app = spawn_app().await;
+    let browser = app.browser();
+    let fields = [
+        ("name", " "),
+        ("email", "not-an-email"),
+        ("password", "short"),
+        ("password_confirmation", "short"),
+    ];
+
+    let response = browser.post_form("/register", &fields).await;
+
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = response.text().await.unwrap();
+    assert!(html.contains("Name is required."));
+    assert!(html.contains("Enter a valid email address"));
+    assert!(html.contains("Password must be at least 8 characters."));
+    assert!(
+        users::find_by_email(&app.db, "not-an-email")
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+#[tokio::test]
+async fn registering_a_taken_email_is_refused() {
+    let app = spawn_app().await;
+    app.signed_in_user("Ann", "ann@example.com").await;
+
+    let response = app.browser().register("Other Ann", "ANN@example.com").await;
+
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        response
+            .text()
+            .await
+            .unwrap()
+            .contains("already registered")
+    );
+}
+
+#[tokio::test]
+async fn a_signed_out_visitor_is_sent_to_login() {
+    let app = spawn_app().await;
+
+    for path in ["/settings/stripe", "/settings/profile"] {
+        let response = app.browser().get(path).await;
+        assert!(response.status().is_redirection(), "{path}");
+        assert!(location(&response).starts_with("/login?next="), "{path}");
+    }
+    let response = app
+        .browser()
+        .post_form("/settings/stripe/create", &[])
+        .await;
+    assert!(response.status().is_redirection());
+    assert!(location(&response).starts_with("/login"));
+    assert_eq!(app.stripe.total_calls(), 0);
+}
+
+#[tokio::test]
+async fn a_wrong_password_says_only_invalid_email_or_password() {
+    let app = spawn_app().await;
+    let (browser, _) = app.signed_in_user("Ann", "ann@example.com").await;
+    browser.post_form("/logout", &[]).await;
+
+    let wrong = app
+        .browser()
+        .login("ann@example.com", "not-the-password")
+        .await;
+    let unknown = app.browser().login("nobody@example.com", PASSWORD).await;
+
+    for response in [wrong, unknown] {
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        let html = response.text().await.unwrap();
+        assert!(html.contains("Invalid email or password."));
+        assert!(!html.contains("not-the-password"));
+    }
+}
+
+#[tokio::test]
+async fn login_with_the_right_password_cycles_the_session_id() {
+    let app = spawn_app().await;
+    let (browser, _) = app.signed_in_user("Ann", "ann@example.com").await;
+    browser.post_form("/logout", &[]).await;
+    // The "signed out" flash message lives in an anonymous session.
+    let before = browser
+        .cookie("stripe_sync_session")
+        .expect("anonymous session");
+
+    let response = browser.login("ann@example.com", PASSWORD).await;
+
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&response), "/settings/stripe");
+    let set_cookie = response
+        .headers()
+        .get("set-cookie")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(set_cookie.contains("HttpOnly"));
+    assert!(set_cookie.contains("SameSite=Lax"));
+    assert!(
+        !set_cookie.contains("Secure"),
+        "plain http app url: no Secure flag"
+    );
+    let after = browser
+        .cookie("stripe_sync_session")
+        .expect("signed-in session");
+    assert_ne!(before, after, "login must issue a new session id");
+    assert!(
+        browser
+            .page("/settings/stripe")
+            .await
+            .contains("Welcome back, Ann.")
+    );
+}
+
+#[tokio::test]
+async fn login_only_follows_a_local_next_path() {
+    let app = spawn_app().await;
+    app.signed_in_user("Ann", "ann@example.com").await;
+    let browser = app.browser();
+
+    let response = browser
+        .post_form(
+            "/login",
+            &[
+                ("email", "ann@example.com"),
+                ("password", PASSWORD),
+                ("next", "//evil.example/"),
+            ],
+        )
+        .await;
+
+    assert_eq!(location(&response), "/settings/stripe");
+}
+
+#[tokio::test]
+async fn repeated_failed_logins_are_throttled_even_with_the_right_password() {
+    let app = spawn_app().await;
+    app.signed_in_user("Ann", "ann@example.com").await;
+    let browser = app.browser();
+    for _ in 0..5 {
+        let response = browser.login("ann@example.com", "guess-guess").await;
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    }
+
+    let response = browser.login("ann@example.com", PASSWORD).await;
+
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(
+        response
+            .text()
+            .await
+            .unwrap()
+            .contains("Too many failed sign-in attempts")
+    );
+}
+
+#[tokio::test]
+async fn logout_ends_the_session() {
+    let app = spawn_app().await;
+    let (browser, _) = app.signed_in_user("Ann", "ann@example.com").await;
+
+    let response = browser.post_form("/logout", &[]).await;
+
+    assert_eq!(location(&response), "/login");
+    assert!(
+        browser
+            .get("/settings/stripe")
+            .await
+            .status()
+            .is_redirection()
+    );
+}
+
+#[tokio::test]
+async fn a_post_without_a_csrf_token_is_rejected_and_changes_nothing() {
+    let app = spawn_app().await;
+    let (browser, user_id) = app.signed_in_user("Ann", "ann@example.com").await;
+
+    let missing = browser.post_raw("/settings/stripe/create", &[]).await;
+    let forged = browser
+        .post_raw(
+            "/settings/profile",
+            &[
+                ("authenticity_token", "Zm9yZ2Vk"),
+                ("name", "Mallory"),
+                ("email", "m@example.com"),
+            ],
+        )
+        .await;
+
+    for response in [missing, forged] {
+        assert_eq!(response.status(), StatusCode::FORBIDDEN);
+        assert!(
+            response
+                .text()
+                .await
+                .unwrap()
+                .contains("This form has expired")
+        );
+    }
+    let user = app.user(user_id).await;
+    assert_eq!(user.name, "Ann");
+    assert!(user.stripe_id.is_none());
+    assert_eq!(app.stripe.total_calls(), 0);
+}
+
+#[tokio::test]
+async fn an_unknown_path_gets_the_sites_404_page() {
+    let app = spawn_app().await;
+    let response = app.browser().get("/no/such/page").await;
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    assert!(response.text().await.unwrap().contains("Page not found"));
+}

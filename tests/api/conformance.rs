@@ -1,0 +1,232 @@
+//! The same service against localstripe, a third-party stateful Stripe emulator
+//! (`scripts/test` starts it and sets LOCALSTRIPE_URL).
+
+use stripe_sync::sync::{CreateOutcome, DeleteOutcome, SyncError};
+
+use crate::helpers::{StripeSetup, TestApp, spawn_app_with};
+
+fn localstripe_url() -> String {
+    std::env::var("LOCALSTRIPE_URL").expect(
+        "LOCALSTRIPE_URL is not set: run the suite with scripts/test, which starts localstripe",
+    )
+}
+
+async fn app_on_localstripe() -> TestApp {
+    spawn_app_with(StripeSetup::At(localstripe_url())).await
+}
+
+/// A signed-up user whose customer the service created on localstripe.
+async fn linked_user_on_localstripe(tag: &str) -> (TestApp, i64, String) {
+    let app = app_on_localstripe().await;
+    let (_, user_id) = app.signed_in_user("Ann", &unique_email(tag)).await;
+    let created = app.sync.create_customer(user_id).await.expect("created");
+    let stripe_id = created.stripe_id().to_string();
+    (app, user_id, stripe_id)
+}
+
+/// localstripe is shared by the whole run, so every test uses its own emails.
+fn unique_email(tag: &str) -> String {
+    format!("{tag}-{}@example.com", uuid::Uuid::new_v4().simple())
+}
+
+async fn localstripe(
+    method: reqwest::Method,
+    path: &str,
+    form: &[(&str, &str)],
+) -> serde_json::Value {
+    let response = reqwest::Client::new()
+        .request(method, format!("{}{path}", localstripe_url()))
+        .basic_auth(crate::helpers::TEST_STRIPE_SECRET, Some(""))
+        .form(form)
+        .send()
+        .await
+        .expect("localstripe answers");
+    response.json().await.unwrap_or(serde_json::Value::Null)
+}
+
+#[tokio::test]
+async fn create_retrieve_update_and_delete_round_trip_on_localstripe() {
+    let app = app_on_localstripe().await;
+    let email = unique_email("round-trip");
+    let (_, user_id) = app.signed_in_user("Ann", &email).await;
+
+    let created = app.sync.create_customer(user_id).await.expect("created");
+    let CreateOutcome::Created { stripe_id } = created else {
+        panic!("expected a new customer")
+    };
+    let customer = localstripe(
+        reqwest::Method::GET,
+        &format!("/v1/customers/{stripe_id}"),
+        &[],
+    )
+    .await;
+    assert_eq!(customer["email"], email.as_str());
+    assert_eq!(customer["metadata"]["user_id"], user_id.to_string());
+
+    stripe_sync::db::users::update_profile(
+        &app.db,
+        user_id,
+        "Ann Renamed",
+        &email,
+        time::OffsetDateTime::now_utc(),
+    )
+    .await
+    .unwrap();
+    app.sync.update_customer(user_id).await.expect("updated");
+    let customer = localstripe(
+        reqwest::Method::GET,
+        &format!("/v1/customers/{stripe_id}"),
+        &[],
+    )
+    .await;
+    assert_eq!(customer["name"], "Ann Renamed");
+
+    app.sync.refresh_customer(user_id).await.expect("refreshed");
+    assert_eq!(app.user(user_id).await.pm_type, None);
+
+    assert_eq!(
+        app.sync.delete_customer(user_id).await.unwrap(),
+        DeleteOutcome::Deleted
+    );
+    assert_eq!(app.user(user_id).await.stripe_id, None);
+}
+
+#[tokio::test]
+async fn a_customer_deleted_on_localstripe_is_reported_as_missing() {
+    let (app, user_id, stripe_id) = linked_user_on_localstripe("deleted").await;
+    // localstripe answers a retrieve after delete with 404 and no error code;
+    // real Stripe answers 200 with deleted: true. Both must read as "missing".
+    localstripe(
+        reqwest::Method::DELETE,
+        &format!("/v1/customers/{stripe_id}"),
+        &[],
+    )
+    .await;
+
+    let refresh = app.sync.refresh_customer(user_id).await;
+    let update = app.sync.update_customer(user_id).await;
+
+    assert!(
+        matches!(refresh, Err(SyncError::CustomerMissingInStripe { .. })),
+        "{refresh:?}"
+    );
+    assert!(
+        matches!(update, Err(SyncError::CustomerMissingInStripe { .. })),
+        "{update:?}"
+    );
+    let recreated = app
+        .sync
+        .recreate_customer(user_id)
+        .await
+        .expect("re-created");
+    assert_ne!(recreated.stripe_id(), stripe_id);
+}
+
+#[tokio::test]
+async fn the_default_card_attached_on_localstripe_reaches_pm_type_and_pm_last_four() {
+    let (app, user_id, stripe_id) = linked_user_on_localstripe("card").await;
+    let pm = localstripe(
+        reqwest::Method::POST,
+        "/v1/payment_methods/pm_card_visa/attach",
+        &[("customer", stripe_id.as_str())],
+    )
+    .await;
+    let pm_id = pm["id"]
+        .as_str()
+        .expect("attached payment method")
+        .to_string();
+    localstripe(
+        reqwest::Method::POST,
+        &format!("/v1/customers/{stripe_id}"),
+        &[("invoice_settings[default_payment_method]", pm_id.as_str())],
+    )
+    .await;
+
+    app.sync.refresh_customer(user_id).await.expect("refreshed");
+
+    let user = app.user(user_id).await;
+    assert_eq!(user.pm_type.as_deref(), Some("visa"));
+    assert_eq!(user.pm_last_four.as_deref(), Some("4242"));
+}
+
+#[tokio::test]
+async fn an_interrupted_create_is_relinked_on_localstripe_which_ignores_idempotency_keys() {
+    let app = app_on_localstripe().await;
+    let email = unique_email("crash");
+    let (_, user_id) = app.signed_in_user("Ann", &email).await;
+    // The crash: a customer exists at Stripe, the key and parameters were saved, the
+    // claim lapsed and stripe_id was never written.
+    let lapsed = time::OffsetDateTime::now_utc() - time::Duration::hours(1);
+    let params = serde_json::json!({"name": "Ann", "email": email}).to_string();
+    stripe_sync::db::users::claim_create(
+        &app.db,
+        user_id,
+        "crashed-attempt",
+        &params,
+        lapsed,
+        lapsed,
+    )
+    .await
+    .unwrap()
+    .expect("claimed");
+    let user_id_text = user_id.to_string();
+    let orphan = localstripe(
+        reqwest::Method::POST,
+        "/v1/customers",
+        &[
+            ("name", "Ann"),
+            ("email", email.as_str()),
+            ("metadata[user_id]", user_id_text.as_str()),
+        ],
+    )
+    .await;
+
+    let outcome = app.sync.create_customer(user_id).await.expect("resumed");
+
+    assert_eq!(
+        outcome,
+        CreateOutcome::Relinked {
+            stripe_id: orphan["id"].as_str().unwrap().to_string()
+        }
+    );
+    let list = localstripe(
+        reqwest::Method::GET,
+        &format!("/v1/customers?email={email}"),
+        &[],
+    )
+    .await;
+    assert_eq!(
+        list["data"].as_array().unwrap().len(),
+        1,
+        "still one customer"
+    );
+}
+
+#[tokio::test]
+async fn concurrent_creates_make_one_customer_on_localstripe_by_the_database_guard_alone() {
+    let app = app_on_localstripe().await;
+    let email = unique_email("concurrent");
+    let (_, user_id) = app.signed_in_user("Ann", &email).await;
+
+    let attempts = (0..20).map(|_| {
+        let sync = app.sync.clone();
+        tokio::spawn(async move { sync.create_customer(user_id).await })
+    });
+    let mut created = 0;
+    for attempt in attempts.collect::<Vec<_>>() {
+        match attempt.await.unwrap() {
+            Ok(_) => created += 1,
+            Err(SyncError::CreateInProgress | SyncError::AlreadyHasCustomer { .. }) => {}
+            Err(other) => panic!("unexpected: {other:?}"),
+        }
+    }
+
+    assert_eq!(created, 1);
+    let list = localstripe(
+        reqwest::Method::GET,
+        &format!("/v1/customers?email={email}"),
+        &[],
+    )
+    .await;
+    assert_eq!(list["data"].as_array().unwrap().len(), 1);
+}

@@ -1,0 +1,290 @@
+//! Spawns the real app on port 0 against a fresh database and a Stripe stand-in,
+//! and drives it like a browser: cookies, CSRF tokens, forms, redirects.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use reqwest::cookie::{CookieStore as _, Jar};
+use secrecy::SecretString;
+use sqlx::Connection as _;
+use stripe_sync::config::{Config, StripeConfig, generate_app_key};
+use stripe_sync::db::{Db, users};
+use stripe_sync::startup::App;
+use stripe_sync::stripe::RetryPolicy;
+use stripe_sync::sync::SyncService;
+use stripe_sync::telemetry::{self, Console};
+use tokio::net::TcpListener;
+
+use crate::stripe_fake::FakeStripe;
+
+/// Fakes that the log check in `scripts/test` looks for after the suite.
+pub const TEST_STRIPE_SECRET: &str = "sk_test_fake_suite_secret_0123456789";
+pub const PASSWORD: &str = "correct-horse-battery-staple";
+
+pub fn log_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/test-logs")
+}
+
+fn init_logging() {
+    static GUARD: OnceLock<Option<tracing_appender::non_blocking::WorkerGuard>> = OnceLock::new();
+    GUARD.get_or_init(|| telemetry::init(&log_dir(), Console::Off).ok());
+}
+
+/// Fast retries so fault tests take milliseconds, with a real per-attempt timeout.
+pub fn test_retry_policy() -> RetryPolicy {
+    RetryPolicy {
+        max_attempts: 4,
+        base_delay: Duration::from_millis(10),
+        max_delay: Duration::from_millis(50),
+        attempt_timeout: Duration::from_millis(800),
+        total_timeout: Duration::from_secs(5),
+    }
+}
+
+/// A fresh database for one test: a SQLite file, or a new PostgreSQL database on
+/// the server `DATABASE_URL` names when it is a postgres URL.
+pub async fn fresh_database_url() -> String {
+    let name = format!("stripe_sync_test_{}", uuid::Uuid::new_v4().simple());
+    match std::env::var("DATABASE_URL") {
+        Ok(url) if url.starts_with("postgres") => {
+            let mut conn = sqlx::PgConnection::connect(&url)
+                .await
+                .expect("connect to postgres");
+            sqlx::query(&format!("CREATE DATABASE \"{name}\""))
+                .execute(&mut conn)
+                .await
+                .expect("create test database");
+            let (server, _) = url.rsplit_once('/').expect("postgres url has a database");
+            format!("{server}/{name}")
+        }
+        _ => {
+            let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/test-dbs");
+            std::fs::create_dir_all(&dir).unwrap();
+            format!("sqlite://{}/{name}.db", dir.display())
+        }
+    }
+}
+
+pub enum StripeSetup {
+    Fake,
+    Unconfigured,
+    At(String),
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub database_url: String,
+    pub stripe: FakeStripe,
+    pub sync: SyncService,
+    pub db: Db,
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(StripeSetup::Fake).await
+}
+
+pub async fn spawn_app_with(setup: StripeSetup) -> TestApp {
+    init_logging();
+    let stripe = FakeStripe::start().await;
+    let api_base = match &setup {
+        StripeSetup::Fake => Some(stripe.url.clone()),
+        StripeSetup::Unconfigured => None,
+        StripeSetup::At(url) => Some(url.clone()),
+    };
+    let database_url = fresh_database_url().await;
+    let config = Config {
+        database_url: database_url.clone(),
+        stripe: api_base.map(|api_base| StripeConfig {
+            secret: SecretString::from(TEST_STRIPE_SECRET),
+            publishable_key: None,
+            api_base,
+        }),
+        webhook_secret: None,
+        app_url: "http://127.0.0.1".into(),
+        app_key: secrecy::SecretBox::new(Box::new(generate_app_key())),
+        bind: "127.0.0.1:0".into(),
+        log_dir: log_dir(),
+    };
+    let app = App::build_with_retry(config, test_retry_policy())
+        .await
+        .expect("app builds");
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = format!("http://{}", listener.local_addr().unwrap());
+    let sync = app.sync.clone();
+    tokio::spawn(app.serve(listener));
+    TestApp {
+        address,
+        database_url,
+        stripe,
+        db: sync.db().clone(),
+        sync,
+    }
+}
+
+impl TestApp {
+    pub fn browser(&self) -> Browser {
+        let jar = Arc::new(Jar::default());
+        Browser {
+            base: self.address.clone(),
+            jar: jar.clone(),
+            client: reqwest::Client::builder()
+                .cookie_provider(jar)
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            token: Mutex::new(None),
+        }
+    }
+
+    /// A browser with a freshly registered, signed-in user; returns the user's id.
+    pub async fn signed_in_user(&self, name: &str, email: &str) -> (Browser, i64) {
+        let browser = self.browser();
+        let response = browser.register(name, email).await;
+        assert_eq!(
+            response.status(),
+            StatusCode::SEE_OTHER,
+            "registration redirects"
+        );
+        let user = users::find_by_email(&self.db, email)
+            .await
+            .unwrap()
+            .expect("registered");
+        (browser, user.id)
+    }
+
+    pub async fn user(&self, id: i64) -> users::User {
+        users::find(&self.db, id)
+            .await
+            .unwrap()
+            .expect("user exists")
+    }
+}
+
+pub struct Browser {
+    pub base: String,
+    jar: Arc<Jar>,
+    pub client: reqwest::Client,
+    token: Mutex<Option<String>>,
+}
+
+impl Browser {
+    /// The value of one cookie the site has set in this browser.
+    pub fn cookie(&self, name: &str) -> Option<String> {
+        let url = self.base.parse().unwrap();
+        let header = self.jar.cookies(&url)?;
+        header.to_str().ok()?.split("; ").find_map(|pair| {
+            let (key, value) = pair.split_once('=')?;
+            (key == name).then(|| value.to_string())
+        })
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// GETs a page that must render, and returns its HTML.
+    pub async fn page(&self, path: &str) -> String {
+        let response = self.get(path).await;
+        assert_eq!(response.status(), StatusCode::OK, "GET {path}");
+        let html = response.text().await.unwrap();
+        if let Some(token) = csrf_token_in(&html) {
+            *self.token.lock().unwrap() = Some(token);
+        }
+        html
+    }
+
+    /// The CSRF token a form on the site would carry.
+    pub async fn csrf_token(&self) -> String {
+        if let Some(token) = self.token.lock().unwrap().clone() {
+            return token;
+        }
+        let html = self.page("/login").await;
+        csrf_token_in(&html).expect("login page carries a csrf token")
+    }
+
+    pub async fn post_form(&self, path: &str, fields: &[(&str, &str)]) -> reqwest::Response {
+        let token = self.csrf_token().await;
+        let mut form: Vec<(&str, &str)> = vec![("authenticity_token", token.as_str())];
+        form.extend_from_slice(fields);
+        self.post_raw(path, &form).await
+    }
+
+    pub async fn post_raw(&self, path: &str, fields: &[(&str, &str)]) -> reqwest::Response {
+        self.client
+            .post(format!("{}{path}", self.base))
+            .form(fields)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn register(&self, name: &str, email: &str) -> reqwest::Response {
+        let fields = [
+            ("name", name),
+            ("email", email),
+            ("password", PASSWORD),
+            ("password_confirmation", PASSWORD),
+        ];
+        self.post_form("/register", &fields).await
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> reqwest::Response {
+        self.post_form("/login", &[("email", email), ("password", password)])
+            .await
+    }
+
+    /// Presses one of the buttons on `/settings/stripe` and returns the page the
+    /// redirect leads to (with its flash message).
+    pub async fn press(&self, action: &str) -> String {
+        let response = self
+            .post_form(&format!("/settings/stripe/{action}"), &[])
+            .await;
+        assert_eq!(
+            response.status(),
+            StatusCode::SEE_OTHER,
+            "POST {action} redirects"
+        );
+        assert_eq!(location(&response), "/settings/stripe");
+        self.page("/settings/stripe").await
+    }
+}
+
+pub fn location(response: &reqwest::Response) -> String {
+    response
+        .headers()
+        .get("location")
+        .expect("a redirect")
+        .to_str()
+        .unwrap()
+        .to_string()
+}
+
+fn csrf_token_in(html: &str) -> Option<String> {
+    let marker = "name=\"authenticity_token\" value=\"";
+    let start = html.find(marker)? + marker.len();
+    let end = html[start..].find('"')? + start;
+    Some(html[start..end].to_string())
+}
+
+/// Waits for a line in the log files that contains every needle (the file writer
+/// flushes in the background).
+pub async fn log_line_containing(needles: &[&str]) -> Option<String> {
+    for _ in 0..50 {
+        if let Ok(entries) = std::fs::read_dir(log_dir()) {
+            for entry in entries.flatten() {
+                let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
+                if let Some(line) = text.lines().find(|l| needles.iter().all(|n| l.contains(n))) {
+                    return Some(line.to_string());
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    None
+}

@@ -1,0 +1,11 @@
+//! One integration test binary: helpers, the Stripe stand-in, one file per area.
+
+mod accounts;
+mod cli;
+mod conformance;
+mod customer_actions;
+mod customer_create;
+mod helpers;
+mod profile;
+mod settings_page;
+mod stripe_fake;

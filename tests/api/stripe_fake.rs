@@ -1,0 +1,485 @@
+//! A small Stripe stand-in that speaks Stripe's wire format for the customer
+//! endpoints, honours idempotency keys the way Stripe does, counts calls and can
+//! inject latency, error statuses and dropped connections.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use http_body_util::{BodyExt, Full};
+use hyper::body::{Bytes, Incoming};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+
+/// What the next request meets instead of a normal answer.
+#[derive(Clone, Debug)]
+pub enum Fault {
+    /// Answer with this status and a Stripe-shaped `api_error`, without acting.
+    Status(u16),
+    /// Close the connection without answering, without acting.
+    Drop,
+    /// Act normally, then hold the answer back this long (a lost or late reply).
+    SlowReply(Duration),
+}
+
+#[derive(Clone, Debug)]
+pub struct FakeCustomer {
+    pub id: String,
+    pub name: Option<String>,
+    pub email: Option<String>,
+    pub metadata: BTreeMap<String, String>,
+    pub created: i64,
+    pub deleted: bool,
+    pub default_card: Option<(String, String)>,
+}
+
+enum Remembered {
+    InFlight {
+        fingerprint: String,
+    },
+    Done {
+        fingerprint: String,
+        status: StatusCode,
+        body: Value,
+    },
+}
+
+#[derive(Default)]
+struct State {
+    customers: BTreeMap<String, FakeCustomer>,
+    idempotency: HashMap<String, Remembered>,
+    calls: Vec<(Method, String)>,
+    faults: VecDeque<Fault>,
+    next_id: u64,
+    last_request_id: Option<String>,
+}
+
+#[derive(Clone)]
+pub struct FakeStripe {
+    pub url: String,
+    prefix: String,
+    state: Arc<Mutex<State>>,
+}
+
+type Reply = (StatusCode, Value);
+
+impl FakeStripe {
+    pub async fn start() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind fake stripe");
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let prefix: String = uuid::Uuid::new_v4().simple().to_string()[..10].to_string();
+        let fake = FakeStripe {
+            url,
+            prefix,
+            state: Arc::default(),
+        };
+        let server = fake.clone();
+        tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    break;
+                };
+                let fake = server.clone();
+                tokio::spawn(async move {
+                    let service = service_fn(move |req| {
+                        let fake = fake.clone();
+                        async move { fake.serve(req).await }
+                    });
+                    let _ = http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        fake
+    }
+
+    // ----- what tests arrange and inspect --------------------------------------
+
+    pub fn push_faults(&self, count: usize, fault: Fault) {
+        let mut state = self.state.lock().unwrap();
+        state.faults.extend(std::iter::repeat_n(fault, count));
+    }
+
+    /// Live customers (not deleted), as Stripe holds them.
+    pub fn customers(&self) -> Vec<FakeCustomer> {
+        let state = self.state.lock().unwrap();
+        state
+            .customers
+            .values()
+            .filter(|c| !c.deleted)
+            .cloned()
+            .collect()
+    }
+
+    pub fn customer(&self, id: &str) -> Option<FakeCustomer> {
+        self.state.lock().unwrap().customers.get(id).cloned()
+    }
+
+    /// Calls made, by method and path prefix (e.g. `POST`, `/v1/customers`).
+    pub fn calls(&self, method: &str, path_prefix: &str) -> usize {
+        let state = self.state.lock().unwrap();
+        state
+            .calls
+            .iter()
+            .filter(|(m, p)| m.as_str() == method && p.starts_with(path_prefix))
+            .count()
+    }
+
+    pub fn total_calls(&self) -> usize {
+        self.state.lock().unwrap().calls.len()
+    }
+
+    pub fn last_request_id(&self) -> Option<String> {
+        self.state.lock().unwrap().last_request_id.clone()
+    }
+
+    /// A customer created on Stripe's side (the dashboard, or a lost attempt).
+    pub fn insert_customer(&self, name: &str, email: &str, user_id: Option<i64>) -> String {
+        let mut state = self.state.lock().unwrap();
+        let mut metadata = BTreeMap::new();
+        if let Some(user_id) = user_id {
+            metadata.insert("user_id".to_string(), user_id.to_string());
+        }
+        let customer = new_customer(&mut state, Some(name.into()), Some(email.into()), metadata);
+        customer.id
+    }
+
+    /// Deletes a customer on Stripe's side, as the dashboard would.
+    pub fn delete_customer(&self, id: &str) {
+        let mut state = self.state.lock().unwrap();
+        state
+            .customers
+            .get_mut(id)
+            .expect("customer exists")
+            .deleted = true;
+    }
+
+    pub fn set_default_card(&self, id: &str, brand: &str, last4: &str) {
+        let mut state = self.state.lock().unwrap();
+        let customer = state.customers.get_mut(id).expect("customer exists");
+        customer.default_card = Some((brand.into(), last4.into()));
+    }
+
+    pub fn clear_default_card(&self, id: &str) {
+        let mut state = self.state.lock().unwrap();
+        state
+            .customers
+            .get_mut(id)
+            .expect("customer exists")
+            .default_card = None;
+    }
+
+    pub fn rename_customer(&self, id: &str, name: &str) {
+        let mut state = self.state.lock().unwrap();
+        state.customers.get_mut(id).expect("customer exists").name = Some(name.into());
+    }
+
+    // ----- the server -------------------------------------------------------------
+
+    async fn serve(&self, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, std::io::Error> {
+        let method = req.method().clone();
+        let path = req.uri().path().to_string();
+        let query = req.uri().query().unwrap_or("").to_string();
+        let key = req
+            .headers()
+            .get("idempotency-key")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let body = req
+            .into_body()
+            .collect()
+            .await
+            .map(|b| b.to_bytes())
+            .unwrap_or_default();
+        let (request_id, fault) = {
+            let mut state = self.state.lock().unwrap();
+            state.calls.push((method.clone(), path.clone()));
+            state.next_id += 1;
+            let request_id = format!("req_{}{}", self.prefix, state.next_id);
+            state.last_request_id = Some(request_id.clone());
+            (request_id, state.faults.pop_front())
+        };
+        let (status, body) = match fault {
+            // An error from the service makes hyper close the connection unanswered.
+            Some(Fault::Drop) => return Err(std::io::Error::other("injected drop")),
+            Some(Fault::Status(code)) => {
+                let status = StatusCode::from_u16(code).unwrap();
+                (
+                    status,
+                    error_body("api_error", None, "Injected failure.", &request_id),
+                )
+            }
+            Some(Fault::SlowReply(delay)) => {
+                let reply = self.handle(&method, &path, &query, &body, key, &request_id);
+                tokio::time::sleep(delay).await;
+                reply
+            }
+            None => self.handle(&method, &path, &query, &body, key, &request_id),
+        };
+        let response = Response::builder()
+            .status(status)
+            .header("content-type", "application/json")
+            .header("request-id", request_id)
+            .body(Full::new(Bytes::from(body.to_string())))
+            .unwrap();
+        Ok(response)
+    }
+
+    fn handle(
+        &self,
+        method: &Method,
+        path: &str,
+        query: &str,
+        body: &[u8],
+        key: Option<String>,
+        request_id: &str,
+    ) -> Reply {
+        let form: Vec<(String, String)> = serde_urlencoded::from_bytes(body).unwrap_or_default();
+        let params: Vec<(String, String)> = serde_urlencoded::from_str(query).unwrap_or_default();
+        let fingerprint = format!("{method} {path} {}", String::from_utf8_lossy(body));
+        if let Some(key) = &key
+            && method != Method::GET
+        {
+            let mut state = self.state.lock().unwrap();
+            match state.idempotency.get(key) {
+                Some(Remembered::Done {
+                    fingerprint: seen,
+                    status,
+                    body,
+                }) if *seen == fingerprint => {
+                    return (*status, body.clone());
+                }
+                Some(Remembered::InFlight { fingerprint: seen }) if *seen == fingerprint => {
+                    let message = "There is currently another in-progress request using this \
+                                   Stripe-Idempotency-Key. Please try again later.";
+                    return (
+                        StatusCode::CONFLICT,
+                        error_body("idempotency_error", None, message, request_id),
+                    );
+                }
+                Some(_) => {
+                    let message = format!(
+                        "Keys for idempotent requests can only be used with the same parameters \
+                         they were first used with. Try using a key other than '{key}'."
+                    );
+                    return (
+                        StatusCode::BAD_REQUEST,
+                        error_body("idempotency_error", None, &message, request_id),
+                    );
+                }
+                None => {
+                    state.idempotency.insert(
+                        key.clone(),
+                        Remembered::InFlight {
+                            fingerprint: fingerprint.clone(),
+                        },
+                    );
+                }
+            }
+        }
+        let reply = self.route(method, path, &form, &params, request_id);
+        if let Some(key) = key
+            && method != Method::GET
+        {
+            let mut state = self.state.lock().unwrap();
+            state.idempotency.insert(
+                key,
+                Remembered::Done {
+                    fingerprint,
+                    status: reply.0,
+                    body: reply.1.clone(),
+                },
+            );
+        }
+        reply
+    }
+
+    fn route(
+        &self,
+        method: &Method,
+        path: &str,
+        form: &[(String, String)],
+        query: &[(String, String)],
+        request_id: &str,
+    ) -> Reply {
+        let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+        let mut state = self.state.lock().unwrap();
+        match (method, segments.as_slice()) {
+            (&Method::POST, ["v1", "customers"]) => {
+                let metadata = bracketed(form, "metadata");
+                let customer = new_customer(
+                    &mut state,
+                    field(form, "name"),
+                    field(form, "email"),
+                    metadata,
+                );
+                (StatusCode::OK, customer_json(&customer, expands(form)))
+            }
+            (&Method::GET, ["v1", "customers"]) => {
+                let email = field(query, "email");
+                let limit = field(query, "limit")
+                    .and_then(|l| l.parse().ok())
+                    .unwrap_or(10);
+                let expand: Vec<String> = expands(query)
+                    .into_iter()
+                    .filter_map(|e| e.strip_prefix("data.").map(str::to_string))
+                    .collect();
+                let data: Vec<Value> = state
+                    .customers
+                    .values()
+                    .rev()
+                    .filter(|c| !c.deleted && (email.is_none() || c.email == email))
+                    .take(limit)
+                    .map(|c| customer_json(c, expand.clone()))
+                    .collect();
+                let list = json!({"object": "list", "url": "/v1/customers", "has_more": false, "data": data});
+                (StatusCode::OK, list)
+            }
+            (method, ["v1", "customers", id]) => {
+                let Some(customer) = state.customers.get_mut(*id) else {
+                    return no_such_customer(id, request_id);
+                };
+                match *method {
+                    Method::GET if customer.deleted => (
+                        StatusCode::OK,
+                        json!({"id": id, "object": "customer", "deleted": true}),
+                    ),
+                    Method::GET => (StatusCode::OK, customer_json(customer, expands(query))),
+                    _ if customer.deleted => no_such_customer(id, request_id),
+                    Method::POST => {
+                        if let Some(name) = field(form, "name") {
+                            customer.name = Some(name);
+                        }
+                        if let Some(email) = field(form, "email") {
+                            customer.email = Some(email);
+                        }
+                        customer.metadata.extend(bracketed(form, "metadata"));
+                        (StatusCode::OK, customer_json(customer, expands(form)))
+                    }
+                    Method::DELETE => {
+                        customer.deleted = true;
+                        (
+                            StatusCode::OK,
+                            json!({"id": id, "object": "customer", "deleted": true}),
+                        )
+                    }
+                    _ => unknown_route(path, request_id),
+                }
+            }
+            _ => unknown_route(path, request_id),
+        }
+    }
+}
+
+fn new_customer(
+    state: &mut State,
+    name: Option<String>,
+    email: Option<String>,
+    metadata: BTreeMap<String, String>,
+) -> FakeCustomer {
+    state.next_id += 1;
+    let customer = FakeCustomer {
+        id: format!("cus_fake{:08}", state.next_id),
+        name,
+        email,
+        metadata,
+        created: 1_764_300_000 + state.next_id as i64,
+        deleted: false,
+        default_card: None,
+    };
+    state
+        .customers
+        .insert(customer.id.clone(), customer.clone());
+    customer
+}
+
+fn customer_json(customer: &FakeCustomer, expand: Vec<String>) -> Value {
+    let default_pm = customer.default_card.as_ref().map(|(brand, last4)| {
+        let id = format!("pm_fake_{}", &customer.id[8..]);
+        if expand
+            .iter()
+            .any(|e| e == "invoice_settings.default_payment_method")
+        {
+            json!({
+                "id": id, "object": "payment_method", "type": "card", "created": customer.created,
+                "livemode": false, "customer": customer.id,
+                "billing_details": {"address": null, "email": null, "name": null, "phone": null},
+                "card": {"brand": brand, "last4": last4, "exp_month": 12, "exp_year": 2034,
+                         "funding": "credit", "country": "US"},
+            })
+        } else {
+            json!(id)
+        }
+    });
+    json!({
+        "id": customer.id, "object": "customer", "created": customer.created,
+        "livemode": false, "name": customer.name, "email": customer.email,
+        "metadata": customer.metadata, "balance": 0, "delinquent": false,
+        "description": null, "phone": null, "currency": null,
+        "invoice_settings": {"custom_fields": null, "default_payment_method": default_pm,
+                             "footer": null, "rendering_options": null},
+    })
+}
+
+fn error_body(type_: &str, code: Option<&str>, message: &str, request_id: &str) -> Value {
+    json!({"error": {
+        "type": type_, "code": code, "message": message,
+        "request_log_url": format!("https://dashboard.stripe.com/test/logs/{request_id}"),
+    }})
+}
+
+fn no_such_customer(id: &str, request_id: &str) -> Reply {
+    let message = format!("No such customer: '{id}'");
+    (
+        StatusCode::NOT_FOUND,
+        error_body(
+            "invalid_request_error",
+            Some("resource_missing"),
+            &message,
+            request_id,
+        ),
+    )
+}
+
+fn unknown_route(path: &str, request_id: &str) -> Reply {
+    let message = format!("Unrecognized request URL ({path}).");
+    (
+        StatusCode::NOT_FOUND,
+        error_body("invalid_request_error", None, &message, request_id),
+    )
+}
+
+fn field(pairs: &[(String, String)], name: &str) -> Option<String> {
+    pairs
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.clone())
+}
+
+/// `metadata[user_id]=5` and the like.
+fn bracketed(pairs: &[(String, String)], name: &str) -> BTreeMap<String, String> {
+    let prefix = format!("{name}[");
+    pairs
+        .iter()
+        .filter_map(|(k, v)| {
+            let inner = k.strip_prefix(&prefix)?.strip_suffix(']')?;
+            Some((inner.to_string(), v.clone()))
+        })
+        .collect()
+}
+
+/// `expand[]=a`, `expand[0]=a` or `expand=a`.
+fn expands(pairs: &[(String, String)]) -> Vec<String> {
+    pairs
+        .iter()
+        .filter(|(k, _)| k == "expand" || k.starts_with("expand["))
+        .map(|(_, v)| v.clone())
+        .collect()
+}
