@@ -20,7 +20,7 @@ pub enum StartupError {
     #[error("could not apply migrations: {0}")]
     Migrate(sqlx::Error),
     #[error("could not set up the Stripe client: {0}")]
-    Stripe(#[from] ::stripe::StripeError),
+    Stripe(#[from] crate::stripe::BadSecret),
 }
 
 pub struct App {

@@ -8,4 +8,5 @@ mod customer_create;
 mod helpers;
 mod profile;
 mod settings_page;
+mod stripe_client;
 mod stripe_fake;

@@ -20,6 +20,10 @@ use tokio::net::TcpListener;
 pub enum Fault {
     /// Answer with this status and a Stripe-shaped `api_error`, without acting.
     Status(u16),
+    /// The same, with a `Stripe-Should-Retry` header.
+    StatusShouldRetry(u16, bool),
+    /// Answer with this status and a plain-text body, as a proxy in between would.
+    PlainText(u16),
     /// Close the connection without answering, without acting.
     Drop,
     /// Act normally, then hold the answer back this long (a lost or late reply).
@@ -206,15 +210,19 @@ impl FakeStripe {
             state.last_request_id = Some(request_id.clone());
             (request_id, state.faults.pop_front())
         };
+        let mut should_retry: Option<bool> = None;
+        let mut plain_text = false;
         let (status, body) = match fault {
             // An error from the service makes hyper close the connection unanswered.
             Some(Fault::Drop) => return Err(std::io::Error::other("injected drop")),
-            Some(Fault::Status(code)) => {
-                let status = StatusCode::from_u16(code).unwrap();
-                (
-                    status,
-                    error_body("api_error", None, "Injected failure.", &request_id),
-                )
+            Some(Fault::Status(code)) => injected(code, &request_id),
+            Some(Fault::StatusShouldRetry(code, retry)) => {
+                should_retry = Some(retry);
+                injected(code, &request_id)
+            }
+            Some(Fault::PlainText(code)) => {
+                plain_text = true;
+                (StatusCode::from_u16(code).unwrap(), Value::Null)
             }
             Some(Fault::SlowReply(delay)) => {
                 let reply = self.handle(&method, &path, &query, &body, key, &request_id);
@@ -223,13 +231,22 @@ impl FakeStripe {
             }
             None => self.handle(&method, &path, &query, &body, key, &request_id),
         };
-        let response = Response::builder()
+        let mut response = Response::builder()
             .status(status)
-            .header("content-type", "application/json")
-            .header("request-id", request_id)
-            .body(Full::new(Bytes::from(body.to_string())))
-            .unwrap();
-        Ok(response)
+            .header("request-id", request_id);
+        if let Some(retry) = should_retry {
+            response = response.header("stripe-should-retry", retry.to_string());
+        }
+        let response = if plain_text {
+            response
+                .header("content-type", "text/plain")
+                .body(Full::new(Bytes::from_static(b"502 Bad Gateway")))
+        } else {
+            response
+                .header("content-type", "application/json")
+                .body(Full::new(Bytes::from(body.to_string())))
+        };
+        Ok(response.unwrap())
     }
 
     fn handle(
@@ -433,6 +450,14 @@ fn error_body(type_: &str, code: Option<&str>, message: &str, request_id: &str) 
         "type": type_, "code": code, "message": message,
         "request_log_url": format!("https://dashboard.stripe.com/test/logs/{request_id}"),
     }})
+}
+
+fn injected(code: u16, request_id: &str) -> Reply {
+    let status = StatusCode::from_u16(code).unwrap();
+    (
+        status,
+        error_body("api_error", None, "Injected failure.", request_id),
+    )
 }
 
 fn no_such_customer(id: &str, request_id: &str) -> Reply {

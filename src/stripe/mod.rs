@@ -1,13 +1,16 @@
-//! The Stripe client: async-stripe pointed at the configured base URL, with our own
-//! retry loop around it. async-stripe's retry strategies back off without jitter and
-//! cannot carry a caller's idempotency key, which creation needs to persist, so each
-//! attempt is sent once with a fixed key and the loop here decides on retries.
+//! The Stripe client: async-stripe's typed requests, sent through our transport to
+//! the configured base URL, with our own retry loop. async-stripe's retry strategies
+//! back off without jitter and cannot carry a caller's idempotency key, which
+//! creation needs to persist, so each attempt is sent once with a fixed key and the
+//! loop here decides on retries.
+
+mod transport;
 
 use std::collections::HashMap;
 use std::time::Duration;
 
-use ::stripe::{IdempotencyKey, RequestStrategy, StripeError};
 use secrecy::ExposeSecret as _;
+use stripe_client_core::{IdempotencyKey, RequestStrategy, StripeRequest};
 use stripe_core::customer::{
     CreateCustomer, DeleteCustomer, ListCustomer, RetrieveCustomer, RetrieveCustomerReturned,
     UpdateCustomer,
@@ -16,6 +19,9 @@ use stripe_shared::{ApiErrorsCode, ApiErrorsType, Customer, CustomerId};
 use tokio::time::Instant;
 
 use crate::config::StripeConfig;
+use transport::{Cause, Transport, TransportError};
+
+pub use transport::BadSecret;
 
 pub use stripe_shared::Customer as StripeCustomer;
 
@@ -87,6 +93,8 @@ pub struct StripeFailure {
     pub request_id: Option<String>,
     /// For logs only: Stripe's own words or the transport error, never a secret.
     pub detail: String,
+    /// Whether sending the same request again may succeed.
+    pub retryable: bool,
 }
 
 impl StripeFailure {
@@ -96,47 +104,46 @@ impl StripeFailure {
         !matches!(self.kind, FailureKind::Unavailable)
     }
 
-    fn from_error(operation: &'static str, err: StripeError) -> Self {
-        match err {
-            StripeError::Stripe(api, status) => {
-                let request_id = api
-                    .request_log_url
-                    .as_deref()
-                    .and_then(request_id_from_log_url);
-                let kind = match (status, &api.code, &api.type_) {
-                    // 409 includes "another request with this key is in flight".
-                    (409 | 424 | 429, _, _) | (500.., _, _) => FailureKind::Unavailable,
-                    (_, _, ApiErrorsType::IdempotencyError) => FailureKind::IdempotencyConflict,
-                    (404, _, _) | (_, Some(ApiErrorsCode::ResourceMissing), _) => {
-                        FailureKind::NotFound
-                    }
-                    (401 | 403, _, _) => FailureKind::Unauthorized,
-                    _ => FailureKind::Rejected {
-                        message: api.message.clone(),
-                    },
-                };
-                StripeFailure {
-                    kind,
-                    operation,
-                    status: Some(status),
-                    request_id,
-                    detail: api.message.clone().unwrap_or_else(|| "no message".into()),
-                }
+    fn from_error(operation: &'static str, err: TransportError) -> Self {
+        let request_id = err.request_id.clone().or_else(|| {
+            let url = err.api.as_ref()?.request_log_url.as_deref()?;
+            request_id_from_log_url(url)
+        });
+        let (kind, status, retryable) = match err.cause {
+            Cause::Network | Cause::Timeout => (FailureKind::Unavailable, None, true),
+            // A success we cannot read: it may have taken effect, and asking again
+            // would give the same answer.
+            Cause::Unreadable => (FailureKind::Unavailable, None, false),
+            Cause::Status(status) => {
+                let transient = matches!(status, 409 | 424 | 429 | 500..);
+                let kind = classify(status, err.api.as_deref(), transient);
+                (kind, Some(status), err.should_retry.unwrap_or(transient))
             }
-            // A body Stripe did not shape as an error (a proxy's 502 page, say): the
-            // status is lost, so treat it like a network failure.
-            other => StripeFailure {
-                kind: FailureKind::Unavailable,
-                operation,
-                status: None,
-                request_id: None,
-                detail: other.to_string(),
-            },
+        };
+        StripeFailure {
+            kind,
+            operation,
+            status,
+            request_id,
+            detail: err.detail,
+            retryable,
         }
     }
+}
 
-    fn is_retryable(&self) -> bool {
-        matches!(self.kind, FailureKind::Unavailable)
+fn classify(status: u16, api: Option<&stripe_shared::ApiErrors>, transient: bool) -> FailureKind {
+    let code = api.and_then(|api| api.code.as_ref());
+    let idempotency = api.is_some_and(|api| api.type_ == ApiErrorsType::IdempotencyError);
+    match status {
+        // 409 includes "another request with this key is in flight".
+        _ if transient => FailureKind::Unavailable,
+        _ if idempotency => FailureKind::IdempotencyConflict,
+        404 => FailureKind::NotFound,
+        _ if code == Some(&ApiErrorsCode::ResourceMissing) => FailureKind::NotFound,
+        401 | 403 => FailureKind::Unauthorized,
+        _ => FailureKind::Rejected {
+            message: api.and_then(|api| api.message.clone()),
+        },
     }
 }
 
@@ -166,25 +173,16 @@ pub enum CustomerLookup {
 
 #[derive(Clone, Debug)]
 pub struct StripeGateway {
-    client: ::stripe::Client,
+    transport: Transport,
     retry: RetryPolicy,
     live_mode: bool,
 }
 
 impl StripeGateway {
-    pub fn new(config: &StripeConfig, retry: RetryPolicy) -> Result<Self, StripeError> {
-        let mut base = config.api_base.clone();
-        if !base.ends_with('/') {
-            base.push('/');
-        }
+    pub fn new(config: &StripeConfig, retry: RetryPolicy) -> Result<Self, BadSecret> {
         let secret = config.secret.expose_secret();
-        let client = ::stripe::ClientBuilder::new(secret)
-            .url(base)
-            .request_strategy(RequestStrategy::Once)
-            .timeout(retry.attempt_timeout)
-            .build()?;
         Ok(StripeGateway {
-            client,
+            transport: Transport::new(&config.api_base, secret)?,
             retry,
             live_mode: secret.starts_with("sk_live_") || secret.starts_with("rk_live_"),
         })
@@ -211,6 +209,7 @@ impl StripeGateway {
             status: None,
             request_id: None,
             detail: e.to_string(),
+            retryable: false,
         })?;
         let request = CreateCustomer::new()
             .name(params.name.as_str())
@@ -293,7 +292,7 @@ impl StripeGateway {
         request: &R,
     ) -> Result<R::Output, StripeFailure>
     where
-        R: ::stripe::StripeRequest,
+        R: StripeRequest,
         R::Output: miniserde::Deserialize,
     {
         let deadline = Instant::now() + self.retry.total_timeout;
@@ -306,7 +305,7 @@ impl StripeGateway {
                 .customize()
                 .request_strategy(strategy.clone())
                 .timeout(self.retry.attempt_timeout.min(remaining))
-                .send(&self.client)
+                .send(&self.transport)
                 .await;
             let failure = match result {
                 Ok(output) => return Ok(output),
@@ -314,7 +313,7 @@ impl StripeGateway {
             };
             let wait = self.retry.backoff(attempt - 1);
             let out_of_time = Instant::now() + wait >= deadline;
-            if !failure.is_retryable() || attempt >= self.retry.max_attempts || out_of_time {
+            if !failure.retryable || attempt >= self.retry.max_attempts || out_of_time {
                 return Err(failure);
             }
             tracing::warn!(

@@ -1,0 +1,129 @@
+//! How the Stripe client treats failures: what it retries, for how long, and what
+//! it keeps for the log. Driven through the sync service, as the page drives it.
+
+use std::time::Duration;
+
+use stripe_sync::stripe::FailureKind;
+use stripe_sync::sync::SyncError;
+
+use crate::helpers::{TestApp, log_line_containing, spawn_app};
+use crate::stripe_fake::Fault;
+
+async fn linked_user(app: &TestApp) -> i64 {
+    let (_, user_id) = app.signed_in_user("Ann", "ann@example.com").await;
+    app.sync.create_customer(user_id).await.expect("created");
+    user_id
+}
+
+fn stripe_failure(result: Result<(), SyncError>) -> stripe_sync::stripe::StripeFailure {
+    match result {
+        Err(SyncError::Stripe(failure)) => failure,
+        other => panic!("expected a Stripe failure, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn transient_failures_are_retried_until_one_succeeds() {
+    let app = spawn_app().await;
+    let user_id = linked_user(&app).await;
+    app.stripe.push_faults(1, Fault::Status(503));
+    app.stripe.push_faults(1, Fault::Drop);
+    app.stripe.push_faults(1, Fault::Status(429));
+
+    app.sync
+        .refresh_customer(user_id)
+        .await
+        .expect("the fourth attempt succeeds");
+
+    assert_eq!(app.stripe.calls("GET", "/v1/customers/"), 4);
+}
+
+#[tokio::test]
+async fn stripe_should_retry_false_stops_retries_of_a_5xx() {
+    let app = spawn_app().await;
+    let user_id = linked_user(&app).await;
+    app.stripe
+        .push_faults(1, Fault::StatusShouldRetry(500, false));
+
+    let failure = stripe_failure(app.sync.refresh_customer(user_id).await);
+
+    assert_eq!(failure.kind, FailureKind::Unavailable);
+    assert_eq!(app.stripe.calls("GET", "/v1/customers/"), 1);
+}
+
+#[tokio::test]
+async fn stripe_should_retry_true_retries_even_a_status_that_is_not_transient() {
+    let app = spawn_app().await;
+    let user_id = linked_user(&app).await;
+    app.stripe
+        .push_faults(1, Fault::StatusShouldRetry(400, true));
+
+    app.sync
+        .refresh_customer(user_id)
+        .await
+        .expect("the retry succeeds");
+
+    assert_eq!(app.stripe.calls("GET", "/v1/customers/"), 2);
+}
+
+#[tokio::test]
+async fn a_refusal_is_not_retried() {
+    let app = spawn_app().await;
+    let user_id = linked_user(&app).await;
+    app.stripe.push_faults(1, Fault::Status(400));
+
+    let failure = stripe_failure(app.sync.update_customer(user_id).await);
+
+    assert!(matches!(failure.kind, FailureKind::Rejected { .. }));
+    assert_eq!(app.stripe.calls("POST", "/v1/customers/"), 1);
+}
+
+#[tokio::test]
+async fn retries_stop_after_the_attempt_limit() {
+    let app = spawn_app().await;
+    let user_id = linked_user(&app).await;
+    app.stripe.push_faults(10, Fault::Status(500));
+
+    let failure = stripe_failure(app.sync.refresh_customer(user_id).await);
+
+    assert_eq!(failure.kind, FailureKind::Unavailable);
+    assert_eq!(app.stripe.calls("GET", "/v1/customers/"), 4);
+}
+
+#[tokio::test]
+async fn a_slow_stripe_is_given_up_on_within_the_total_time_limit() {
+    let app = spawn_app().await;
+    let user_id = linked_user(&app).await;
+    app.stripe
+        .push_faults(10, Fault::SlowReply(Duration::from_secs(3)));
+    let started = std::time::Instant::now();
+
+    let failure = stripe_failure(app.sync.refresh_customer(user_id).await);
+
+    assert_eq!(failure.kind, FailureKind::Unavailable);
+    // The suite's policy: 800 ms per attempt, 4 attempts, 5 s in all.
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn a_plain_text_error_keeps_its_status_and_request_id_for_the_log() {
+    let app = spawn_app().await;
+    let user_id = linked_user(&app).await;
+    app.stripe.push_faults(10, Fault::PlainText(502));
+
+    let failure = stripe_failure(app.sync.refresh_customer(user_id).await);
+
+    assert_eq!(failure.status, Some(502));
+    let request_id = app.stripe.last_request_id().unwrap();
+    assert_eq!(failure.request_id.as_deref(), Some(request_id.as_str()));
+    assert!(
+        log_line_containing(&[&request_id, "refresh customer", "user_id="])
+            .await
+            .is_some(),
+        "the failure is logged with its request id"
+    );
+}
