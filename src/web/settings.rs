@@ -125,55 +125,46 @@ pub async fn show(
     }))
 }
 
+/// Local and Stripe values side by side. Without a snapshot there is nothing to
+/// compare against, so nothing is marked as differing.
 fn rows(user: &User, customer: Option<&CustomerSnapshot>) -> Vec<Row> {
     let card = customer.and_then(|c| c.card.as_ref());
-    let side = |value: Option<&str>| value.unwrap_or("").to_string();
-    let mut rows = vec![
-        row(
+    let pairs = [
+        (
             "Name",
-            Some(&user.name),
+            Some(user.name.as_str()),
             customer.and_then(|c| c.name.as_deref()),
         ),
-        row(
+        (
             "Email",
-            Some(&user.email),
+            Some(user.email.as_str()),
             customer.and_then(|c| c.email.as_deref()),
         ),
-        row(
+        (
             "Customer ID",
             user.stripe_id.as_deref(),
             customer.map(|c| c.id.as_str()),
         ),
-        row(
+        (
             "Card brand",
             user.pm_type.as_deref(),
             card.map(|c| c.brand.as_str()),
         ),
-        row(
+        (
             "Card last four",
             user.pm_last_four.as_deref(),
             card.map(|c| c.last4.as_str()),
         ),
     ];
-    if customer.is_none() {
-        for row in &mut rows {
-            row.stripe = side(None);
-            row.differs = false;
-        }
-    }
-    rows
-}
-
-fn row(label: &'static str, local: Option<&str>, stripe: Option<&str>) -> Row {
-    let local = local.unwrap_or("").to_string();
-    let stripe = stripe.unwrap_or("").to_string();
-    let differs = local != stripe;
-    Row {
-        label,
-        local,
-        stripe,
-        differs,
-    }
+    pairs
+        .into_iter()
+        .map(|(label, local, stripe)| Row {
+            label,
+            local: local.unwrap_or_default().to_string(),
+            stripe: stripe.unwrap_or_default().to_string(),
+            differs: customer.is_some() && local != stripe,
+        })
+        .collect()
 }
 
 fn format_time(at: OffsetDateTime) -> String {

@@ -1,7 +1,7 @@
 use reqwest::StatusCode;
 use stripe_sync::db::users;
 
-use crate::helpers::{PASSWORD, location, spawn_app};
+use crate::helpers::{PASSWORD, StripeSetup, location, spawn_app, spawn_app_customized};
 
 #[tokio::test]
 async fn healthz_answers_without_a_session() {
@@ -249,4 +249,33 @@ async fn an_unknown_path_gets_the_sites_404_page() {
     let response = app.browser().get("/no/such/page").await;
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
     assert!(response.text().await.unwrap().contains("Page not found"));
+}
+
+#[tokio::test]
+async fn cookies_are_secure_when_the_app_is_served_over_https() {
+    let app = spawn_app_customized(StripeSetup::Fake, |config| {
+        config.app_url = "https://billing.example.com".into();
+    })
+    .await;
+    let browser = app.browser();
+    let form = browser.get("/register").await;
+    let csrf_cookie = form
+        .headers()
+        .get("set-cookie")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(csrf_cookie.contains("Secure"), "{csrf_cookie}");
+
+    let response = browser.register("Ann", "ann@example.com").await;
+
+    let session_cookie = response
+        .headers()
+        .get("set-cookie")
+        .unwrap()
+        .to_str()
+        .unwrap();
+    assert!(session_cookie.starts_with("stripe_sync_session="));
+    assert!(session_cookie.contains("Secure"), "{session_cookie}");
 }

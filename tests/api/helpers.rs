@@ -86,6 +86,14 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_with(setup: StripeSetup) -> TestApp {
+    spawn_app_customized(setup, |_| {}).await
+}
+
+/// Spawns the app with settings changed from the suite's defaults.
+pub async fn spawn_app_customized(
+    setup: StripeSetup,
+    customize: impl FnOnce(&mut Config),
+) -> TestApp {
     init_logging();
     let stripe = FakeStripe::start().await;
     let api_base = match &setup {
@@ -94,7 +102,7 @@ pub async fn spawn_app_with(setup: StripeSetup) -> TestApp {
         StripeSetup::At(url) => Some(url.clone()),
     };
     let database_url = fresh_database_url().await;
-    let config = Config {
+    let mut config = Config {
         database_url: database_url.clone(),
         stripe: api_base.map(|api_base| StripeConfig {
             secret: SecretString::from(TEST_STRIPE_SECRET),
@@ -107,6 +115,7 @@ pub async fn spawn_app_with(setup: StripeSetup) -> TestApp {
         bind: "127.0.0.1:0".into(),
         log_dir: log_dir(),
     };
+    customize(&mut config);
     let app = App::build_with_retry(config, test_retry_policy())
         .await
         .expect("app builds");
