@@ -12,11 +12,15 @@ CREATE TABLE users (
     -- The Stripe-side fields the settings page shows, as last pulled, and when.
     stripe_snapshot           TEXT NULL,
     stripe_snapshot_at        TIMESTAMPTZ NULL,
-    -- An in-flight or interrupted customer creation: its idempotency key, the
-    -- parameters fixed with that key, and until when the attempt holds the row.
+    -- An in-flight or interrupted customer creation: its idempotency key and the
+    -- parameters fixed with that key.
     stripe_create_key         TEXT NULL,
     stripe_create_params      TEXT NULL,
-    stripe_create_lease_until TIMESTAMPTZ NULL,
+    -- Until when one create or update holds the row (crashed holders lapse).
+    stripe_lease_until        TIMESTAMPTZ NULL,
+    -- What was last pushed to Stripe (a hash of name and email) and when.
+    stripe_synced_hash        TEXT NULL,
+    stripe_synced_at          TIMESTAMPTZ NULL,
     created_at                TIMESTAMPTZ NOT NULL,
     updated_at                TIMESTAMPTZ NOT NULL
 );

@@ -1,7 +1,9 @@
 //! The command line: parse, load settings, start logging, dispatch to one command.
 
+mod check;
 mod migrate;
 mod serve;
+pub mod sync_customers;
 pub mod user_create;
 
 use std::process::ExitCode;
@@ -31,6 +33,9 @@ pub enum Command {
     /// Create a login
     #[command(name = "user:create")]
     UserCreate(user_create::Args),
+    /// Create or update Stripe customers in bulk (with neither --create nor --update: both)
+    #[command(name = "stripe:sync-customers")]
+    SyncCustomers(sync_customers::Args),
 }
 
 /// Exit codes: 0 success, 1 the command failed, 2 usage error (clap's own).
@@ -71,6 +76,7 @@ pub async fn run(command: Command, config: Config) -> ExitCode {
     let result = match command {
         Command::Serve => serve::run(config).await,
         Command::Migrate => migrate::run(config).await,
+        Command::SyncCustomers(args) => sync_customers::run(config, args).await,
         Command::UserCreate(args) => {
             let stdin = std::io::stdin();
             user_create::run(config, args, &mut stdin.lock()).await
@@ -94,6 +100,9 @@ pub enum CliError {
     Usage(String),
     #[error("{0}")]
     Failed(String),
+    /// The command ran and printed its report; the run was not a full success.
+    #[error("{0}")]
+    Reported(String),
 }
 
 impl CliError {

@@ -9,7 +9,8 @@ use super::{Db, on_pool};
 
 const COLUMNS: &str = "id, name, email, password_hash, stripe_id, pm_type, pm_last_four, \
      trial_ends_at, stripe_snapshot, stripe_snapshot_at, stripe_create_key, \
-     stripe_create_params, stripe_create_lease_until, created_at, updated_at";
+     stripe_create_params, stripe_lease_until, stripe_synced_hash, stripe_synced_at, \
+     created_at, updated_at";
 
 #[derive(Clone, FromRow)]
 pub struct User {
@@ -25,7 +26,9 @@ pub struct User {
     pub stripe_snapshot_at: Option<OffsetDateTime>,
     pub stripe_create_key: Option<String>,
     pub stripe_create_params: Option<String>,
-    pub stripe_create_lease_until: Option<OffsetDateTime>,
+    pub stripe_lease_until: Option<OffsetDateTime>,
+    pub stripe_synced_hash: Option<String>,
+    pub stripe_synced_at: Option<OffsetDateTime>,
     pub created_at: OffsetDateTime,
     pub updated_at: OffsetDateTime,
 }
@@ -53,12 +56,31 @@ pub struct CreateClaim {
     pub stripe_create_params: String,
 }
 
-/// The Stripe-side state written after a pull: pm columns and the page's snapshot.
+/// The Stripe-side state written after a call: pm columns and the page's snapshot.
 pub struct CustomerState<'a> {
     pub pm_type: Option<&'a str>,
     pub pm_last_four: Option<&'a str>,
     pub snapshot: &'a str,
     pub at: OffsetDateTime,
+}
+
+/// What an update claim hands back: the row as it is now, under the claim.
+#[derive(Debug, FromRow)]
+pub struct UpdateClaim {
+    pub name: String,
+    pub email: String,
+    pub stripe_id: String,
+    pub stripe_synced_hash: Option<String>,
+}
+
+/// One row of the bulk sync's scan.
+#[derive(Debug, FromRow)]
+pub struct SyncRow {
+    pub id: i64,
+    pub name: String,
+    pub email: String,
+    pub stripe_id: Option<String>,
+    pub stripe_synced_hash: Option<String>,
 }
 
 pub async fn insert(db: &Db, user: NewUser<'_>, now: OffsetDateTime) -> Result<i64, sqlx::Error> {
@@ -81,6 +103,11 @@ pub async fn find(db: &Db, id: i64) -> Result<Option<User>, sqlx::Error> {
 pub async fn find_by_email(db: &Db, email: &str) -> Result<Option<User>, sqlx::Error> {
     let sql = format!("SELECT {COLUMNS} FROM users WHERE email = $1");
     on_pool!(db, pool => sqlx::query_as(&sql).bind(email).fetch_optional(pool).await)
+}
+
+pub async fn find_by_stripe_id(db: &Db, stripe_id: &str) -> Result<Option<User>, sqlx::Error> {
+    let sql = format!("SELECT {COLUMNS} FROM users WHERE stripe_id = $1");
+    on_pool!(db, pool => sqlx::query_as(&sql).bind(stripe_id).fetch_optional(pool).await)
 }
 
 pub async fn update_profile(
@@ -109,9 +136,9 @@ pub async fn claim_create(
     const SQL: &str = "UPDATE users SET \
             stripe_create_key = COALESCE(stripe_create_key, $2), \
             stripe_create_params = COALESCE(stripe_create_params, $3), \
-            stripe_create_lease_until = $5 \
+            stripe_lease_until = $5 \
         WHERE id = $1 AND stripe_id IS NULL \
-          AND (stripe_create_lease_until IS NULL OR stripe_create_lease_until < $4) \
+          AND (stripe_lease_until IS NULL OR stripe_lease_until < $4) \
         RETURNING stripe_create_key, stripe_create_params";
     on_pool!(db, pool => sqlx::query_as(SQL)
         .bind(id)
@@ -132,7 +159,7 @@ pub async fn release_create(
     forget_key: bool,
 ) -> Result<(), sqlx::Error> {
     const SQL: &str = "UPDATE users SET \
-            stripe_create_lease_until = NULL, \
+            stripe_lease_until = NULL, \
             stripe_create_key = CASE WHEN $3 THEN NULL ELSE stripe_create_key END, \
             stripe_create_params = CASE WHEN $3 THEN NULL ELSE stripe_create_params END \
         WHERE id = $1 AND stripe_create_key = $2";
@@ -148,12 +175,14 @@ pub async fn link_customer(
     key: &str,
     stripe_id: &str,
     state: CustomerState<'_>,
+    pushed_hash: &str,
 ) -> Result<bool, sqlx::Error> {
     const SQL: &str = "UPDATE users SET \
             stripe_id = $3, pm_type = $4, pm_last_four = $5, \
-            stripe_snapshot = $6, stripe_snapshot_at = $7, updated_at = $7, \
+            stripe_snapshot = $6, stripe_snapshot_at = $7, \
+            stripe_synced_hash = $8, stripe_synced_at = $7, \
             stripe_create_key = NULL, stripe_create_params = NULL, \
-            stripe_create_lease_until = NULL \
+            stripe_lease_until = NULL \
         WHERE id = $1 AND stripe_id IS NULL AND stripe_create_key = $2";
     let done = on_pool!(db, pool => sqlx::query(SQL)
         .bind(id)
@@ -163,6 +192,7 @@ pub async fn link_customer(
         .bind(state.pm_last_four)
         .bind(state.snapshot)
         .bind(state.at)
+        .bind(pushed_hash)
         .execute(pool)
         .await
         .map(|r| r.rows_affected()))?;
@@ -220,4 +250,105 @@ pub async fn clear_customer(
         WHERE id = $1 AND stripe_id = $2";
     on_pool!(db, pool => sqlx::query(SQL).bind(id).bind(stripe_id).bind(now).execute(pool).await.map(|r| r.rows_affected()))?;
     Ok(())
+}
+
+/// Takes the row of a linked user for one update, and reads it under the claim.
+/// Returns `None` when the user is not linked or another update holds the row.
+pub async fn claim_update(
+    db: &Db,
+    id: i64,
+    now: OffsetDateTime,
+    lease_until: OffsetDateTime,
+) -> Result<Option<UpdateClaim>, sqlx::Error> {
+    const SQL: &str = "UPDATE users SET stripe_lease_until = $3 \
+        WHERE id = $1 AND stripe_id IS NOT NULL \
+          AND (stripe_lease_until IS NULL OR stripe_lease_until < $2) \
+        RETURNING name, email, stripe_id, stripe_synced_hash";
+    on_pool!(db, pool => sqlx::query_as(SQL)
+        .bind(id)
+        .bind(now)
+        .bind(lease_until)
+        .fetch_optional(pool)
+        .await)
+}
+
+/// Records a push: what Stripe answered, the hash of what was sent, and the end
+/// of the update's claim.
+pub async fn store_pushed(
+    db: &Db,
+    id: i64,
+    stripe_id: &str,
+    state: CustomerState<'_>,
+    pushed_hash: &str,
+) -> Result<(), sqlx::Error> {
+    const SQL: &str = "UPDATE users SET \
+            pm_type = $3, pm_last_four = $4, stripe_snapshot = $5, stripe_snapshot_at = $6, \
+            stripe_synced_hash = $7, stripe_synced_at = $6, stripe_lease_until = NULL \
+        WHERE id = $1 AND stripe_id = $2";
+    on_pool!(db, pool => sqlx::query(SQL)
+        .bind(id)
+        .bind(stripe_id)
+        .bind(state.pm_type)
+        .bind(state.pm_last_four)
+        .bind(state.snapshot)
+        .bind(state.at)
+        .bind(pushed_hash)
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(())
+}
+
+/// Ends an update's claim without recording a push.
+pub async fn release_lease(db: &Db, id: i64) -> Result<(), sqlx::Error> {
+    const SQL: &str = "UPDATE users SET stripe_lease_until = NULL WHERE id = $1";
+    on_pool!(db, pool => sqlx::query(SQL).bind(id).execute(pool).await.map(|r| r.rows_affected()))?;
+    Ok(())
+}
+
+/// The next page of users after `after_id`, in id order (keyset pagination, so a
+/// scan of any size holds one page at a time).
+pub async fn page_after(db: &Db, after_id: i64, limit: i64) -> Result<Vec<SyncRow>, sqlx::Error> {
+    const SQL: &str = "SELECT id, name, email, stripe_id, stripe_synced_hash FROM users \
+        WHERE id > $1 ORDER BY id LIMIT $2";
+    on_pool!(db, pool => sqlx::query_as(SQL).bind(after_id).bind(limit).fetch_all(pool).await)
+}
+
+pub async fn count(db: &Db) -> Result<i64, sqlx::Error> {
+    on_pool!(db, pool => sqlx::query_scalar("SELECT COUNT(*) FROM users").fetch_one(pool).await)
+}
+
+/// The next page of linked users after `after_id`: (id, stripe_id).
+pub async fn linked_after(
+    db: &Db,
+    after_id: i64,
+    limit: i64,
+) -> Result<Vec<(i64, String)>, sqlx::Error> {
+    const SQL: &str = "SELECT id, stripe_id FROM users \
+        WHERE id > $1 AND stripe_id IS NOT NULL ORDER BY id LIMIT $2";
+    on_pool!(db, pool => sqlx::query_as(SQL).bind(after_id).bind(limit).fetch_all(pool).await)
+}
+
+/// Links a customer found by its `metadata.user_id` to a user who has none, unless
+/// a create for the user is in flight (it will link its own answer). Any key of an
+/// interrupted create is dropped: its customer is this one.
+pub async fn link_orphan(
+    db: &Db,
+    id: i64,
+    stripe_id: &str,
+    now: OffsetDateTime,
+) -> Result<bool, sqlx::Error> {
+    const SQL: &str = "UPDATE users SET stripe_id = $2, \
+            stripe_create_key = NULL, stripe_create_params = NULL, stripe_lease_until = NULL, \
+            updated_at = $3 \
+        WHERE id = $1 AND stripe_id IS NULL \
+          AND (stripe_lease_until IS NULL OR stripe_lease_until < $3)";
+    let done = on_pool!(db, pool => sqlx::query(SQL)
+        .bind(id)
+        .bind(stripe_id)
+        .bind(now)
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(done == 1)
 }

@@ -4,9 +4,11 @@
 //! creation needs to persist, so each attempt is sent once with a fixed key and the
 //! loop here decides on retries.
 
+mod rate;
 mod transport;
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use secrecy::ExposeSecret as _;
@@ -21,6 +23,7 @@ use tokio::time::Instant;
 use crate::config::StripeConfig;
 use transport::{Cause, Transport, TransportError};
 
+pub use rate::RateLimiter;
 pub use transport::BadSecret;
 
 pub use stripe_shared::Customer as StripeCustomer;
@@ -52,6 +55,16 @@ impl Default for RetryPolicy {
 }
 
 impl RetryPolicy {
+    /// For bulk runs: more attempts, since one run meets many transient failures
+    /// and a user left out has to wait for the next run.
+    pub fn bulk() -> Self {
+        RetryPolicy {
+            max_attempts: 8,
+            total_timeout: Duration::from_secs(60),
+            ..RetryPolicy::default()
+        }
+    }
+
     /// "Full jitter": a random wait up to the exponential bound, so many clients
     /// retrying at once do not hit Stripe in step.
     fn backoff(&self, retry: u32) -> Duration {
@@ -174,6 +187,7 @@ pub enum CustomerLookup {
 #[derive(Clone, Debug)]
 pub struct StripeGateway {
     transport: Transport,
+    limiter: Option<Arc<RateLimiter>>,
     retry: RetryPolicy,
     live_mode: bool,
 }
@@ -183,9 +197,25 @@ impl StripeGateway {
         let secret = config.secret.expose_secret();
         Ok(StripeGateway {
             transport: Transport::new(&config.api_base, secret)?,
+            limiter: None,
             retry,
             live_mode: secret.starts_with("sk_live_") || secret.starts_with("rk_live_"),
         })
+    }
+
+    /// The same gateway, with every request (retries too) taking a token first.
+    pub fn with_rate_limiter(&self, limiter: Arc<RateLimiter>) -> Self {
+        StripeGateway {
+            limiter: Some(limiter),
+            ..self.clone()
+        }
+    }
+
+    pub fn with_retry_policy(&self, retry: RetryPolicy) -> Self {
+        StripeGateway {
+            retry,
+            ..self.clone()
+        }
     }
 
     pub fn retry_policy(&self) -> RetryPolicy {
@@ -282,6 +312,19 @@ impl StripeGateway {
         }))
     }
 
+    /// One page of all customers, newest first, after the customer `after`.
+    pub async fn list_customers(
+        &self,
+        after: Option<&str>,
+    ) -> Result<(Vec<Customer>, bool), StripeFailure> {
+        let mut request = ListCustomer::new().limit(100);
+        if let Some(after) = after {
+            request = request.starting_after(after);
+        }
+        let list = self.send("list customers", None, &request).await?;
+        Ok((list.data, list.has_more))
+    }
+
     /// Sends one request with retries: network errors, timeouts, 409, 424, 429 and
     /// 5xx are retried with jittered backoff until attempts or total time run out.
     /// Every attempt carries the same idempotency key.
@@ -300,6 +343,9 @@ impl StripeGateway {
         let mut attempt = 0;
         loop {
             attempt += 1;
+            if let Some(limiter) = &self.limiter {
+                limiter.acquire().await;
+            }
             let remaining = deadline.saturating_duration_since(Instant::now());
             let result = request
                 .customize()
@@ -308,9 +354,17 @@ impl StripeGateway {
                 .send(&self.transport)
                 .await;
             let failure = match result {
-                Ok(output) => return Ok(output),
+                Ok(output) => {
+                    if let Some(limiter) = &self.limiter {
+                        limiter.succeeded();
+                    }
+                    return Ok(output);
+                }
                 Err(err) => StripeFailure::from_error(operation, err),
             };
+            if let (Some(limiter), Some(429)) = (&self.limiter, failure.status) {
+                limiter.rate_limited();
+            }
             let wait = self.retry.backoff(attempt - 1);
             let out_of_time = Instant::now() + wait >= deadline;
             if !failure.retryable || attempt >= self.retry.max_attempts || out_of_time {

@@ -11,14 +11,10 @@
 
 use uuid::Uuid;
 
-use super::{SyncError, SyncService, log_outcome, now};
-use crate::db::users::{self, CustomerState};
+use super::{SyncError, SyncService, customer_state, log_outcome, now, payload_hash};
+use crate::db::users;
 use crate::stripe::{CustomerLookup, CustomerParams, StripeCustomer};
 use crate::sync::snapshot::{CustomerSnapshot, Snapshot};
-
-/// Extra time on top of the worst-case Stripe call before a claim counts as
-/// abandoned (a crashed process never releases it).
-const LEASE_MARGIN: time::Duration = time::Duration::seconds(15);
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CreateOutcome {
@@ -87,9 +83,7 @@ impl SyncService {
         };
         let fresh_params_json = serde_json::to_string(&fresh_params).expect("params serialize");
         let started = now();
-        let lease = time::Duration::try_from(stripe.retry_policy().worst_case())
-            .unwrap_or(time::Duration::MINUTE)
-            + LEASE_MARGIN;
+        let lease = self.lease()?;
         let claim = users::claim_create(
             self.db(),
             user_id,
@@ -109,7 +103,8 @@ impl SyncService {
         let resumed = key != fresh_key;
         // The parameters are the ones fixed with the key: Stripe refuses a key reused
         // with different parameters.
-        let params = serde_json::from_str(&claim.stripe_create_params).unwrap_or(fresh_params);
+        let params: CustomerParams =
+            serde_json::from_str(&claim.stripe_create_params).unwrap_or(fresh_params);
 
         let created = async {
             if resumed {
@@ -129,7 +124,10 @@ impl SyncService {
         .await;
 
         match created {
-            Ok((customer, relinked)) => self.link(user_id, &key, &customer, relinked).await,
+            Ok((customer, relinked)) => {
+                let pushed = payload_hash(&params);
+                self.link(user_id, &key, &customer, &pushed, relinked).await
+            }
             Err(failure) => {
                 users::release_create(self.db(), user_id, &key, failure.is_definitive()).await?;
                 Err(failure.into())
@@ -142,19 +140,13 @@ impl SyncService {
         user_id: i64,
         key: &str,
         customer: &StripeCustomer,
+        pushed_hash: &str,
         relinked: bool,
     ) -> Result<CreateOutcome, SyncError> {
-        let snapshot = CustomerSnapshot::from(customer);
-        let card = snapshot.card.clone();
-        let json = Snapshot::Present(snapshot).to_json();
+        let json = Snapshot::Present(CustomerSnapshot::from(customer)).to_json();
+        let state = customer_state(customer, &json);
         let stripe_id = customer.id.as_str().to_string();
-        let state = CustomerState {
-            pm_type: card.as_ref().map(|c| c.brand.as_str()),
-            pm_last_four: card.as_ref().map(|c| c.last4.as_str()),
-            snapshot: &json,
-            at: now(),
-        };
-        if !users::link_customer(self.db(), user_id, key, &stripe_id, state).await? {
+        if !users::link_customer(self.db(), user_id, key, &stripe_id, state, pushed_hash).await? {
             // Our claim lapsed and another attempt linked the user meanwhile.
             let linked = self.user(user_id).await?.stripe_id.unwrap_or_default();
             return Err(SyncError::AlreadyHasCustomer { stripe_id: linked });

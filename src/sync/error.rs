@@ -14,6 +14,8 @@ pub enum SyncError {
     AlreadyHasCustomer { stripe_id: String },
     #[error("another request is creating this user's customer")]
     CreateInProgress,
+    #[error("another request is updating this user's customer")]
+    Busy,
     #[error("customer {stripe_id} does not exist in Stripe")]
     CustomerMissingInStripe { stripe_id: String },
     #[error("customer {stripe_id} still exists in Stripe")]
@@ -40,6 +42,11 @@ impl SyncError {
             }
             SyncError::CreateInProgress => {
                 "Your Stripe customer is being created right now. Refresh this page in a moment."
+                    .into()
+            }
+            SyncError::Busy => {
+                "Your Stripe customer is being updated right now; nothing was changed. Try again \
+                 in a moment."
                     .into()
             }
             SyncError::CustomerMissingInStripe { .. } => {
@@ -74,6 +81,29 @@ impl SyncError {
             SyncError::Database(_) => {
                 "Something went wrong on our side, nothing was changed. Please try again.".into()
             }
+        }
+    }
+
+    /// The reason in an operator's report: what happened, in a few words.
+    pub fn operator_reason(&self) -> String {
+        match self {
+            SyncError::CustomerMissingInStripe { stripe_id } => {
+                format!("customer {stripe_id} does not exist in Stripe (see --check --repair)")
+            }
+            SyncError::Stripe(failure) => {
+                let status = failure
+                    .status
+                    .map_or_else(|| "no answer".to_string(), |s| format!("HTTP {s}"));
+                let what = match &failure.kind {
+                    FailureKind::Unavailable => "Stripe unavailable",
+                    FailureKind::Unauthorized => "Stripe refused the API key",
+                    FailureKind::NotFound => "not found in Stripe",
+                    FailureKind::IdempotencyConflict => "idempotency key conflict",
+                    FailureKind::Rejected { .. } => "Stripe rejected the request",
+                };
+                format!("{what} ({status}): {}", failure.detail)
+            }
+            other => other.to_string(),
         }
     }
 

@@ -2,14 +2,20 @@
 //! customer. It knows Stripe and the database, never HTTP; the settings page and
 //! the CLI call the same functions.
 
+pub mod bulk;
 mod create;
+pub mod drift;
 mod error;
 pub mod snapshot;
 
 use time::OffsetDateTime;
 
-use crate::db::{self, Db, users::CustomerState};
-use crate::stripe::{CustomerLookup, CustomerParams, StripeCustomer, StripeGateway};
+use crate::db::{self, Db, users, users::CustomerState};
+use std::sync::Arc;
+
+use crate::stripe::{
+    CustomerLookup, CustomerParams, RateLimiter, RetryPolicy, StripeCustomer, StripeGateway,
+};
 
 pub use create::CreateOutcome;
 pub use error::SyncError;
@@ -19,6 +25,24 @@ use snapshot::{CustomerSnapshot, Snapshot};
 pub struct SyncService {
     db: Db,
     stripe: Option<StripeGateway>,
+}
+
+/// Extra time on top of the worst-case Stripe call before a claim on a user row
+/// counts as abandoned.
+const LEASE_MARGIN: time::Duration = time::Duration::seconds(15);
+
+/// Whether an update sends data that is already what Stripe was last given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Push {
+    Always,
+    IfChanged,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpdateOutcome {
+    Updated,
+    /// Name and email are what was last pushed; Stripe was not called.
+    Unchanged,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,6 +57,23 @@ impl SyncService {
         SyncService { db, stripe }
     }
 
+    /// The same service with every Stripe request paced by `limiter` and retried
+    /// under `retry` (a bulk run is more patient than a page).
+    pub fn for_bulk(&self, limiter: Arc<RateLimiter>, retry: RetryPolicy) -> Self {
+        SyncService {
+            db: self.db.clone(),
+            stripe: self
+                .stripe
+                .as_ref()
+                .map(|gateway| gateway.with_rate_limiter(limiter).with_retry_policy(retry)),
+        }
+    }
+
+    /// Whether the configured key is a live-mode key (Stripe's rate limits differ).
+    pub fn live_mode(&self) -> bool {
+        self.stripe.as_ref().is_some_and(StripeGateway::live_mode)
+    }
+
     pub fn db(&self) -> &Db {
         &self.db
     }
@@ -41,24 +82,57 @@ impl SyncService {
         self.stripe.is_some()
     }
 
-    /// Pushes the local name and email to the linked customer.
-    pub async fn update_customer(&self, user_id: i64) -> Result<(), SyncError> {
-        let result = async {
-            let stripe = self.stripe()?;
-            let user = self.user(user_id).await?;
-            let stripe_id = user.stripe_id.clone().ok_or(SyncError::NoCustomer)?;
-            let params = CustomerParams {
-                name: user.name.clone(),
-                email: user.email.clone(),
-            };
-            match stripe.update_customer(&stripe_id, &params).await {
-                Ok(customer) => self.store_customer(user_id, &customer).await,
-                Err(failure) => Err(self.stripe_failure(user_id, &stripe_id, failure).await),
-            }
-        }
-        .await;
+    /// Pushes the local name and email to the linked customer. With
+    /// `Push::IfChanged` nothing is sent when they are what was last pushed.
+    pub async fn update_customer(
+        &self,
+        user_id: i64,
+        push: Push,
+    ) -> Result<UpdateOutcome, SyncError> {
+        let result = self.update_once(user_id, push).await;
         log_outcome(user_id, "update customer", &result);
         result
+    }
+
+    async fn update_once(&self, user_id: i64, push: Push) -> Result<UpdateOutcome, SyncError> {
+        let stripe = self.stripe()?;
+        let now = now();
+        let claim = users::claim_update(&self.db, user_id, now, now + self.lease()?).await?;
+        let Some(claim) = claim else {
+            return Err(match self.user(user_id).await?.stripe_id {
+                None => SyncError::NoCustomer,
+                Some(_) => SyncError::Busy,
+            });
+        };
+        let params = CustomerParams {
+            name: claim.name,
+            email: claim.email,
+        };
+        let hash = payload_hash(&params);
+        if push == Push::IfChanged && claim.stripe_synced_hash.as_deref() == Some(hash.as_str()) {
+            users::release_lease(&self.db, user_id).await?;
+            return Ok(UpdateOutcome::Unchanged);
+        }
+        let stripe_id = claim.stripe_id;
+        match stripe.update_customer(&stripe_id, &params).await {
+            Ok(customer) => {
+                let json = Snapshot::Present(CustomerSnapshot::from(&customer)).to_json();
+                let state = customer_state(&customer, &json);
+                users::store_pushed(&self.db, user_id, &stripe_id, state, &hash).await?;
+                Ok(UpdateOutcome::Updated)
+            }
+            Err(failure) => {
+                users::release_lease(&self.db, user_id).await?;
+                Err(self.stripe_failure(user_id, &stripe_id, failure).await)
+            }
+        }
+    }
+
+    /// How long a create or update may hold a user's row: the longest a Stripe call
+    /// can take, and a margin (a crashed holder never releases it).
+    fn lease(&self) -> Result<time::Duration, SyncError> {
+        let worst = self.stripe()?.retry_policy().worst_case();
+        Ok(time::Duration::try_from(worst).unwrap_or(time::Duration::MINUTE) + LEASE_MARGIN)
     }
 
     /// Pulls the customer and stores its default card and the page's snapshot.
@@ -155,6 +229,27 @@ impl SyncService {
             stripe_id: stripe_id.to_string(),
         }
     }
+}
+
+/// The pm columns and snapshot to store for a customer Stripe returned.
+fn customer_state<'a>(customer: &'a StripeCustomer, snapshot_json: &'a str) -> CustomerState<'a> {
+    let card = snapshot::default_card(customer);
+    CustomerState {
+        pm_type: card.map(|c| c.brand),
+        pm_last_four: card.map(|c| c.last4),
+        snapshot: snapshot_json,
+        at: now(),
+    }
+}
+
+/// What was pushed, as stored in `stripe_synced_hash`: SHA-256 of the JSON payload.
+pub fn payload_hash(params: &CustomerParams) -> String {
+    use sha2::{Digest as _, Sha256};
+    let json = serde_json::to_vec(params).expect("params serialize");
+    Sha256::digest(json)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 pub(crate) fn now() -> OffsetDateTime {

@@ -59,7 +59,10 @@ impl From<&Customer> for CustomerSnapshot {
             email: customer.email.clone(),
             created: customer.created,
             livemode: customer.livemode,
-            card: default_card(customer),
+            card: default_card(customer).map(|card| Card {
+                brand: card.brand.to_string(),
+                last4: card.last4.to_string(),
+            }),
             metadata_user_id: customer
                 .metadata
                 .as_ref()
@@ -71,7 +74,7 @@ impl From<&Customer> for CustomerSnapshot {
 
 /// The brand and last four of the customer's default card, when the default
 /// payment method is an expanded card; none otherwise, as Cashier does.
-fn default_card(customer: &Customer) -> Option<Card> {
+pub(crate) fn default_card(customer: &Customer) -> Option<CardRef<'_>> {
     let default = customer
         .invoice_settings
         .as_ref()?
@@ -81,8 +84,15 @@ fn default_card(customer: &Customer) -> Option<Card> {
         return None;
     };
     let card = method.card.as_ref()?;
-    Some(Card {
-        brand: card.brand.clone(),
-        last4: card.last4.clone(),
+    Some(CardRef {
+        brand: &card.brand,
+        last4: &card.last4,
     })
+}
+
+/// A card as Stripe's customer object holds it, before it is copied anywhere.
+#[derive(Clone, Copy)]
+pub(crate) struct CardRef<'a> {
+    pub brand: &'a str,
+    pub last4: &'a str,
 }

@@ -15,7 +15,7 @@ use super::page::{Layout, PageContext};
 use super::{AppState, WebError};
 use crate::db::users::User;
 use crate::sync::snapshot::{CustomerSnapshot, Snapshot};
-use crate::sync::{CreateOutcome, DeleteOutcome, SyncError, now};
+use crate::sync::{CreateOutcome, DeleteOutcome, Push, SyncError, now};
 
 const PAGE: &str = "/settings/stripe";
 
@@ -32,11 +32,7 @@ impl Status {
         match (&user.stripe_id, snapshot) {
             (Some(_), Some(Snapshot::Missing)) => Status::Missing,
             (Some(_), _) => Status::Linked,
-            (None, _)
-                if user
-                    .stripe_create_lease_until
-                    .is_some_and(|until| until > now) =>
-            {
+            (None, _) if user.stripe_lease_until.is_some_and(|until| until > now) => {
                 Status::Creating
             }
             (None, _) => Status::NotLinked,
@@ -240,8 +236,11 @@ pub async fn update(
     messages: Messages,
     CsrfForm(NoFields {}): CsrfForm<NoFields>,
 ) -> Result<Redirect, WebError> {
-    let result = state.sync.update_customer(signed_in(&auth)?).await;
-    Ok(act(messages, result, |()| {
+    let result = state
+        .sync
+        .update_customer(signed_in(&auth)?, Push::Always)
+        .await;
+    Ok(act(messages, result, |_| {
         "Your name and email were pushed to Stripe.".into()
     }))
 }

@@ -1,7 +1,7 @@
 //! The same service against localstripe, a third-party stateful Stripe emulator
 //! (`scripts/test` starts it and sets LOCALSTRIPE_URL).
 
-use stripe_sync::sync::{CreateOutcome, DeleteOutcome, SyncError};
+use stripe_sync::sync::{CreateOutcome, DeleteOutcome, Push, SyncError};
 
 use crate::helpers::{StripeSetup, TestApp, spawn_app_with};
 
@@ -72,7 +72,10 @@ async fn create_retrieve_update_and_delete_round_trip_on_localstripe() {
     )
     .await
     .unwrap();
-    app.sync.update_customer(user_id).await.expect("updated");
+    app.sync
+        .update_customer(user_id, Push::Always)
+        .await
+        .expect("updated");
     let customer = localstripe(
         reqwest::Method::GET,
         &format!("/v1/customers/{stripe_id}"),
@@ -104,7 +107,7 @@ async fn a_customer_deleted_on_localstripe_is_reported_as_missing() {
     .await;
 
     let refresh = app.sync.refresh_customer(user_id).await;
-    let update = app.sync.update_customer(user_id).await;
+    let update = app.sync.update_customer(user_id, Push::Always).await;
 
     assert!(
         matches!(refresh, Err(SyncError::CustomerMissingInStripe { .. })),

@@ -179,7 +179,7 @@ async fn a_definite_refusal_from_stripe_frees_the_user_for_a_new_attempt() {
         user.stripe_create_key.is_none(),
         "nothing was created, so the key is dropped"
     );
-    assert!(user.stripe_create_lease_until.is_none());
+    assert!(user.stripe_lease_until.is_none());
     browser.press("create").await;
     assert_eq!(app.stripe.customers().len(), 1);
 }
@@ -198,10 +198,7 @@ async fn stripe_unavailable_during_create_keeps_the_key_for_the_retry() {
         .stripe_create_key
         .clone()
         .expect("the ambiguous attempt's key is kept");
-    assert!(
-        user.stripe_create_lease_until.is_none(),
-        "the claim is released"
-    );
+    assert!(user.stripe_lease_until.is_none(), "the claim is released");
     browser.press("create").await;
     let user = app.user(user_id).await;
     assert_eq!(app.stripe.customers().len(), 1);

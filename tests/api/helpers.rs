@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
+use base64::Engine as _;
 use reqwest::StatusCode;
 use reqwest::cookie::{CookieStore as _, Jar};
 use secrecy::SecretString;
@@ -133,6 +134,59 @@ pub async fn spawn_app_customized(
 }
 
 impl TestApp {
+    /// The `stripe-sync` binary with this app's database and Stripe stand-in.
+    pub fn command(&self, args: &[&str]) -> tokio::process::Command {
+        let app_key = base64::engine::general_purpose::STANDARD.encode([9u8; 64]);
+        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_stripe-sync"));
+        command
+            .args(args)
+            .env("DATABASE_URL", &self.database_url)
+            .env("STRIPE_SECRET", TEST_STRIPE_SECRET)
+            .env("STRIPE_API_BASE", &self.stripe.url)
+            .env("APP_KEY", app_key)
+            .env("LOG_DIR", log_dir())
+            .env("RUST_LOG", "warn,stripe_sync=info")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true);
+        command
+    }
+
+    /// Runs the binary to the end.
+    pub async fn run(&self, args: &[&str]) -> std::process::Output {
+        self.command(args).output().await.expect("binary runs")
+    }
+
+    /// Users made straight in the database (no password anyone knows).
+    pub async fn insert_users(&self, count: usize) -> Vec<i64> {
+        let mut ids = Vec::with_capacity(count);
+        for n in 0..count {
+            let email = format!("user{n}@example.com");
+            let user = users::NewUser {
+                name: &format!("User {n}"),
+                email: &email,
+                password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHQ$not-a-real-hash",
+            };
+            ids.push(
+                users::insert(&self.db, user, time::OffsetDateTime::now_utc())
+                    .await
+                    .unwrap(),
+            );
+        }
+        ids
+    }
+
+    /// Runs one statement on the test database, for arranging states that only
+    /// time or a crash would otherwise produce.
+    pub async fn execute(&self, sql: &str) {
+        match &self.db {
+            Db::Sqlite(pool) => sqlx::query(sql).execute(pool).await.map(|_| ()),
+            Db::Postgres(pool) => sqlx::query(sql).execute(pool).await.map(|_| ()),
+        }
+        .expect("statement runs");
+    }
+
     pub fn browser(&self) -> Browser {
         let jar = Arc::new(Jar::default());
         Browser {

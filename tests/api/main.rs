@@ -10,3 +10,4 @@ mod profile;
 mod settings_page;
 mod stripe_client;
 mod stripe_fake;
+mod sync_command;

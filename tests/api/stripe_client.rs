@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use stripe_sync::stripe::FailureKind;
-use stripe_sync::sync::SyncError;
+use stripe_sync::sync::{Push, SyncError};
 
 use crate::helpers::{TestApp, log_line_containing, spawn_app};
 use crate::stripe_fake::Fault;
@@ -15,7 +15,9 @@ async fn linked_user(app: &TestApp) -> i64 {
     user_id
 }
 
-fn stripe_failure(result: Result<(), SyncError>) -> stripe_sync::stripe::StripeFailure {
+fn stripe_failure<T: std::fmt::Debug>(
+    result: Result<T, SyncError>,
+) -> stripe_sync::stripe::StripeFailure {
     match result {
         Err(SyncError::Stripe(failure)) => failure,
         other => panic!("expected a Stripe failure, got {other:?}"),
@@ -72,7 +74,7 @@ async fn a_refusal_is_not_retried() {
     let user_id = linked_user(&app).await;
     app.stripe.push_faults(1, Fault::Status(400));
 
-    let failure = stripe_failure(app.sync.update_customer(user_id).await);
+    let failure = stripe_failure(app.sync.update_customer(user_id, Push::Always).await);
 
     assert!(matches!(failure.kind, FailureKind::Rejected { .. }));
     assert_eq!(app.stripe.calls("POST", "/v1/customers/"), 1);

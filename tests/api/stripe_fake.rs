@@ -52,8 +52,21 @@ enum Remembered {
     },
 }
 
+/// Stripe's rate limit as a token bucket: `per_second` tokens a second, holding
+/// at most one second's worth.
+struct RateLimit {
+    per_second: f64,
+    tokens: f64,
+    last: std::time::Instant,
+}
+
 #[derive(Default)]
 struct State {
+    latency: Duration,
+    rate_limit: Option<RateLimit>,
+    rejected_for_rate: usize,
+    /// Share of requests (0..1) that meet a random 500, 429 or dropped connection.
+    fault_rate: f64,
     customers: BTreeMap<String, FakeCustomer>,
     idempotency: HashMap<String, Remembered>,
     calls: Vec<(Method, String)>,
@@ -105,6 +118,39 @@ impl FakeStripe {
     }
 
     // ----- what tests arrange and inspect --------------------------------------
+
+    /// Every answer comes this much later (Stripe's own latency, say).
+    pub fn set_latency(&self, latency: Duration) {
+        self.state.lock().unwrap().latency = latency;
+    }
+
+    /// Answers 429 beyond `per_second` requests a second, as Stripe does.
+    pub fn set_rate_limit(&self, per_second: u32) {
+        self.state.lock().unwrap().rate_limit = Some(RateLimit {
+            per_second: f64::from(per_second),
+            tokens: f64::from(per_second),
+            last: std::time::Instant::now(),
+        });
+    }
+
+    pub fn rejected_for_rate(&self) -> usize {
+        self.state.lock().unwrap().rejected_for_rate
+    }
+
+    /// Makes a share of all requests fail at random: 500, 429 or a dropped connection.
+    pub fn set_fault_rate(&self, share: f64) {
+        self.state.lock().unwrap().fault_rate = share;
+    }
+
+    /// Calls that write (POST and DELETE).
+    pub fn write_calls(&self) -> usize {
+        let state = self.state.lock().unwrap();
+        state
+            .calls
+            .iter()
+            .filter(|(m, _)| *m != Method::GET)
+            .count()
+    }
 
     pub fn push_faults(&self, count: usize, fault: Fault) {
         let mut state = self.state.lock().unwrap();
@@ -202,14 +248,22 @@ impl FakeStripe {
             .await
             .map(|b| b.to_bytes())
             .unwrap_or_default();
-        let (request_id, fault) = {
+        let (request_id, fault, latency) = {
             let mut state = self.state.lock().unwrap();
             state.calls.push((method.clone(), path.clone()));
             state.next_id += 1;
             let request_id = format!("req_{}{}", self.prefix, state.next_id);
             state.last_request_id = Some(request_id.clone());
-            (request_id, state.faults.pop_front())
+            let fault = state
+                .faults
+                .pop_front()
+                .or_else(|| state.over_rate_limit().then_some(Fault::Status(429)))
+                .or_else(|| state.random_fault());
+            (request_id, fault, state.latency)
         };
+        if !latency.is_zero() {
+            tokio::time::sleep(latency).await;
+        }
         let mut should_retry: Option<bool> = None;
         let mut plain_text = false;
         let (status, body) = match fault {
@@ -344,19 +398,26 @@ impl FakeStripe {
                 let limit = field(query, "limit")
                     .and_then(|l| l.parse().ok())
                     .unwrap_or(10);
+                let after = field(query, "starting_after");
                 let expand: Vec<String> = expands(query)
                     .into_iter()
                     .filter_map(|e| e.strip_prefix("data.").map(str::to_string))
                     .collect();
-                let data: Vec<Value> = state
+                // Newest first, as Stripe lists them.
+                let mut matching = state
                     .customers
                     .values()
                     .rev()
                     .filter(|c| !c.deleted && (email.is_none() || c.email == email))
+                    .skip_while(|c| after.as_ref().is_some_and(|after| c.id != *after))
+                    .skip(usize::from(after.is_some()));
+                let data: Vec<Value> = matching
+                    .by_ref()
                     .take(limit)
                     .map(|c| customer_json(c, expand.clone()))
                     .collect();
-                let list = json!({"object": "list", "url": "/v1/customers", "has_more": false, "data": data});
+                let has_more = matching.next().is_some();
+                let list = json!({"object": "list", "url": "/v1/customers", "has_more": has_more, "data": data});
                 (StatusCode::OK, list)
             }
             (method, ["v1", "customers", id]) => {
@@ -392,6 +453,35 @@ impl FakeStripe {
             }
             _ => unknown_route(path, request_id),
         }
+    }
+}
+
+impl State {
+    fn over_rate_limit(&mut self) -> bool {
+        let Some(limit) = &mut self.rate_limit else {
+            return false;
+        };
+        let now = std::time::Instant::now();
+        let refill = now.duration_since(limit.last).as_secs_f64() * limit.per_second;
+        limit.tokens = (limit.tokens + refill).min(limit.per_second);
+        limit.last = now;
+        if limit.tokens >= 1.0 {
+            limit.tokens -= 1.0;
+            return false;
+        }
+        self.rejected_for_rate += 1;
+        true
+    }
+
+    fn random_fault(&self) -> Option<Fault> {
+        if self.fault_rate <= 0.0 || rand::random::<f64>() >= self.fault_rate {
+            return None;
+        }
+        Some(match rand::random_range(0..3) {
+            0 => Fault::Status(500),
+            1 => Fault::Status(429),
+            _ => Fault::Drop,
+        })
     }
 }
 

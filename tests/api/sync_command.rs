@@ -1,0 +1,551 @@
+//! `stripe-sync stripe:sync-customers`, run as the operator runs it.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use serde_json::Value;
+use stripe_sync::db::users;
+
+use crate::helpers::{TestApp, spawn_app};
+
+fn json_report(output: &std::process::Output) -> Value {
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    serde_json::from_str(stdout.trim()).unwrap_or_else(|_| {
+        panic!(
+            "stdout is one JSON object: {stdout}\nstderr: {}",
+            String::from_utf8_lossy(&output.stderr)
+        )
+    })
+}
+
+/// Runs the command with `--json`, expects success, and returns its report.
+async fn run_ok(app: &TestApp, args: &[&str]) -> Value {
+    let mut all = args.to_vec();
+    all.push("--json");
+    let output = app.run(&all).await;
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{args:?}: {}",
+        stderr(&output)
+    );
+    json_report(&output)
+}
+
+fn stderr(output: &std::process::Output) -> String {
+    String::from_utf8_lossy(&output.stderr).to_string()
+}
+
+/// Every user has exactly one live customer naming them, and is linked to it.
+async fn assert_one_linked_customer_per_user(app: &TestApp, ids: &[i64]) {
+    let customers = app.stripe.customers();
+    let named: Vec<String> = customers
+        .iter()
+        .filter_map(|c| c.metadata.get("user_id").cloned())
+        .collect();
+    let distinct: HashSet<&String> = named.iter().collect();
+    assert_eq!(distinct.len(), named.len(), "a user has two customers");
+    assert_eq!(customers.len(), ids.len(), "customers at Stripe = users");
+    for id in ids {
+        let user = app.user(*id).await;
+        let customer = customers
+            .iter()
+            .find(|c| c.metadata.get("user_id") == Some(&id.to_string()))
+            .unwrap_or_else(|| panic!("user {id} has no customer"));
+        assert_eq!(
+            user.stripe_id.as_deref(),
+            Some(customer.id.as_str()),
+            "user {id} unlinked"
+        );
+    }
+}
+
+#[tokio::test]
+async fn create_makes_one_linked_customer_for_every_user_without_one() {
+    let app = spawn_app().await;
+    let ids = app.insert_users(30).await;
+
+    let report = run_ok(
+        &app,
+        &["stripe:sync-customers", "--create", "--rate", "200"],
+    )
+    .await;
+    assert_eq!(report["created"], 30);
+    assert_eq!(report["failed"], 0);
+    assert_one_linked_customer_per_user(&app, &ids).await;
+}
+
+#[tokio::test]
+async fn update_pushes_only_the_users_whose_data_changed() {
+    let app = spawn_app().await;
+    let ids = app.insert_users(12).await;
+    app.run(&["stripe:sync-customers", "--create", "--rate", "200"])
+        .await;
+    for id in &ids[..3] {
+        let user = app.user(*id).await;
+        users::update_profile(
+            &app.db,
+            *id,
+            &format!("{} Renamed", user.name),
+            &user.email,
+            time::OffsetDateTime::now_utc(),
+        )
+        .await
+        .unwrap();
+    }
+    let calls_before = app.stripe.write_calls();
+
+    let report = run_ok(
+        &app,
+        &["stripe:sync-customers", "--update", "--rate", "200"],
+    )
+    .await;
+    assert_eq!(
+        (report["updated"].as_u64(), report["unchanged"].as_u64()),
+        (Some(3), Some(9))
+    );
+    assert_eq!(app.stripe.write_calls() - calls_before, 3);
+    let renamed = app.user(ids[0]).await;
+    let customer = app
+        .stripe
+        .customer(renamed.stripe_id.as_deref().unwrap())
+        .unwrap();
+    assert_eq!(customer.name.as_deref(), Some(renamed.name.as_str()));
+}
+
+#[tokio::test]
+async fn rerunning_update_over_unchanged_users_makes_no_stripe_call_unless_forced() {
+    let app = spawn_app().await;
+    app.insert_users(10).await;
+    app.run(&["stripe:sync-customers", "--create", "--rate", "200"])
+        .await;
+    let calls = app.stripe.total_calls();
+
+    let output = app
+        .run(&["stripe:sync-customers", "--update", "--json"])
+        .await;
+
+    assert_eq!(output.status.code(), Some(0));
+    assert_eq!(json_report(&output)["unchanged"], 10);
+    assert_eq!(
+        app.stripe.total_calls(),
+        calls,
+        "no Stripe call for unchanged users"
+    );
+
+    let forced = app
+        .run(&[
+            "stripe:sync-customers",
+            "--update",
+            "--force",
+            "--json",
+            "--rate",
+            "200",
+        ])
+        .await;
+
+    assert_eq!(json_report(&forced)["updated"], 10);
+    assert_eq!(app.stripe.total_calls(), calls + 10);
+}
+
+#[tokio::test]
+async fn with_neither_flag_it_creates_and_updates() {
+    let app = spawn_app().await;
+    let ids = app.insert_users(4).await;
+    app.run(&[
+        "stripe:sync-customers",
+        "--user",
+        &ids[0].to_string(),
+        "--create",
+    ])
+    .await;
+    let first = app.user(ids[0]).await;
+    users::update_profile(
+        &app.db,
+        ids[0],
+        "Changed",
+        &first.email,
+        time::OffsetDateTime::now_utc(),
+    )
+    .await
+    .unwrap();
+
+    let output = app
+        .run(&["stripe:sync-customers", "--json", "--rate", "200"])
+        .await;
+
+    let report = json_report(&output);
+    assert_eq!(
+        (report["created"].as_u64(), report["updated"].as_u64()),
+        (Some(3), Some(1))
+    );
+    assert_one_linked_customer_per_user(&app, &ids).await;
+}
+
+#[tokio::test]
+async fn dry_run_reports_what_it_would_do_and_writes_nothing() {
+    let app = spawn_app().await;
+    let ids = app.insert_users(5).await;
+    app.run(&[
+        "stripe:sync-customers",
+        "--user",
+        &ids[0].to_string(),
+        "--create",
+    ])
+    .await;
+    users::update_profile(
+        &app.db,
+        ids[0],
+        "Changed",
+        "user0@example.com",
+        time::OffsetDateTime::now_utc(),
+    )
+    .await
+    .unwrap();
+    let before = app.stripe.write_calls();
+    let rows_before = format!("{:?}", snapshot_rows(&app).await);
+
+    let report = run_ok(&app, &["stripe:sync-customers", "--dry-run"]).await;
+    assert_eq!(report["dry_run"], true);
+    assert_eq!(
+        (report["created"].as_u64(), report["updated"].as_u64()),
+        (Some(4), Some(1))
+    );
+    assert_eq!(app.stripe.write_calls(), before, "no write call to Stripe");
+    assert_eq!(
+        format!("{:?}", snapshot_rows(&app).await),
+        rows_before,
+        "no database write"
+    );
+}
+
+async fn snapshot_rows(app: &TestApp) -> Vec<String> {
+    let mut rows = Vec::new();
+    for id in 1..=20 {
+        if let Some(user) = users::find(&app.db, id).await.unwrap() {
+            rows.push(format!(
+                "{:?} {:?} {:?} {:?} {:?} {}",
+                user.stripe_id,
+                user.stripe_synced_hash,
+                user.stripe_lease_until,
+                user.stripe_create_key,
+                user.stripe_snapshot,
+                user.name
+            ));
+        }
+    }
+    rows
+}
+
+#[tokio::test]
+async fn user_limits_the_run_to_one_user() {
+    let app = spawn_app().await;
+    let ids = app.insert_users(3).await;
+
+    let output = app
+        .run(&[
+            "stripe:sync-customers",
+            "--create",
+            "--user",
+            &ids[1].to_string(),
+            "--json",
+        ])
+        .await;
+
+    assert_eq!(json_report(&output)["created"], 1);
+    assert_eq!(app.stripe.customers().len(), 1);
+    assert!(app.user(ids[1]).await.stripe_id.is_some());
+    assert!(app.user(ids[0]).await.stripe_id.is_none());
+}
+
+#[tokio::test]
+async fn usage_errors_exit_with_2_and_say_why() {
+    let app = spawn_app().await;
+    app.insert_users(1).await;
+    let cases: [(&[&str], &str); 5] = [
+        (&["--user=999"], "user 999 does not exist"),
+        (&["--user=abc"], "invalid value 'abc'"),
+        (&["--rate", "0"], "--rate"),
+        (&["--repair"], "--check"),
+        (&["--no-such-flag"], "unexpected argument"),
+    ];
+    for (args, message) in cases {
+        let mut all = vec!["stripe:sync-customers"];
+        all.extend_from_slice(args);
+
+        let output = app.run(&all).await;
+
+        assert_eq!(
+            output.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            stderr(&output)
+        );
+        assert!(
+            stderr(&output).contains(message),
+            "{args:?}: {}",
+            stderr(&output)
+        );
+    }
+    assert_eq!(app.stripe.total_calls(), 0);
+}
+
+#[tokio::test]
+async fn help_describes_every_flag() {
+    let app = spawn_app().await;
+    let output = app.run(&["stripe:sync-customers", "--help"]).await;
+    let help = String::from_utf8_lossy(&output.stdout);
+    for flag in [
+        "--create",
+        "--update",
+        "--user",
+        "--dry-run",
+        "--check",
+        "--repair",
+        "--force",
+        "--json",
+        "--rate",
+        "--concurrency",
+    ] {
+        assert!(help.contains(flag), "{flag}");
+    }
+}
+
+#[tokio::test]
+async fn a_failing_user_is_reported_in_words_and_the_run_goes_on_with_exit_code_1() {
+    let app = spawn_app().await;
+    let ids = app.insert_users(4).await;
+    app.run(&["stripe:sync-customers", "--create", "--rate", "200"])
+        .await;
+    let gone = app.user(ids[2]).await.stripe_id.unwrap();
+    app.stripe.delete_customer(&gone);
+
+    let output = app
+        .run(&[
+            "stripe:sync-customers",
+            "--update",
+            "--force",
+            "--rate",
+            "200",
+        ])
+        .await;
+
+    assert_eq!(output.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(text.contains("updated              3"), "{text}");
+    assert!(text.contains("failed               1"), "{text}");
+    assert!(
+        text.contains(&format!(
+            "user {} (update): customer {gone} does not exist in Stripe",
+            ids[2]
+        )),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn with_20_percent_of_calls_failing_every_user_is_still_synced_and_counted_exactly() {
+    let app = spawn_app().await;
+    let ids = app.insert_users(40).await;
+    app.stripe.set_fault_rate(0.2);
+
+    let report = run_ok(
+        &app,
+        &["stripe:sync-customers", "--create", "--rate", "200"],
+    )
+    .await;
+    assert_eq!(
+        (report["created"].as_u64(), report["failed"].as_u64()),
+        (Some(40), Some(0)),
+        "{report}"
+    );
+    assert_one_linked_customer_per_user(&app, &ids).await;
+    app.execute("UPDATE users SET name = name || ' 2'").await;
+
+    let updated = app
+        .run(&[
+            "stripe:sync-customers",
+            "--update",
+            "--json",
+            "--rate",
+            "200",
+        ])
+        .await;
+
+    let report = json_report(&updated);
+    assert_eq!(
+        (report["updated"].as_u64(), report["failed"].as_u64()),
+        (Some(40), Some(0)),
+        "{report}"
+    );
+}
+
+#[tokio::test]
+async fn killing_the_run_at_any_point_and_rerunning_never_duplicates_or_unlinks() {
+    let app = spawn_app().await;
+    // 300 users at 200 requests/s need 1.5 s: more than the runs get before the kills.
+    let ids = app.insert_users(300).await;
+    app.stripe.set_latency(Duration::from_millis(40));
+
+    for delay_ms in [150, 400, 700] {
+        let mut child = app
+            .command(&[
+                "stripe:sync-customers",
+                "--create",
+                "--rate",
+                "200",
+                "--concurrency",
+                "16",
+            ])
+            .spawn()
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(delay_ms)).await;
+        child.start_kill().unwrap(); // SIGKILL: no cleanup runs
+        child.wait().await.unwrap();
+    }
+    let mut linked = 0;
+    for id in &ids {
+        linked += usize::from(app.user(*id).await.stripe_id.is_some());
+    }
+    assert!(linked < ids.len(), "the kills left work undone");
+    // Claims of the killed runs lapse with time; let that time pass.
+    app.execute("UPDATE users SET stripe_lease_until = NULL")
+        .await;
+
+    let output = app
+        .run(&[
+            "stripe:sync-customers",
+            "--create",
+            "--json",
+            "--rate",
+            "200",
+        ])
+        .await;
+
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_one_linked_customer_per_user(&app, &ids).await;
+}
+
+#[tokio::test]
+async fn two_runs_at_once_split_the_work_and_never_duplicate() {
+    let app = spawn_app().await;
+    let ids = app.insert_users(60).await;
+    app.stripe.set_latency(Duration::from_millis(20));
+    let args = [
+        "stripe:sync-customers",
+        "--create",
+        "--json",
+        "--rate",
+        "200",
+        "--concurrency",
+        "8",
+    ];
+
+    let (first, second) = tokio::join!(app.run(&args), app.run(&args));
+
+    let created = json_report(&first)["created"].as_u64().unwrap()
+        + json_report(&second)["created"].as_u64().unwrap();
+    assert_eq!(created, 60, "each user created by exactly one run");
+    assert_one_linked_customer_per_user(&app, &ids).await;
+}
+
+#[tokio::test]
+async fn check_finds_each_kind_of_drift_and_repair_fixes_the_safe_ones() {
+    let app = spawn_app().await;
+    let ids = app.insert_users(6).await;
+    for id in &ids[..3] {
+        let user = id.to_string();
+        app.run(&["stripe:sync-customers", "--create", "--user", &user])
+            .await;
+    }
+    let renamed = app.user(ids[0]).await.stripe_id.unwrap();
+    app.stripe.rename_customer(&renamed, "Renamed In Dashboard");
+    let dead = app.user(ids[1]).await.stripe_id.unwrap();
+    app.stripe.delete_customer(&dead);
+    let orphan = app
+        .stripe
+        .insert_customer("User 3", "user3@example.com", Some(ids[3]));
+    let duplicate = app
+        .stripe
+        .insert_customer("User 2", "user2@example.com", Some(ids[2]));
+    let writes = app.stripe.write_calls();
+
+    let check = app
+        .run(&["stripe:sync-customers", "--check", "--json"])
+        .await;
+
+    assert_eq!(check.status.code(), Some(1), "{}", stderr(&check));
+    let report = json_report(&check);
+    let found: HashSet<(String, String)> = report["drift"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            (
+                d["kind"].as_str().unwrap().to_string(),
+                d["stripe_id"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let expected: HashSet<(String, String)> = [
+        ("differs", &renamed),
+        ("dead_id", &dead),
+        ("orphan", &orphan),
+        ("duplicate", &duplicate),
+    ]
+    .into_iter()
+    .map(|(k, id)| (k.to_string(), id.clone()))
+    .collect();
+    assert_eq!(found, expected);
+    assert_eq!(
+        app.user(ids[3]).await.stripe_id,
+        None,
+        "--check alone writes nothing"
+    );
+    assert_eq!(app.stripe.write_calls(), writes);
+
+    let repair = app
+        .run(&["stripe:sync-customers", "--check", "--repair"])
+        .await;
+
+    let text = String::from_utf8_lossy(&repair.stdout);
+    assert_eq!(text.matches("[repaired]").count(), 2, "{text}");
+    assert_eq!(app.user(ids[3]).await.stripe_id, Some(orphan));
+    assert_eq!(app.user(ids[1]).await.stripe_id, None);
+    assert_eq!(
+        repair.status.code(),
+        Some(1),
+        "differs and duplicate remain for a person"
+    );
+}
+
+#[tokio::test]
+async fn a_run_faster_than_stripe_allows_slows_down_on_429_and_still_syncs_everyone() {
+    let app = spawn_app().await;
+    let ids = app.insert_users(40).await;
+    app.stripe.set_rate_limit(20);
+
+    let output = app
+        .run(&[
+            "stripe:sync-customers",
+            "--create",
+            "--json",
+            "--rate",
+            "100",
+            "--concurrency",
+            "20",
+        ])
+        .await;
+
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(
+        app.stripe.rejected_for_rate() > 0,
+        "the stand-in did push back"
+    );
+    let report = json_report(&output);
+    assert_eq!(
+        (report["created"].as_u64(), report["failed"].as_u64()),
+        (Some(40), Some(0))
+    );
+    assert_one_linked_customer_per_user(&app, &ids).await;
+}
