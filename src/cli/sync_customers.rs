@@ -19,7 +19,7 @@ use crate::sync::{SyncError, SyncService};
 /// Stripe allows 100 requests/s in live mode and 25/s in test mode; stay below.
 const LIVE_DEFAULT_RATE: u32 = 80;
 const TEST_DEFAULT_RATE: u32 = 20;
-const PLAIN_PROGRESS_EVERY: Duration = Duration::from_secs(5);
+const PLAIN_PROGRESS_EVERY: Duration = Duration::from_secs(3);
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -212,7 +212,7 @@ fn counts(tally: &Tally) -> String {
         "created {} · updated {} · skipped {} · failed {}",
         Tally::get(&tally.created) + Tally::get(&tally.relinked),
         Tally::get(&tally.updated),
-        Tally::get(&tally.unchanged) + Tally::get(&tally.skipped),
+        Tally::get(&tally.unchanged) + Tally::get(&tally.skipped) + Tally::get(&tally.held),
         Tally::get(&tally.failed),
     )
 }
@@ -250,10 +250,18 @@ fn print_report(report: &BulkReport, json: bool) {
         (update, report.updated),
         ("unchanged", report.unchanged),
         ("skipped", report.skipped),
+        ("held elsewhere", report.held),
         ("failed", report.failed),
         ("users seen", report.processed),
     ] {
         println!("  {label:<14}{value:>8}");
+    }
+    if report.held > 0 {
+        println!(
+            "{} users were held by another run (or a killed one, until its claim lapses in \
+             about 90 s): run again to finish them.",
+            report.held
+        );
     }
     if !report.failures.is_empty() {
         println!("Failed users:");

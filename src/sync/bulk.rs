@@ -35,6 +35,7 @@ pub struct Tally {
     pub updated: AtomicU64,
     pub unchanged: AtomicU64,
     pub skipped: AtomicU64,
+    pub held: AtomicU64,
     pub failed: AtomicU64,
 }
 
@@ -69,8 +70,11 @@ pub struct BulkReport {
     /// In a dry run: customers that would be updated.
     pub updated: u64,
     pub unchanged: u64,
-    /// Not acted on: outside the chosen actions, or held by another run.
+    /// Not acted on: outside the chosen actions, or done by another run meanwhile.
     pub skipped: u64,
+    /// Not acted on because another run (or a killed one, until its claim lapses)
+    /// holds the user: a later run finishes them.
+    pub held: u64,
     pub failed: u64,
     pub failures: Vec<FailedUser>,
     pub elapsed_seconds: f64,
@@ -158,6 +162,7 @@ impl SyncService {
             updated: Tally::get(&tally.updated),
             unchanged: Tally::get(&tally.unchanged),
             skipped: Tally::get(&tally.skipped),
+            held: Tally::get(&tally.held),
             failed: Tally::get(&tally.failed),
             failures,
             elapsed_seconds: started.elapsed().as_secs_f64(),
@@ -235,13 +240,12 @@ fn record(
         Ok(Done::Relinked) => tally.add(&tally.relinked),
         Ok(Done::Updated) => tally.add(&tally.updated),
         Ok(Done::Unchanged) => tally.add(&tally.unchanged),
-        // Another run (or the page) holds the user, or got there first.
-        Err(
-            SyncError::CreateInProgress
-            | SyncError::Busy
-            | SyncError::AlreadyHasCustomer { .. }
-            | SyncError::NoCustomer,
-        ) => tally.add(&tally.skipped),
+        // Another run (or the page) holds the user right now.
+        Err(SyncError::CreateInProgress | SyncError::Busy) => tally.add(&tally.held),
+        // Another run got there first.
+        Err(SyncError::AlreadyHasCustomer { .. } | SyncError::NoCustomer) => {
+            tally.add(&tally.skipped)
+        }
         Err(err) => {
             tally.add(&tally.failed);
             failures.lock().expect("failures lock").push(FailedUser {

@@ -549,3 +549,67 @@ async fn a_run_faster_than_stripe_allows_slows_down_on_429_and_still_syncs_every
     );
     assert_one_linked_customer_per_user(&app, &ids).await;
 }
+
+#[tokio::test]
+async fn without_a_terminal_progress_is_a_plain_line_every_few_seconds() {
+    let app = spawn_app().await;
+    app.insert_users(200).await;
+
+    // 200 users at 50 requests/s: about four seconds.
+    let output = app
+        .run(&["stripe:sync-customers", "--create", "--rate", "50"])
+        .await;
+
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let line = stderr(&output)
+        .lines()
+        .find(|l| l.starts_with("progress: "))
+        .map(str::to_string)
+        .expect("a progress line on stderr");
+    assert!(line.contains("/200 users, created "), "{line}");
+    assert!(line.contains("users/s"), "{line}");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        !stdout.contains("progress: "),
+        "stdout carries only the report"
+    );
+    assert!(stdout.contains("created            200"), "{stdout}");
+}
+
+#[tokio::test]
+async fn ctrl_c_lets_requests_in_flight_finish_and_prints_the_report() {
+    let app = spawn_app().await;
+    let ids = app.insert_users(200).await;
+    app.stripe.set_latency(Duration::from_millis(100));
+    let child = app
+        .command(&[
+            "stripe:sync-customers",
+            "--create",
+            "--json",
+            "--rate",
+            "50",
+        ])
+        .spawn()
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+
+    // SAFETY: kill(2) on our own child's pid.
+    unsafe { libc::kill(child.id().unwrap() as libc::pid_t, libc::SIGINT) };
+    let output = child.wait_with_output().await.unwrap();
+
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let report = json_report(&output);
+    assert_eq!(report["interrupted"], true);
+    let created = report["created"].as_u64().unwrap();
+    assert!(created > 0 && created < 200, "stopped part way: {created}");
+    assert_eq!(
+        app.stripe.customers().len() as u64,
+        created,
+        "every request in flight was recorded"
+    );
+    let mut linked = 0;
+    for id in &ids {
+        linked += u64::from(app.user(*id).await.stripe_id.is_some());
+    }
+    assert_eq!(linked, created, "nothing was left unlinked");
+}
