@@ -85,6 +85,23 @@ impl Config {
         self.app_url.starts_with("https://")
     }
 
+    /// `STRIPE_WEBHOOK_SECRET` may list several secrets, comma-separated, while
+    /// one is rotated out.
+    pub fn webhook_secrets(&self) -> Vec<SecretString> {
+        self.webhook_secret
+            .as_ref()
+            .map(|secrets| {
+                secrets
+                    .expose_secret()
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(SecretString::from)
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     pub fn app_key_bytes(&self) -> &[u8] {
         self.app_key.expose_secret()
     }

@@ -5,7 +5,7 @@ use std::fmt;
 use sqlx::FromRow;
 use time::OffsetDateTime;
 
-use super::{Db, on_pool};
+use super::{Db, Tx, on_pool, on_tx};
 
 const COLUMNS: &str = "id, name, email, password_hash, stripe_id, pm_type, pm_last_four, \
      trial_ends_at, stripe_snapshot, stripe_snapshot_at, stripe_create_key, \
@@ -201,7 +201,7 @@ pub async fn link_customer(
 
 /// Stores what a pull found, if the user is still linked to the same customer.
 pub async fn store_customer_state(
-    db: &Db,
+    tx: &mut Tx,
     id: i64,
     stripe_id: &str,
     state: CustomerState<'_>,
@@ -209,17 +209,31 @@ pub async fn store_customer_state(
     const SQL: &str = "UPDATE users SET \
             pm_type = $3, pm_last_four = $4, stripe_snapshot = $5, stripe_snapshot_at = $6 \
         WHERE id = $1 AND stripe_id = $2";
-    let done = on_pool!(db, pool => sqlx::query(SQL)
+    let done = on_tx!(tx, conn => sqlx::query(SQL)
         .bind(id)
         .bind(stripe_id)
         .bind(state.pm_type)
         .bind(state.pm_last_four)
         .bind(state.snapshot)
         .bind(state.at)
-        .execute(pool)
+        .execute(conn)
         .await
         .map(|r| r.rows_affected()))?;
     Ok(done == 1)
+}
+
+/// Stripe deleted the customer: whoever is linked to it is unlinked, as Cashier
+/// does (its columns, the trial and the snapshot). Returns the unlinked user's id.
+pub async fn forget_deleted_customer(
+    tx: &mut Tx,
+    stripe_id: &str,
+    now: OffsetDateTime,
+) -> Result<Option<i64>, sqlx::Error> {
+    const SQL: &str = "UPDATE users SET \
+            stripe_id = NULL, pm_type = NULL, pm_last_four = NULL, trial_ends_at = NULL, \
+            stripe_snapshot = NULL, stripe_snapshot_at = NULL, updated_at = $2 \
+        WHERE stripe_id = $1 RETURNING id";
+    on_tx!(tx, conn => sqlx::query_scalar(SQL).bind(stripe_id).bind(now).fetch_optional(conn).await)
 }
 
 /// Records that the linked customer is gone from Stripe, keeping the dead id so the
@@ -231,9 +245,21 @@ pub async fn mark_customer_missing(
     snapshot: &str,
     at: OffsetDateTime,
 ) -> Result<(), sqlx::Error> {
+    let mut tx = db.begin().await?;
+    mark_customer_missing_in(&mut tx, id, stripe_id, snapshot, at).await?;
+    tx.commit().await
+}
+
+pub async fn mark_customer_missing_in(
+    tx: &mut Tx,
+    id: i64,
+    stripe_id: &str,
+    snapshot: &str,
+    at: OffsetDateTime,
+) -> Result<(), sqlx::Error> {
     const SQL: &str = "UPDATE users SET stripe_snapshot = $3, stripe_snapshot_at = $4 \
         WHERE id = $1 AND stripe_id = $2";
-    on_pool!(db, pool => sqlx::query(SQL).bind(id).bind(stripe_id).bind(snapshot).bind(at).execute(pool).await.map(|r| r.rows_affected()))?;
+    on_tx!(tx, conn => sqlx::query(SQL).bind(id).bind(stripe_id).bind(snapshot).bind(at).execute(conn).await.map(|r| r.rows_affected()))?;
     Ok(())
 }
 

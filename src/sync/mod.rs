@@ -6,6 +6,7 @@ pub mod bulk;
 mod create;
 pub mod drift;
 mod error;
+pub mod events;
 pub mod snapshot;
 
 use time::OffsetDateTime;
@@ -192,16 +193,21 @@ impl SyncService {
         user_id: i64,
         customer: &StripeCustomer,
     ) -> Result<(), SyncError> {
-        let snapshot = CustomerSnapshot::from(customer);
-        let card = snapshot.card.clone();
-        let json = Snapshot::Present(snapshot).to_json();
-        let state = CustomerState {
-            pm_type: card.as_ref().map(|c| c.brand.as_str()),
-            pm_last_four: card.as_ref().map(|c| c.last4.as_str()),
-            snapshot: &json,
-            at: now(),
-        };
-        db::users::store_customer_state(&self.db, user_id, customer.id.as_str(), state).await?;
+        let mut tx = self.db.begin().await?;
+        self.store_customer_in(&mut tx, user_id, customer).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn store_customer_in(
+        &self,
+        tx: &mut db::Tx,
+        user_id: i64,
+        customer: &StripeCustomer,
+    ) -> Result<(), SyncError> {
+        let json = Snapshot::Present(CustomerSnapshot::from(customer)).to_json();
+        let state = customer_state(customer, &json);
+        users::store_customer_state(tx, user_id, customer.id.as_str(), state).await?;
         Ok(())
     }
 

@@ -6,6 +6,7 @@ mod error;
 mod page;
 mod profile;
 mod settings;
+mod webhook;
 
 use std::sync::Arc;
 
@@ -17,6 +18,7 @@ use axum::routing::{get, post};
 use axum_csrf::{CsrfConfig, CsrfLayer};
 use axum_login::{AuthManagerLayerBuilder, login_required};
 use axum_messages::MessagesManagerLayer;
+use secrecy::SecretString;
 use tower_sessions::cookie::{Key, SameSite};
 use tower_sessions::{Expiry, SessionManagerLayer};
 
@@ -28,12 +30,16 @@ pub use error::WebError;
 
 /// Form posts are small; anything bigger is refused before a handler runs.
 const BODY_LIMIT_BYTES: usize = 64 * 1024;
+/// Stripe's events are larger than a form post.
+const WEBHOOK_BODY_LIMIT_BYTES: usize = 1024 * 1024;
 const SESSION_COOKIE: &str = "stripe_sync_session";
 
 #[derive(Clone)]
 pub struct AppState {
     pub sync: SyncService,
     pub throttle: Arc<LoginThrottle>,
+    /// Signing secrets of the webhook endpoint; empty when not configured.
+    pub webhook_secrets: Arc<Vec<SecretString>>,
 }
 
 pub fn router(config: &Config, sync: SyncService) -> Router {
@@ -58,6 +64,7 @@ pub fn router(config: &Config, sync: SyncService) -> Router {
     let state = AppState {
         sync,
         throttle: Arc::new(LoginThrottle::default()),
+        webhook_secrets: Arc::new(config.webhook_secrets()),
     };
 
     Router::new()
@@ -73,6 +80,10 @@ pub fn router(config: &Config, sync: SyncService) -> Router {
         .route("/login", get(auth::login_form).post(auth::login))
         .route("/logout", post(auth::logout))
         .route("/", get(|| async { Redirect::to("/settings/stripe") }))
+        .route(
+            "/stripe/webhook",
+            post(webhook::receive).layer(DefaultBodyLimit::max(WEBHOOK_BODY_LIMIT_BYTES)),
+        )
         .route("/healthz", get(healthz))
         .route("/static/app.css", get(stylesheet))
         .fallback(error::not_found)

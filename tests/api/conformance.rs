@@ -233,3 +233,74 @@ async fn concurrent_creates_make_one_customer_on_localstripe_by_the_database_gua
     .await;
     assert_eq!(list["data"].as_array().unwrap().len(), 1);
 }
+
+#[tokio::test]
+async fn localstripe_deliveries_update_and_unlink_the_user_through_signed_webhooks() {
+    let secret = "whsec_test_localstripe";
+    let app = crate::helpers::spawn_app_customized(StripeSetup::At(localstripe_url()), |config| {
+        config.webhook_secret = Some(secret.to_string().into());
+    })
+    .await;
+    let hook = format!("/_config/webhooks/{}", uuid::Uuid::new_v4().simple());
+    let url = format!("{}/stripe/webhook", app.address);
+    localstripe(
+        reqwest::Method::POST,
+        &hook,
+        &[
+            ("url", url.as_str()),
+            ("secret", secret),
+            ("events[]", "customer.updated"),
+            ("events[]", "customer.deleted"),
+        ],
+    )
+    .await;
+    let (_, user_id) = app.signed_in_user("Ann", &unique_email("webhook")).await;
+    let stripe_id = app
+        .sync
+        .create_customer(user_id)
+        .await
+        .unwrap()
+        .stripe_id()
+        .to_string();
+
+    localstripe(
+        reqwest::Method::POST,
+        &format!("/v1/customers/{stripe_id}"),
+        &[("name", "Renamed At Stripe")],
+    )
+    .await;
+
+    let renamed = eventually(|| async {
+        app.user(user_id)
+            .await
+            .stripe_snapshot
+            .is_some_and(|s| s.contains("Renamed At Stripe"))
+    })
+    .await;
+    assert!(renamed, "customer.updated reached the user");
+
+    localstripe(
+        reqwest::Method::DELETE,
+        &format!("/v1/customers/{stripe_id}"),
+        &[],
+    )
+    .await;
+
+    let unlinked = eventually(|| async { app.user(user_id).await.stripe_id.is_none() }).await;
+    assert!(unlinked, "customer.deleted unlinked the user");
+}
+
+/// localstripe delivers a second or so after the change.
+async fn eventually<F, Fut>(check: F) -> bool
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    for _ in 0..100 {
+        if check().await {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    false
+}

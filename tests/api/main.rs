@@ -11,3 +11,4 @@ mod settings_page;
 mod stripe_client;
 mod stripe_fake;
 mod sync_command;
+mod webhooks;

@@ -1,0 +1,33 @@
+//! The `stripe_events` table: which webhook events have been applied.
+
+use time::OffsetDateTime;
+
+use super::{Db, Tx, on_pool, on_tx};
+
+pub async fn is_recorded(db: &Db, id: &str) -> Result<bool, sqlx::Error> {
+    const SQL: &str = "SELECT COUNT(*) FROM stripe_events WHERE id = $1";
+    let count: i64 = on_pool!(db, pool => sqlx::query_scalar(SQL).bind(id).fetch_one(pool).await)?;
+    Ok(count > 0)
+}
+
+/// Records an event inside the transaction that applies it. Returns false when it
+/// was recorded already (a redelivery racing the first delivery).
+pub async fn record(
+    tx: &mut Tx,
+    id: &str,
+    type_: &str,
+    created: i64,
+    now: OffsetDateTime,
+) -> Result<bool, sqlx::Error> {
+    const SQL: &str = "INSERT INTO stripe_events (id, type, created, processed_at) \
+        VALUES ($1, $2, $3, $4) ON CONFLICT (id) DO NOTHING";
+    let inserted = on_tx!(tx, conn => sqlx::query(SQL)
+        .bind(id)
+        .bind(type_)
+        .bind(created)
+        .bind(now)
+        .execute(conn)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(inserted == 1)
+}

@@ -1,0 +1,318 @@
+//! `POST /stripe/webhook`: signed events keep the local copy true.
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use stripe_webhook::Webhook;
+
+use crate::helpers::{StripeSetup, TestApp, log_line_containing, spawn_app_customized};
+use crate::stripe_fake::Fault;
+
+const SECRET: &str = "whsec_test_current";
+const OLD_SECRET: &str = "whsec_test_previous";
+
+async fn app_with_webhooks() -> TestApp {
+    spawn_app_customized(StripeSetup::Fake, |config| {
+        config.webhook_secret = Some(format!("{SECRET}, {OLD_SECRET}").into());
+    })
+    .await
+}
+
+fn now() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+fn event(id: &str, type_: &str, created: i64, object: Value) -> String {
+    json!({
+        "id": id, "object": "event", "type": type_, "created": created,
+        "api_version": "2026-09-30.endive", "livemode": false,
+        "data": {"object": object},
+    })
+    .to_string()
+}
+
+fn deleted_event(id: &str, customer: &str) -> String {
+    event(
+        id,
+        "customer.deleted",
+        now(),
+        json!({"id": customer, "object": "customer", "deleted": true}),
+    )
+}
+
+fn updated_event(id: &str, customer: &str, created: i64) -> String {
+    event(
+        id,
+        "customer.updated",
+        created,
+        json!({"id": customer, "object": "customer"}),
+    )
+}
+
+async fn post(app: &TestApp, payload: &str, signature: Option<&str>) -> reqwest::Response {
+    let mut request = reqwest::Client::new()
+        .post(format!("{}/stripe/webhook", app.address))
+        .header("content-type", "application/json")
+        .body(payload.to_string());
+    if let Some(signature) = signature {
+        request = request.header("stripe-signature", signature);
+    }
+    request.send().await.unwrap()
+}
+
+async fn deliver(app: &TestApp, payload: &str) -> reqwest::Response {
+    let signature = Webhook::generate_test_header(payload, SECRET, None);
+    post(app, payload, Some(&signature)).await
+}
+
+/// A user linked to a customer at the stand-in, with a pulled snapshot.
+async fn linked_user(app: &TestApp) -> (i64, String) {
+    let (_, user_id) = app.signed_in_user("Ann", "ann@example.com").await;
+    let created = app.sync.create_customer(user_id).await.unwrap();
+    (user_id, created.stripe_id().to_string())
+}
+
+#[tokio::test]
+async fn the_signature_matrix() {
+    let app = app_with_webhooks().await;
+    let (user_id, customer) = linked_user(&app).await;
+    let payload = deleted_event("evt_matrix_1", &customer);
+    let sign =
+        |secret: &str, age: i64| Webhook::generate_test_header(&payload, secret, Some(now() - age));
+    let rejected: Vec<(&str, Option<String>, String)> = vec![
+        (
+            "wrong secret",
+            Some(sign("whsec_test_wrong", 0)),
+            payload.clone(),
+        ),
+        ("301 s old", Some(sign(SECRET, 301)), payload.clone()),
+        ("missing header", None, payload.clone()),
+        (
+            "malformed header",
+            Some("t=not-a-number,v1=abc".to_string()),
+            payload.clone(),
+        ),
+        (
+            "no v1 signature",
+            Some(format!("t={}", now())),
+            payload.clone(),
+        ),
+        (
+            "body altered after signing",
+            Some(sign(SECRET, 0)),
+            payload.replace("evt_matrix_1", "evt_matrix_2"),
+        ),
+    ];
+
+    for (case, signature, body) in &rejected {
+        let response = post(&app, body, signature.as_deref()).await;
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{case}");
+        assert_eq!(
+            app.user(user_id).await.stripe_id.as_deref(),
+            Some(customer.as_str()),
+            "{case} changed nothing"
+        );
+    }
+    assert!(
+        log_line_containing(&["webhook rejected", "signature does not match"])
+            .await
+            .is_some()
+    );
+
+    let old_but_in_time = post(&app, &payload, Some(&sign(SECRET, 300))).await;
+    assert_eq!(old_but_in_time.status(), StatusCode::OK, "300 s old passes");
+    assert_eq!(app.user(user_id).await.stripe_id, None);
+}
+
+#[tokio::test]
+async fn the_second_secret_of_a_rotation_is_accepted() {
+    let app = app_with_webhooks().await;
+    let (user_id, customer) = linked_user(&app).await;
+    let payload = deleted_event("evt_rotation", &customer);
+
+    let signature = Webhook::generate_test_header(&payload, OLD_SECRET, None);
+    let response = post(&app, &payload, Some(&signature)).await;
+
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(app.user(user_id).await.stripe_id, None);
+}
+
+#[tokio::test]
+async fn without_a_webhook_secret_the_endpoint_answers_503_and_processes_nothing() {
+    let app = spawn_app_customized(StripeSetup::Fake, |_| {}).await;
+    let (user_id, customer) = linked_user(&app).await;
+    let payload = deleted_event("evt_unconfigured", &customer);
+
+    let response = deliver(&app, &payload).await;
+
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(app.user(user_id).await.stripe_id, Some(customer));
+}
+
+#[tokio::test]
+async fn customer_deleted_clears_the_linked_users_cashier_columns() {
+    let app = app_with_webhooks().await;
+    let (user_id, customer) = linked_user(&app).await;
+    app.stripe.set_default_card(&customer, "visa", "4242");
+    app.sync.refresh_customer(user_id).await.unwrap();
+    app.execute("UPDATE users SET trial_ends_at = updated_at")
+        .await;
+
+    let response = deliver(&app, &deleted_event("evt_deleted", &customer)).await;
+
+    assert_eq!(response.status(), StatusCode::OK);
+    let user = app.user(user_id).await;
+    assert_eq!(user.stripe_id, None);
+    assert_eq!((user.pm_type, user.pm_last_four), (None, None));
+    assert_eq!(user.trial_ends_at, None);
+    assert_eq!(user.stripe_snapshot, None);
+}
+
+#[tokio::test]
+async fn customer_deleted_for_a_customer_no_user_has_changes_nothing() {
+    let app = app_with_webhooks().await;
+    let (user_id, customer) = linked_user(&app).await;
+
+    let response = deliver(&app, &deleted_event("evt_stranger", "cus_nobodys")).await;
+
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(app.user(user_id).await.stripe_id, Some(customer));
+}
+
+#[tokio::test]
+async fn customer_updated_pulls_the_customer_and_its_default_card() {
+    let app = app_with_webhooks().await;
+    let (user_id, customer) = linked_user(&app).await;
+    app.stripe.set_default_card(&customer, "mastercard", "4444");
+    app.stripe.rename_customer(&customer, "Ann In Dashboard");
+
+    let response = deliver(&app, &updated_event("evt_updated", &customer, now())).await;
+
+    assert_eq!(response.status(), StatusCode::OK);
+    let user = app.user(user_id).await;
+    assert_eq!(user.pm_type.as_deref(), Some("mastercard"));
+    assert_eq!(user.pm_last_four.as_deref(), Some("4444"));
+    assert!(user.stripe_snapshot.unwrap().contains("Ann In Dashboard"));
+}
+
+#[tokio::test]
+async fn a_redelivered_event_answers_200_and_changes_nothing() {
+    let app = app_with_webhooks().await;
+    let (user_id, customer) = linked_user(&app).await;
+    let payload = updated_event("evt_replayed", &customer, now());
+    deliver(&app, &payload).await;
+    let snapshot = app.user(user_id).await.stripe_snapshot;
+    let calls = app.stripe.total_calls();
+    app.stripe.rename_customer(&customer, "Changed Since");
+
+    let response = deliver(&app, &payload).await;
+
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        app.stripe.total_calls(),
+        calls,
+        "a duplicate is not applied again"
+    );
+    assert_eq!(app.user(user_id).await.stripe_snapshot, snapshot);
+}
+
+#[tokio::test]
+async fn an_older_event_delivered_after_a_newer_one_never_brings_back_older_data() {
+    let app = app_with_webhooks().await;
+    let (user_id, customer) = linked_user(&app).await;
+    app.stripe.rename_customer(&customer, "Newest Name");
+    let newer = updated_event("evt_newer", &customer, now());
+    let older = updated_event("evt_older", &customer, now() - 60);
+
+    assert_eq!(deliver(&app, &newer).await.status(), StatusCode::OK);
+    assert_eq!(deliver(&app, &older).await.status(), StatusCode::OK);
+
+    let snapshot = app.user(user_id).await.stripe_snapshot.unwrap();
+    assert!(snapshot.contains("Newest Name"), "{snapshot}");
+}
+
+#[tokio::test]
+async fn payment_method_events_update_the_pm_columns() {
+    let app = app_with_webhooks().await;
+    let (user_id, customer) = linked_user(&app).await;
+    app.stripe.set_default_card(&customer, "visa", "4242");
+    let attached = event(
+        "evt_pm_on",
+        "payment_method.attached",
+        now(),
+        json!({"id": "pm_1", "object": "payment_method", "customer": customer}),
+    );
+
+    deliver(&app, &attached).await;
+
+    assert_eq!(
+        app.user(user_id).await.pm_last_four.as_deref(),
+        Some("4242")
+    );
+    app.stripe.clear_default_card(&customer);
+    let detached = json!({
+        "id": "evt_pm_off", "object": "event", "type": "payment_method.detached", "created": now(),
+        "data": {"object": {"id": "pm_1", "object": "payment_method", "customer": null},
+                 "previous_attributes": {"customer": customer}},
+    })
+    .to_string();
+
+    deliver(&app, &detached).await;
+
+    let user = app.user(user_id).await;
+    assert_eq!((user.pm_type, user.pm_last_four), (None, None));
+}
+
+#[tokio::test]
+async fn a_failing_handler_answers_500_and_writes_nothing_so_the_retry_applies_it() {
+    let app = app_with_webhooks().await;
+    let (user_id, customer) = linked_user(&app).await;
+    app.stripe.set_default_card(&customer, "visa", "4242");
+    let payload = updated_event("evt_retry_me", &customer, now());
+    // As many failures as the client's attempts: the delivery fails, then Stripe is back.
+    app.stripe.push_faults(4, Fault::Status(500));
+
+    let failed = deliver(&app, &payload).await;
+
+    assert_eq!(failed.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(app.user(user_id).await.pm_type, None, "no partial write");
+
+    let retried = deliver(&app, &payload).await;
+
+    assert_eq!(retried.status(), StatusCode::OK);
+    assert_eq!(app.user(user_id).await.pm_type.as_deref(), Some("visa"));
+}
+
+#[tokio::test]
+async fn an_unknown_event_type_is_acknowledged_and_ignored() {
+    let app = app_with_webhooks().await;
+    let (user_id, customer) = linked_user(&app).await;
+    let payload = event(
+        "evt_unknown",
+        "invoice.finalized",
+        now(),
+        json!({"id": "in_1", "customer": customer}),
+    );
+
+    let response = deliver(&app, &payload).await;
+
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(app.user(user_id).await.stripe_id, Some(customer));
+}
+
+#[tokio::test]
+async fn fields_the_handler_does_not_read_never_make_a_valid_event_fail() {
+    let app = app_with_webhooks().await;
+    let (user_id, customer) = linked_user(&app).await;
+    // No pending_webhooks, no livemode, no api_version, and fields from the future.
+    let payload = json!({
+        "id": "evt_lean", "type": "customer.deleted", "created": now(),
+        "brand_new_field": {"nested": [1, 2, 3]},
+        "data": {"object": {"id": customer, "deleted": true, "another_new_field": true}},
+    })
+    .to_string();
+
+    let response = deliver(&app, &payload).await;
+
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(app.user(user_id).await.stripe_id, None);
+}
