@@ -12,6 +12,8 @@ pub const DEFAULT_STRIPE_API_BASE: &str = "https://api.stripe.com";
 pub const DEFAULT_APP_URL: &str = "http://127.0.0.1:3000";
 pub const DEFAULT_BIND: &str = "127.0.0.1:3000";
 pub const DEFAULT_LOG_DIR: &str = "storage/logs";
+pub const DEFAULT_JOB_POSTING_FEE: i64 = 4900;
+pub const DEFAULT_JOB_POSTING_CURRENCY: &str = "usd";
 const APP_KEY_FILE: &str = "storage/app.key";
 /// The cookie crate's signing keys need at least 64 bytes of key material.
 pub const APP_KEY_MIN_BYTES: usize = 64;
@@ -27,6 +29,12 @@ pub enum ConfigError {
     },
     #[error("APP_URL must start with http:// or https://")]
     BadAppUrl,
+    #[error(
+        "JOB_POSTING_FEE must be a positive whole number of the currency's minor unit (4900 = $49.00)"
+    )]
+    BadFee,
+    #[error("JOB_POSTING_CURRENCY must be a three-letter ISO code such as usd or eur")]
+    BadCurrency,
 }
 
 /// How to reach Stripe: present only when `STRIPE_SECRET` is set.
@@ -46,6 +54,47 @@ pub struct Config {
     pub app_key: SecretBox<Vec<u8>>,
     pub bind: String,
     pub log_dir: PathBuf,
+    pub job_posting: JobPosting,
+}
+
+/// What posting a job costs, fixed into each job when it is posted.
+#[derive(Debug, Clone)]
+pub struct JobPosting {
+    /// In the currency's minor unit (cents for usd).
+    pub fee: i64,
+    /// Lower-case ISO code.
+    pub currency: String,
+}
+
+impl Default for JobPosting {
+    fn default() -> Self {
+        JobPosting {
+            fee: DEFAULT_JOB_POSTING_FEE,
+            currency: DEFAULT_JOB_POSTING_CURRENCY.into(),
+        }
+    }
+}
+
+impl JobPosting {
+    fn parse(fee: Option<String>, currency: Option<String>) -> Result<Self, ConfigError> {
+        let fee = match fee {
+            Some(fee) => fee
+                .trim()
+                .parse()
+                .ok()
+                .filter(|f: &i64| *f > 0)
+                .ok_or(ConfigError::BadFee)?,
+            None => DEFAULT_JOB_POSTING_FEE,
+        };
+        let currency = currency
+            .unwrap_or_else(|| DEFAULT_JOB_POSTING_CURRENCY.into())
+            .trim()
+            .to_lowercase();
+        if currency.len() != 3 || !currency.chars().all(|c| c.is_ascii_lowercase()) {
+            return Err(ConfigError::BadCurrency);
+        }
+        Ok(JobPosting { fee, currency })
+    }
 }
 
 impl Config {
@@ -77,6 +126,7 @@ impl Config {
             log_dir: var("LOG_DIR")
                 .unwrap_or_else(|| DEFAULT_LOG_DIR.into())
                 .into(),
+            job_posting: JobPosting::parse(var("JOB_POSTING_FEE"), var("JOB_POSTING_CURRENCY"))?,
         })
     }
 
@@ -166,6 +216,20 @@ mod tests {
         assert_eq!(decode_app_key(&encoded).unwrap().expose_secret().len(), 64);
         let prefixed = format!("base64:{encoded}");
         assert_eq!(decode_app_key(&prefixed).unwrap().expose_secret().len(), 64);
+    }
+
+    #[test]
+    fn the_job_posting_fee_must_be_a_positive_amount_in_a_known_shape_of_currency() {
+        let parse =
+            |fee: &str, currency: &str| JobPosting::parse(Some(fee.into()), Some(currency.into()));
+        assert!(matches!(parse("0", "usd"), Err(ConfigError::BadFee)));
+        assert!(matches!(parse("49.00", "usd"), Err(ConfigError::BadFee)));
+        assert!(matches!(
+            parse("4900", "dollars"),
+            Err(ConfigError::BadCurrency)
+        ));
+        let posting = parse("1500", " EUR ").unwrap();
+        assert_eq!((posting.fee, posting.currency.as_str()), (1500, "eur"));
     }
 
     #[test]

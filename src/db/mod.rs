@@ -3,6 +3,8 @@
 //! pool is configured through [`on_pool!`].
 
 pub mod events;
+pub mod jobs;
+pub mod payments;
 mod session_store;
 pub mod users;
 

@@ -12,12 +12,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use secrecy::ExposeSecret as _;
+use stripe_billing::billing_portal_session::CreateBillingPortalSession;
+use stripe_checkout::checkout_session::{
+    CreateCheckoutSession, CreateCheckoutSessionLineItems, CreateCheckoutSessionLineItemsPriceData,
+    ProductData,
+};
 use stripe_client_core::{IdempotencyKey, RequestStrategy, StripeRequest};
 use stripe_core::customer::{
     CreateCustomer, DeleteCustomer, ListCustomer, RetrieveCustomer, RetrieveCustomerReturned,
     UpdateCustomer,
 };
-use stripe_shared::{ApiErrorsCode, ApiErrorsType, Customer, CustomerId};
+use stripe_shared::{ApiErrorsCode, ApiErrorsType, CheckoutSessionMode, Customer, CustomerId};
 use tokio::time::Instant;
 
 use crate::config::StripeConfig;
@@ -117,6 +122,18 @@ impl StripeFailure {
         !matches!(self.kind, FailureKind::Unavailable)
     }
 
+    /// An answer that came back but lacks what we need from it.
+    pub fn unreadable(operation: &'static str, detail: &str) -> Self {
+        StripeFailure {
+            kind: FailureKind::Unavailable,
+            operation,
+            status: None,
+            request_id: None,
+            detail: detail.to_string(),
+            retryable: false,
+        }
+    }
+
     fn from_error(operation: &'static str, err: TransportError) -> Self {
         let request_id = err.request_id.clone().or_else(|| {
             let url = err.api.as_ref()?.request_log_url.as_deref()?;
@@ -175,6 +192,26 @@ fn request_id_from_log_url(url: &str) -> Option<String> {
 pub struct CustomerParams {
     pub name: String,
     pub email: String,
+}
+
+/// What a Checkout Session is made of.
+pub struct CheckoutParams<'a> {
+    pub customer: &'a str,
+    pub client_reference_id: &'a str,
+    pub metadata: HashMap<String, String>,
+    pub item_name: &'a str,
+    /// In the currency's minor unit.
+    pub amount: i64,
+    pub currency: &'a str,
+    pub success_url: &'a str,
+    pub cancel_url: &'a str,
+}
+
+/// The two fields we read of a Checkout or billing portal session.
+#[derive(Debug, Clone, miniserde::Deserialize)]
+pub struct SessionLink {
+    pub id: String,
+    pub url: Option<String>,
 }
 
 /// A customer as retrieve finds it: real Stripe answers a deleted customer with 200
@@ -312,6 +349,61 @@ impl StripeGateway {
         }))
     }
 
+    /// A Checkout Session in payment mode for one line item, under the caller's
+    /// idempotency key (whose parameters the caller keeps fixed).
+    pub async fn create_checkout_session(
+        &self,
+        checkout: &CheckoutParams<'_>,
+        idempotency_key: &str,
+    ) -> Result<SessionLink, StripeFailure> {
+        let rejected = |detail: String| StripeFailure {
+            kind: FailureKind::Rejected { message: None },
+            operation: "create checkout session",
+            status: None,
+            request_id: None,
+            detail,
+            retryable: false,
+        };
+        let currency = checkout
+            .currency
+            .parse::<stripe_types::Currency>()
+            .map_err(|_| rejected(format!("unknown currency {}", checkout.currency)))?;
+        let key = IdempotencyKey::new(idempotency_key).map_err(|e| rejected(e.to_string()))?;
+        let mut price = CreateCheckoutSessionLineItemsPriceData::new(currency);
+        price.unit_amount = Some(checkout.amount);
+        price.product_data = Some(ProductData::new(checkout.item_name));
+        let mut item = CreateCheckoutSessionLineItems::new();
+        item.price_data = Some(price);
+        item.quantity = Some(1);
+        let request = CreateCheckoutSession::new()
+            .mode(CheckoutSessionMode::Payment)
+            .customer(checkout.customer)
+            .client_reference_id(checkout.client_reference_id)
+            .metadata(checkout.metadata.clone())
+            .line_items(vec![item])
+            .success_url(checkout.success_url)
+            .cancel_url(checkout.cancel_url);
+        self.send_as("create checkout session", Some(key), &request)
+            .await
+    }
+
+    /// A billing portal session for the customer, returning to `return_url`.
+    pub async fn create_portal_session(
+        &self,
+        customer: &str,
+        return_url: &str,
+    ) -> Result<SessionLink, StripeFailure> {
+        let request = CreateBillingPortalSession::new()
+            .customer(customer)
+            .return_url(return_url);
+        self.send_as(
+            "create billing portal session",
+            Some(IdempotencyKey::new_uuid_v4()),
+            &request,
+        )
+        .await
+    }
+
     /// One page of all customers, newest first, after the customer `after`.
     pub async fn list_customers(
         &self,
@@ -338,6 +430,21 @@ impl StripeGateway {
         R: StripeRequest,
         R::Output: miniserde::Deserialize,
     {
+        self.send_as(operation, key, request).await
+    }
+
+    /// As [`Self::send`], reading the answer as `T`: a type with only the fields we
+    /// use, for objects whose full types we have no other need for.
+    async fn send_as<R, T>(
+        &self,
+        operation: &'static str,
+        key: Option<IdempotencyKey>,
+        request: &R,
+    ) -> Result<T, StripeFailure>
+    where
+        R: StripeRequest,
+        T: miniserde::Deserialize,
+    {
         let deadline = Instant::now() + self.retry.total_timeout;
         let strategy = key.map_or(RequestStrategy::Once, RequestStrategy::Idempotent);
         let mut attempt = 0;
@@ -348,7 +455,8 @@ impl StripeGateway {
             }
             let remaining = deadline.saturating_duration_since(Instant::now());
             let result = request
-                .customize()
+                .build()
+                .customize::<T>()
                 .request_strategy(strategy.clone())
                 .timeout(self.retry.attempt_timeout.min(remaining))
                 .send(&self.transport)

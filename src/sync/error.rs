@@ -20,6 +20,10 @@ pub enum SyncError {
     CustomerMissingInStripe { stripe_id: String },
     #[error("customer {stripe_id} still exists in Stripe")]
     CustomerStillExists { stripe_id: String },
+    #[error("job {0} does not exist")]
+    JobNotFound(i64),
+    #[error("the job is paid for already")]
+    JobAlreadyPaid,
     #[error(transparent)]
     Stripe(#[from] StripeFailure),
     #[error("database error: {0}")]
@@ -57,6 +61,8 @@ impl SyncError {
             SyncError::CustomerStillExists { .. } => {
                 "Your Stripe customer still exists, so there is nothing to re-create.".into()
             }
+            SyncError::JobNotFound(_) => "That job does not exist.".into(),
+            SyncError::JobAlreadyPaid => "This job is paid for and published.".into(),
             SyncError::Stripe(failure) => match &failure.kind {
                 FailureKind::Unavailable => {
                     "Stripe is unavailable, nothing was changed. Please try again in a moment."

@@ -7,7 +7,8 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::{SyncError, SyncService, now};
-use crate::db::{events, users};
+use crate::db::payments::{self, PaymentUpdate};
+use crate::db::{events, jobs, users};
 use crate::stripe::CustomerLookup;
 use crate::sync::snapshot::Snapshot;
 
@@ -75,6 +76,10 @@ impl SyncService {
                 Some(customer) => self.forget_for_event(event, customer).await?,
                 None => EventOutcome::Ignored,
             },
+            "checkout.session.completed"
+            | "checkout.session.async_payment_succeeded"
+            | "checkout.session.async_payment_failed"
+            | "checkout.session.expired" => self.record_checkout(event).await?,
             _ => EventOutcome::Ignored,
         };
         tracing::info!(event_id = %event.id, event_type = %event.type_, ?outcome, "stripe event");
@@ -133,6 +138,59 @@ impl SyncService {
         Ok(EventOutcome::Ignored)
     }
 
+    /// Records what a Checkout event says about a job's payment, and publishes the
+    /// job once it is paid. Only sessions this app made (metadata naming a job of
+    /// the same user) are recorded.
+    async fn record_checkout(&self, event: &StripeEvent) -> Result<EventOutcome, SyncError> {
+        let Some(session) = CheckoutSession::read(event) else {
+            tracing::warn!(event_id = %event.id, "checkout event without our job metadata");
+            return self.record_only(event).await;
+        };
+        let status = match event.type_.as_str() {
+            "checkout.session.completed" if session.paid => payments::PAID,
+            "checkout.session.completed" => payments::PROCESSING,
+            "checkout.session.async_payment_succeeded" => payments::PAID,
+            "checkout.session.async_payment_failed" => payments::FAILED,
+            _ => payments::EXPIRED,
+        };
+        let now = now();
+        let mut tx = self.db().begin().await?;
+        if !events::record(&mut tx, &event.id, &event.type_, event.created, now).await? {
+            return Ok(EventOutcome::Duplicate);
+        }
+        let job = jobs::find_in(&mut tx, session.job_id).await?;
+        let Some(job) = job.filter(|job| job.user_id == session.user_id) else {
+            tracing::warn!(event_id = %event.id, job_id = session.job_id, "checkout event for an unknown job");
+            tx.commit().await?;
+            return Ok(EventOutcome::Ignored);
+        };
+        let payment = PaymentUpdate {
+            user_id: job.user_id,
+            job_id: job.id,
+            checkout_session_id: session.id,
+            payment_intent_id: session.payment_intent,
+            amount: session.amount.unwrap_or(job.fee_amount),
+            currency: session.currency.unwrap_or(&job.fee_currency),
+            status,
+        };
+        payments::upsert(&mut tx, payment, now).await?;
+        match status {
+            payments::PAID => jobs::publish(&mut tx, job.id, now).await?,
+            payments::EXPIRED => {
+                jobs::forget_expired_checkout(&mut tx, job.id, session.id, now).await?
+            }
+            _ => {}
+        }
+        tx.commit().await?;
+        tracing::info!(
+            user_id = job.user_id,
+            job_id = job.id,
+            status,
+            "job payment recorded"
+        );
+        Ok(EventOutcome::Applied)
+    }
+
     async fn record_only(&self, event: &StripeEvent) -> Result<EventOutcome, SyncError> {
         let mut tx = self.db().begin().await?;
         let fresh = events::record(&mut tx, &event.id, &event.type_, event.created, now()).await?;
@@ -141,6 +199,40 @@ impl SyncService {
             EventOutcome::Ignored
         } else {
             EventOutcome::Duplicate
+        })
+    }
+}
+
+/// The fields of a Checkout Session event that this app reads.
+struct CheckoutSession<'a> {
+    id: &'a str,
+    job_id: i64,
+    user_id: i64,
+    paid: bool,
+    payment_intent: Option<&'a str>,
+    amount: Option<i64>,
+    currency: Option<&'a str>,
+}
+
+impl<'a> CheckoutSession<'a> {
+    fn read(event: &'a StripeEvent) -> Option<Self> {
+        let object = &event.data.object;
+        let metadata_id = |key: &str| object.get("metadata")?.get(key)?.as_str()?.parse().ok();
+        Some(CheckoutSession {
+            id: object.get("id")?.as_str()?,
+            job_id: metadata_id("job_id")?,
+            user_id: metadata_id("user_id")?,
+            // "no_payment_required" counts as paid: there is nothing left to pay.
+            paid: matches!(
+                object.get("payment_status").and_then(Value::as_str),
+                Some("paid" | "no_payment_required")
+            ),
+            // A string id in events; an object only when someone expanded it.
+            payment_intent: object
+                .get("payment_intent")
+                .and_then(|pi| pi.as_str().or_else(|| pi.get("id")?.as_str())),
+            amount: object.get("amount_total").and_then(Value::as_i64),
+            currency: object.get("currency").and_then(Value::as_str),
         })
     }
 }

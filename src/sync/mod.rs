@@ -3,6 +3,7 @@
 //! the CLI call the same functions.
 
 pub mod bulk;
+pub mod checkout;
 mod create;
 pub mod drift;
 mod error;

@@ -3,6 +3,7 @@
 pub mod auth;
 mod csrf;
 mod error;
+mod jobs;
 mod page;
 mod profile;
 mod settings;
@@ -22,7 +23,7 @@ use secrecy::SecretString;
 use tower_sessions::cookie::{Key, SameSite};
 use tower_sessions::{Expiry, SessionManagerLayer};
 
-use crate::config::Config;
+use crate::config::{Config, JobPosting};
 use crate::sync::SyncService;
 use auth::{Backend, LoginThrottle};
 
@@ -40,6 +41,9 @@ pub struct AppState {
     pub throttle: Arc<LoginThrottle>,
     /// Signing secrets of the webhook endpoint; empty when not configured.
     pub webhook_secrets: Arc<Vec<SecretString>>,
+    pub job_posting: JobPosting,
+    /// Public base URL, for the pages Stripe sends the browser back to.
+    pub app_url: Arc<str>,
 }
 
 pub fn router(config: &Config, sync: SyncService) -> Router {
@@ -65,6 +69,8 @@ pub fn router(config: &Config, sync: SyncService) -> Router {
         sync,
         throttle: Arc::new(LoginThrottle::default()),
         webhook_secrets: Arc::new(config.webhook_secrets()),
+        job_posting: config.job_posting.clone(),
+        app_url: config.app_url.as_str().into(),
     };
 
     Router::new()
@@ -74,7 +80,13 @@ pub fn router(config: &Config, sync: SyncService) -> Router {
         .route("/settings/stripe/refresh", post(settings::refresh))
         .route("/settings/stripe/delete", post(settings::delete))
         .route("/settings/stripe/recreate", post(settings::recreate))
+        .route("/settings/stripe/portal", post(settings::portal))
         .route("/settings/profile", get(profile::show).post(profile::save))
+        .route("/jobs/new", get(jobs::new_form).post(jobs::create))
+        .route("/jobs/{id}", get(jobs::show))
+        .route("/jobs/{id}/pay", post(jobs::pay))
+        .route("/jobs/{id}/success", get(jobs::success))
+        .route("/jobs/{id}/cancelled", get(jobs::cancelled))
         .route_layer(login_required!(Backend, login_url = "/login"))
         .route("/register", get(auth::register_form).post(auth::register))
         .route("/login", get(auth::login_form).post(auth::login))

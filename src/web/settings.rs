@@ -5,14 +5,16 @@
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::extract::State;
-use axum::response::{Redirect, Response};
+use axum::response::{IntoResponse, Redirect, Response};
 use axum_messages::Messages;
 use time::OffsetDateTime;
 
 use super::auth::AuthSession;
 use super::csrf::{CsrfForm, NoFields};
+use super::jobs::format_money;
 use super::page::{Layout, PageContext};
 use super::{AppState, WebError};
+use crate::db::payments;
 use crate::db::users::User;
 use crate::sync::snapshot::{CustomerSnapshot, Snapshot};
 use crate::sync::{CreateOutcome, DeleteOutcome, Push, SyncError, now};
@@ -80,6 +82,15 @@ struct StripePage {
     can_refresh: bool,
     can_delete: bool,
     can_recreate: bool,
+    payments: Vec<PaymentView>,
+}
+
+pub struct PaymentView {
+    pub date: String,
+    pub job_id: i64,
+    pub job_title: String,
+    pub amount: String,
+    pub status: String,
 }
 
 pub async fn show(
@@ -105,6 +116,17 @@ pub async fn show(
         .map(|at| format!("{} ({})", format_time(at), ago(at, now)));
     let trial_ends_at = user.trial_ends_at.map(format_time);
     let linked = matches!(status, Status::Linked | Status::Missing);
+    let payments = payments::list_for_user(state.sync.db(), user.id)
+        .await?
+        .into_iter()
+        .map(|p| PaymentView {
+            date: format_time(p.created_at),
+            job_id: p.job_id,
+            job_title: p.job_title,
+            amount: format_money(p.amount, &p.currency),
+            status: p.status,
+        })
+        .collect();
     Ok(ctx.render(|layout| StripePage {
         layout,
         configured: state.sync.is_configured(),
@@ -118,6 +140,7 @@ pub async fn show(
         can_refresh: linked,
         can_delete: linked,
         can_recreate: status == Status::Missing,
+        payments,
     }))
 }
 
@@ -195,6 +218,24 @@ fn act<T>(
         Err(err) => messages.warning(err.user_message()),
     };
     Redirect::to(PAGE)
+}
+
+/// Sends the user to Stripe's billing portal for their customer.
+pub async fn portal(
+    auth: AuthSession,
+    State(state): State<AppState>,
+    messages: Messages,
+    CsrfForm(NoFields {}): CsrfForm<NoFields>,
+) -> Result<Response, WebError> {
+    let return_url = format!("{}{PAGE}", state.app_url);
+    match state
+        .sync
+        .billing_portal_url(signed_in(&auth)?, &return_url)
+        .await
+    {
+        Ok(url) => Ok(Redirect::to(&url).into_response()),
+        Err(err) => Ok(act::<()>(messages, Err(err), |_| String::new()).into_response()),
+    }
 }
 
 fn signed_in(auth: &AuthSession) -> Result<i64, WebError> {

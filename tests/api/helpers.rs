@@ -115,6 +115,7 @@ pub async fn spawn_app_customized(
         app_key: secrecy::SecretBox::new(Box::new(generate_app_key())),
         bind: "127.0.0.1:0".into(),
         log_dir: log_dir(),
+        job_posting: Default::default(),
     };
     customize(&mut config);
     let app = App::build_with_retry(config, test_retry_policy())

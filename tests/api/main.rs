@@ -6,6 +6,7 @@ mod conformance;
 mod customer_actions;
 mod customer_create;
 mod helpers;
+mod jobs;
 mod profile;
 mod settings_page;
 mod stripe_client;

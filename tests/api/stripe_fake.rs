@@ -62,6 +62,8 @@ struct RateLimit {
 
 #[derive(Default)]
 struct State {
+    checkout_sessions: BTreeMap<String, Value>,
+    portal_sessions: Vec<Value>,
     latency: Duration,
     rate_limit: Option<RateLimit>,
     rejected_for_rate: usize,
@@ -140,6 +142,31 @@ impl FakeStripe {
     /// Makes a share of all requests fail at random: 500, 429 or a dropped connection.
     pub fn set_fault_rate(&self, share: f64) {
         self.state.lock().unwrap().fault_rate = share;
+    }
+
+    /// Checkout Sessions made so far, in Stripe's JSON.
+    pub fn checkout_sessions(&self) -> Vec<Value> {
+        self.state
+            .lock()
+            .unwrap()
+            .checkout_sessions
+            .values()
+            .cloned()
+            .collect()
+    }
+
+    /// The session as Stripe shows it once the customer has paid.
+    pub fn complete_checkout_session(&self, id: &str) -> Value {
+        let mut state = self.state.lock().unwrap();
+        let session = state.checkout_sessions.get_mut(id).expect("session exists");
+        session["status"] = json!("complete");
+        session["payment_status"] = json!("paid");
+        session["payment_intent"] = json!(format!("pi_fake_{}", &id[12..]));
+        session.clone()
+    }
+
+    pub fn portal_sessions(&self) -> Vec<Value> {
+        self.state.lock().unwrap().portal_sessions.clone()
     }
 
     /// Calls that write (POST and DELETE).
@@ -392,6 +419,44 @@ impl FakeStripe {
                     metadata,
                 );
                 (StatusCode::OK, customer_json(&customer, expands(form)))
+            }
+            (&Method::POST, ["v1", "checkout", "sessions"]) => {
+                state.next_id += 1;
+                let id = format!("cs_test_fake{:08}", state.next_id);
+                let amount: i64 = field(form, "line_items[0][price_data][unit_amount]")
+                    .and_then(|a| a.parse().ok())
+                    .unwrap_or(0);
+                let quantity: i64 = field(form, "line_items[0][quantity]")
+                    .and_then(|q| q.parse().ok())
+                    .unwrap_or(1);
+                let session = json!({
+                    "id": id, "object": "checkout.session", "livemode": false,
+                    "url": format!("{}/pay/{id}", self.url),
+                    "mode": field(form, "mode"), "status": "open", "payment_status": "unpaid",
+                    "amount_total": amount * quantity,
+                    "currency": field(form, "line_items[0][price_data][currency]"),
+                    "customer": field(form, "customer"),
+                    "client_reference_id": field(form, "client_reference_id"),
+                    "metadata": bracketed(form, "metadata"),
+                    "success_url": field(form, "success_url"),
+                    "cancel_url": field(form, "cancel_url"),
+                    "line_item_name": field(form, "line_items[0][price_data][product_data][name]"),
+                    "payment_intent": null, "created": 1_764_300_000,
+                });
+                state.checkout_sessions.insert(id, session.clone());
+                (StatusCode::OK, session)
+            }
+            (&Method::POST, ["v1", "billing_portal", "sessions"]) => {
+                state.next_id += 1;
+                let id = format!("bps_fake{:08}", state.next_id);
+                let session = json!({
+                    "id": id, "object": "billing_portal.session", "livemode": false,
+                    "url": format!("{}/portal/{id}", self.url),
+                    "customer": field(form, "customer"),
+                    "return_url": field(form, "return_url"), "created": 1_764_300_000,
+                });
+                state.portal_sessions.push(session.clone());
+                (StatusCode::OK, session)
             }
             (&Method::GET, ["v1", "customers"]) => {
                 let email = field(query, "email");

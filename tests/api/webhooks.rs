@@ -10,18 +10,18 @@ use crate::stripe_fake::Fault;
 const SECRET: &str = "whsec_test_current";
 const OLD_SECRET: &str = "whsec_test_previous";
 
-async fn app_with_webhooks() -> TestApp {
+pub async fn app_with_webhooks() -> TestApp {
     spawn_app_customized(StripeSetup::Fake, |config| {
         config.webhook_secret = Some(format!("{SECRET}, {OLD_SECRET}").into());
     })
     .await
 }
 
-fn now() -> i64 {
+pub fn now() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
 }
 
-fn event(id: &str, type_: &str, created: i64, object: Value) -> String {
+pub fn event(id: &str, type_: &str, created: i64, object: Value) -> String {
     json!({
         "id": id, "object": "event", "type": type_, "created": created,
         "api_version": "2026-09-30.endive", "livemode": false,
@@ -59,7 +59,7 @@ async fn post(app: &TestApp, payload: &str, signature: Option<&str>) -> reqwest:
     request.send().await.unwrap()
 }
 
-async fn deliver(app: &TestApp, payload: &str) -> reqwest::Response {
+pub async fn deliver(app: &TestApp, payload: &str) -> reqwest::Response {
     let signature = Webhook::generate_test_header(payload, SECRET, None);
     post(app, payload, Some(&signature)).await
 }

@@ -1,0 +1,117 @@
+//! The `jobs` table: job postings awaiting payment or published.
+
+use sqlx::FromRow;
+use time::OffsetDateTime;
+
+use super::{Db, Tx, on_pool, on_tx};
+
+pub const AWAITING_PAYMENT: &str = "awaiting_payment";
+pub const PUBLISHED: &str = "published";
+
+const COLUMNS: &str = "id, user_id, title, company, description, fee_amount, fee_currency, \
+     status, checkout_attempt, checkout_session_id, checkout_url, published_at, created_at";
+
+#[derive(Debug, Clone, FromRow)]
+pub struct Job {
+    pub id: i64,
+    pub user_id: i64,
+    pub title: String,
+    pub company: String,
+    pub description: String,
+    pub fee_amount: i64,
+    pub fee_currency: String,
+    pub status: String,
+    pub checkout_attempt: i32,
+    pub checkout_session_id: Option<String>,
+    pub checkout_url: Option<String>,
+    pub published_at: Option<OffsetDateTime>,
+    pub created_at: OffsetDateTime,
+}
+
+pub struct NewJob<'a> {
+    pub user_id: i64,
+    pub form_token: &'a str,
+    pub title: &'a str,
+    pub company: &'a str,
+    pub description: &'a str,
+    pub fee_amount: i64,
+    pub fee_currency: &'a str,
+}
+
+/// Saves a job awaiting payment, once per form: a second submit of the same form
+/// finds the first one's job.
+pub async fn insert_once(
+    db: &Db,
+    job: NewJob<'_>,
+    now: OffsetDateTime,
+) -> Result<Job, sqlx::Error> {
+    const SQL: &str = "INSERT INTO jobs (user_id, form_token, title, company, description, \
+            fee_amount, fee_currency, status, created_at, updated_at) \
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) ON CONFLICT (form_token) DO NOTHING";
+    on_pool!(db, pool => sqlx::query(SQL)
+        .bind(job.user_id)
+        .bind(job.form_token)
+        .bind(job.title)
+        .bind(job.company)
+        .bind(job.description)
+        .bind(job.fee_amount)
+        .bind(job.fee_currency)
+        .bind(AWAITING_PAYMENT)
+        .bind(now)
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected()))?;
+    let sql = format!("SELECT {COLUMNS} FROM jobs WHERE form_token = $1 AND user_id = $2");
+    on_pool!(db, pool => sqlx::query_as(&sql).bind(job.form_token).bind(job.user_id).fetch_one(pool).await)
+}
+
+/// A user's own job; `None` for anyone else's.
+pub async fn find_for_user(db: &Db, id: i64, user_id: i64) -> Result<Option<Job>, sqlx::Error> {
+    let sql = format!("SELECT {COLUMNS} FROM jobs WHERE id = $1 AND user_id = $2");
+    on_pool!(db, pool => sqlx::query_as(&sql).bind(id).bind(user_id).fetch_optional(pool).await)
+}
+
+pub async fn find_in(tx: &mut Tx, id: i64) -> Result<Option<Job>, sqlx::Error> {
+    let sql = format!("SELECT {COLUMNS} FROM jobs WHERE id = $1");
+    on_tx!(tx, conn => sqlx::query_as(&sql).bind(id).fetch_optional(conn).await)
+}
+
+pub async fn list_for_user(db: &Db, user_id: i64) -> Result<Vec<Job>, sqlx::Error> {
+    let sql = format!("SELECT {COLUMNS} FROM jobs WHERE user_id = $1 ORDER BY id DESC LIMIT 50");
+    on_pool!(db, pool => sqlx::query_as(&sql).bind(user_id).fetch_all(pool).await)
+}
+
+pub async fn store_checkout(
+    db: &Db,
+    id: i64,
+    session_id: &str,
+    url: &str,
+    now: OffsetDateTime,
+) -> Result<(), sqlx::Error> {
+    const SQL: &str = "UPDATE jobs SET checkout_session_id = $2, checkout_url = $3, updated_at = $4 \
+        WHERE id = $1";
+    on_pool!(db, pool => sqlx::query(SQL).bind(id).bind(session_id).bind(url).bind(now).execute(pool).await.map(|r| r.rows_affected()))?;
+    Ok(())
+}
+
+pub async fn publish(tx: &mut Tx, id: i64, now: OffsetDateTime) -> Result<(), sqlx::Error> {
+    const SQL: &str = "UPDATE jobs SET status = $2, published_at = $3, updated_at = $3 \
+        WHERE id = $1 AND status <> $2";
+    on_tx!(tx, conn => sqlx::query(SQL).bind(id).bind(PUBLISHED).bind(now).execute(conn).await.map(|r| r.rows_affected()))?;
+    Ok(())
+}
+
+/// The job's session expired unpaid: the next "Pay" starts a new attempt (with a
+/// new idempotency key).
+pub async fn forget_expired_checkout(
+    tx: &mut Tx,
+    id: i64,
+    session_id: &str,
+    now: OffsetDateTime,
+) -> Result<(), sqlx::Error> {
+    const SQL: &str = "UPDATE jobs SET checkout_session_id = NULL, checkout_url = NULL, \
+            checkout_attempt = checkout_attempt + 1, updated_at = $3 \
+        WHERE id = $1 AND checkout_session_id = $2";
+    on_tx!(tx, conn => sqlx::query(SQL).bind(id).bind(session_id).bind(now).execute(conn).await.map(|r| r.rows_affected()))?;
+    Ok(())
+}

@@ -1,0 +1,72 @@
+//! The `payments` table: job-posting payments, written from webhook events only.
+
+use sqlx::FromRow;
+use time::OffsetDateTime;
+
+use super::{Db, Tx, on_pool, on_tx};
+
+pub const PAID: &str = "paid";
+pub const PROCESSING: &str = "processing";
+pub const FAILED: &str = "failed";
+pub const EXPIRED: &str = "expired";
+
+#[derive(Debug, Clone, FromRow)]
+pub struct PaymentRow {
+    pub id: i64,
+    pub job_id: i64,
+    pub job_title: String,
+    pub checkout_session_id: String,
+    pub amount: i64,
+    pub currency: String,
+    pub status: String,
+    pub created_at: OffsetDateTime,
+}
+
+pub struct PaymentUpdate<'a> {
+    pub user_id: i64,
+    pub job_id: i64,
+    pub checkout_session_id: &'a str,
+    pub payment_intent_id: Option<&'a str>,
+    pub amount: i64,
+    pub currency: &'a str,
+    pub status: &'a str,
+}
+
+/// Records what an event says about a session's payment. A final status (paid,
+/// failed) is never replaced by an earlier stage delivered late.
+pub async fn upsert(
+    tx: &mut Tx,
+    payment: PaymentUpdate<'_>,
+    now: OffsetDateTime,
+) -> Result<(), sqlx::Error> {
+    const SQL: &str = "INSERT INTO payments (user_id, job_id, checkout_session_id, \
+            payment_intent_id, amount, currency, status, created_at, updated_at) \
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) \
+        ON CONFLICT (checkout_session_id) DO UPDATE SET \
+            payment_intent_id = COALESCE(excluded.payment_intent_id, payments.payment_intent_id), \
+            status = CASE WHEN payments.status IN ('paid', 'failed') THEN payments.status \
+                          ELSE excluded.status END, \
+            updated_at = excluded.updated_at";
+    on_tx!(tx, conn => sqlx::query(SQL)
+        .bind(payment.user_id)
+        .bind(payment.job_id)
+        .bind(payment.checkout_session_id)
+        .bind(payment.payment_intent_id)
+        .bind(payment.amount)
+        .bind(payment.currency)
+        .bind(payment.status)
+        .bind(now)
+        .execute(conn)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(())
+}
+
+/// The user's billing history, newest first.
+pub async fn list_for_user(db: &Db, user_id: i64) -> Result<Vec<PaymentRow>, sqlx::Error> {
+    const SQL: &str = "SELECT p.id, p.job_id, j.title AS job_title, p.checkout_session_id, \
+            p.amount, p.currency, p.status, p.created_at \
+        FROM payments p JOIN jobs j ON j.id = p.job_id \
+        WHERE p.user_id = $1 ORDER BY p.id DESC LIMIT 50";
+    on_pool!(db, pool => sqlx::query_as(SQL).bind(user_id).fetch_all(pool).await)
+}

@@ -1,0 +1,121 @@
+//! Job-posting payments through Stripe Checkout, and the billing portal. A job is
+//! paid when Stripe says so in a signed event (see `events.rs`), never when the
+//! browser comes back to the success page, which anyone can open.
+
+use std::collections::HashMap;
+
+use super::{SyncError, SyncService, now};
+use crate::db::{jobs, users};
+use crate::stripe::CheckoutParams;
+
+/// How long a checkout waits for a customer another request is creating.
+const CREATE_WAIT_STEP: std::time::Duration = std::time::Duration::from_millis(200);
+const CREATE_WAIT_STEPS: u32 = 25;
+
+/// Where Checkout sends the browser back to.
+pub struct ReturnUrls {
+    pub success: String,
+    pub cancel: String,
+}
+
+impl SyncService {
+    /// The Checkout page to pay for a job: the one already made for it, or a new
+    /// session for the job's fee, for the user's customer (created first if the
+    /// user has none). A double submit gets the same session: the idempotency key
+    /// is the job's, and its parameters are fixed in the job row.
+    pub async fn job_checkout_url(
+        &self,
+        user_id: i64,
+        job_id: i64,
+        urls: &ReturnUrls,
+    ) -> Result<String, SyncError> {
+        let stripe = self.stripe()?;
+        let job = jobs::find_for_user(self.db(), job_id, user_id)
+            .await?
+            .ok_or(SyncError::JobNotFound(job_id))?;
+        if job.status == jobs::PUBLISHED {
+            return Err(SyncError::JobAlreadyPaid);
+        }
+        if let Some(url) = job.checkout_url {
+            return Ok(url);
+        }
+        let customer = self.customer_for_checkout(user_id).await?;
+        let item_name = format!("Job posting: {}", job.title);
+        let reference = format!("job-{}", job.id);
+        let metadata = HashMap::from([
+            ("job_id".to_string(), job.id.to_string()),
+            ("user_id".to_string(), user_id.to_string()),
+        ]);
+        let params = CheckoutParams {
+            customer: &customer,
+            client_reference_id: &reference,
+            metadata,
+            item_name: &item_name,
+            amount: job.fee_amount,
+            currency: &job.fee_currency,
+            success_url: &urls.success,
+            cancel_url: &urls.cancel,
+        };
+        let key = format!(
+            "stripe-sync-checkout-job-{}-{}",
+            job.id, job.checkout_attempt
+        );
+        let session = stripe.create_checkout_session(&params, &key).await.inspect_err(|failure| {
+            tracing::error!(user_id, job_id, request_id = failure.request_id.as_deref(), error = %failure, "checkout session failed");
+        })?;
+        let url = session.url.ok_or_else(|| {
+            SyncError::Stripe(crate::stripe::StripeFailure::unreadable(
+                "create checkout session",
+                "the session has no URL",
+            ))
+        })?;
+        jobs::store_checkout(self.db(), job.id, &session.id, &url, now()).await?;
+        tracing::info!(user_id, job_id, session = %session.id, "checkout session ready");
+        Ok(url)
+    }
+
+    /// The user's customer id, creating the customer through the same path as the
+    /// settings page when there is none. A double submit races two creations: the
+    /// one that loses waits for the winner's customer instead of failing.
+    async fn customer_for_checkout(&self, user_id: i64) -> Result<String, SyncError> {
+        if let Some(stripe_id) = self.user(user_id).await?.stripe_id {
+            return Ok(stripe_id);
+        }
+        match self.create_customer(user_id).await {
+            Ok(created) => return Ok(created.stripe_id().to_string()),
+            Err(SyncError::AlreadyHasCustomer { stripe_id }) => return Ok(stripe_id),
+            Err(SyncError::CreateInProgress) => {}
+            Err(err) => return Err(err),
+        }
+        for _ in 0..CREATE_WAIT_STEPS {
+            tokio::time::sleep(CREATE_WAIT_STEP).await;
+            if let Some(stripe_id) = self.user(user_id).await?.stripe_id {
+                return Ok(stripe_id);
+            }
+        }
+        Err(SyncError::CreateInProgress)
+    }
+
+    /// A Stripe billing portal session for the user's customer.
+    pub async fn billing_portal_url(
+        &self,
+        user_id: i64,
+        return_url: &str,
+    ) -> Result<String, SyncError> {
+        let stripe = self.stripe()?;
+        let user = users::find(self.db(), user_id)
+            .await?
+            .ok_or(SyncError::UserNotFound(user_id))?;
+        let customer = user.stripe_id.ok_or(SyncError::NoCustomer)?;
+        let session = match stripe.create_portal_session(&customer, return_url).await {
+            Ok(session) => session,
+            Err(failure) => return Err(self.stripe_failure(user_id, &customer, failure).await),
+        };
+        session.url.ok_or_else(|| {
+            SyncError::Stripe(crate::stripe::StripeFailure::unreadable(
+                "create billing portal session",
+                "the session has no URL",
+            ))
+        })
+    }
+}

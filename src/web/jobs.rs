@@ -1,0 +1,227 @@
+//! Job postings: the form, the way to Stripe Checkout, and the pages Checkout
+//! returns to. A job is published by the signed `checkout.session.completed`
+//! event, never by these pages.
+
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum_messages::Messages;
+use serde::Deserialize;
+
+use super::auth::AuthSession;
+use super::csrf::{CsrfForm, NoFields};
+use super::page::{Layout, PageContext};
+use super::{AppState, WebError};
+use crate::db::jobs::{self, Job, NewJob};
+use crate::sync::SyncError;
+use crate::sync::checkout::ReturnUrls;
+
+#[derive(Template, WebTemplate)]
+#[template(path = "jobs/new.html")]
+struct NewJobPage {
+    layout: Layout,
+    form_token: String,
+    title: String,
+    company: String,
+    description: String,
+    fee: String,
+    errors: Vec<String>,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "jobs/show.html")]
+struct JobPage {
+    layout: Layout,
+    heading: &'static str,
+    note: &'static str,
+    job: Job,
+    fee: String,
+    published: bool,
+}
+
+#[derive(Deserialize)]
+pub struct JobForm {
+    form_token: String,
+    title: String,
+    company: String,
+    description: String,
+}
+
+pub async fn new_form(State(state): State<AppState>, ctx: PageContext) -> Response {
+    let fee = format_money(state.job_posting.fee, &state.job_posting.currency);
+    ctx.render(|layout| NewJobPage {
+        layout,
+        form_token: uuid::Uuid::new_v4().to_string(),
+        title: String::new(),
+        company: String::new(),
+        description: String::new(),
+        fee,
+        errors: Vec::new(),
+    })
+}
+
+pub async fn create(
+    auth: AuthSession,
+    State(state): State<AppState>,
+    messages: Messages,
+    ctx: PageContext,
+    CsrfForm(form): CsrfForm<JobForm>,
+) -> Result<Response, WebError> {
+    let user_id = auth.user.as_ref().map(|u| u.id).ok_or(WebError::NotFound)?;
+    let errors = validate(&form);
+    if !errors.is_empty() {
+        let fee = format_money(state.job_posting.fee, &state.job_posting.currency);
+        return Ok(
+            ctx.render_with(StatusCode::UNPROCESSABLE_ENTITY, |layout| NewJobPage {
+                layout,
+                form_token: form.form_token.clone(),
+                title: form.title.clone(),
+                company: form.company.clone(),
+                description: form.description.clone(),
+                fee,
+                errors,
+            }),
+        );
+    }
+    let form_token = uuid::Uuid::parse_str(form.form_token.trim())
+        .map_err(|_| WebError::BadRequest)?
+        .to_string();
+    let job = NewJob {
+        user_id,
+        form_token: &form_token,
+        title: form.title.trim(),
+        company: form.company.trim(),
+        description: form.description.trim(),
+        fee_amount: state.job_posting.fee,
+        fee_currency: &state.job_posting.currency,
+    };
+    let job = jobs::insert_once(state.sync.db(), job, crate::sync::now()).await?;
+    Ok(to_checkout(&state, messages, user_id, job.id).await)
+}
+
+pub async fn pay(
+    auth: AuthSession,
+    State(state): State<AppState>,
+    messages: Messages,
+    Path(job_id): Path<i64>,
+    CsrfForm(NoFields {}): CsrfForm<NoFields>,
+) -> Result<Response, WebError> {
+    let user_id = auth.user.as_ref().map(|u| u.id).ok_or(WebError::NotFound)?;
+    Ok(to_checkout(&state, messages, user_id, job_id).await)
+}
+
+/// Sends the browser to Stripe Checkout, or back to the job with the reason why not.
+async fn to_checkout(state: &AppState, messages: Messages, user_id: i64, job_id: i64) -> Response {
+    let urls = ReturnUrls {
+        success: format!("{}/jobs/{job_id}/success", state.app_url),
+        cancel: format!("{}/jobs/{job_id}/cancelled", state.app_url),
+    };
+    match state.sync.job_checkout_url(user_id, job_id, &urls).await {
+        Ok(url) => Redirect::to(&url).into_response(),
+        Err(SyncError::JobNotFound(_)) => WebError::NotFound.into_response(),
+        Err(err) => {
+            messages.error(format!(
+                "Your job is saved, but payment could not start: {}",
+                err.user_message()
+            ));
+            Redirect::to(&format!("/jobs/{job_id}")).into_response()
+        }
+    }
+}
+
+pub async fn show(
+    auth: AuthSession,
+    state: State<AppState>,
+    ctx: PageContext,
+    Path(job_id): Path<i64>,
+) -> Result<Response, WebError> {
+    job_page(auth, state, ctx, job_id, "Your job posting", "").await
+}
+
+pub async fn success(
+    auth: AuthSession,
+    state: State<AppState>,
+    ctx: PageContext,
+    Path(job_id): Path<i64>,
+) -> Result<Response, WebError> {
+    let note = "Thank you. Stripe is confirming your payment; the job is published as soon as \
+                it does, usually within seconds. Reload this page to see it.";
+    job_page(auth, state, ctx, job_id, "Payment received", note).await
+}
+
+pub async fn cancelled(
+    auth: AuthSession,
+    state: State<AppState>,
+    ctx: PageContext,
+    Path(job_id): Path<i64>,
+) -> Result<Response, WebError> {
+    let note = "Payment was cancelled and nothing was charged. Your job is saved; pay when you \
+                are ready.";
+    job_page(auth, state, ctx, job_id, "Payment cancelled", note).await
+}
+
+async fn job_page(
+    auth: AuthSession,
+    State(state): State<AppState>,
+    ctx: PageContext,
+    job_id: i64,
+    heading: &'static str,
+    note: &'static str,
+) -> Result<Response, WebError> {
+    let user_id = auth.user.as_ref().map(|u| u.id).ok_or(WebError::NotFound)?;
+    let job = jobs::find_for_user(state.sync.db(), job_id, user_id)
+        .await?
+        .ok_or(WebError::NotFound)?;
+    let fee = format_money(job.fee_amount, &job.fee_currency);
+    let published = job.status == jobs::PUBLISHED;
+    Ok(ctx.render(|layout| JobPage {
+        layout,
+        heading,
+        note,
+        job,
+        fee,
+        published,
+    }))
+}
+
+fn validate(form: &JobForm) -> Vec<String> {
+    let length = |value: &str| value.trim().chars().count();
+    let mut errors = Vec::new();
+    if !(3..=120).contains(&length(&form.title)) {
+        errors.push("Title must be 3 to 120 characters.".to_string());
+    }
+    if !(1..=120).contains(&length(&form.company)) {
+        errors.push("Company must be 1 to 120 characters.".to_string());
+    }
+    if !(20..=5000).contains(&length(&form.description)) {
+        errors.push("Description must be 20 to 5000 characters.".to_string());
+    }
+    errors
+}
+
+/// "49.00 USD"; currencies without a minor unit (JPY, KRW, ...) have no decimals.
+pub fn format_money(amount: i64, currency: &str) -> String {
+    const ZERO_DECIMAL: [&str; 16] = [
+        "bif", "clp", "djf", "gnf", "jpy", "kmf", "krw", "mga", "pyg", "rwf", "ugx", "vnd", "vuv",
+        "xaf", "xof", "xpf",
+    ];
+    let code = currency.to_uppercase();
+    if ZERO_DECIMAL.contains(&currency.to_lowercase().as_str()) {
+        return format!("{amount} {code}");
+    }
+    format!("{}.{:02} {code}", amount / 100, (amount % 100).abs())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::format_money;
+
+    #[test]
+    fn money_reads_in_major_units() {
+        assert_eq!(format_money(4900, "usd"), "49.00 USD");
+        assert_eq!(format_money(5, "eur"), "0.05 EUR");
+        assert_eq!(format_money(500, "jpy"), "500 JPY");
+    }
+}
