@@ -32,3 +32,17 @@ start_localstripe() {
   echo "localstripe did not answer on port $port" >&2
   return 1
 }
+
+# Installs Debian's Chromium and its WebDriver for the browser tests, once.
+ensure_chromium() {
+  if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then
+    return 0
+  fi
+  if [ "$(id -u)" != 0 ]; then
+    echo "The browser tests need Chromium: sudo apt-get install chromium chromium-driver" >&2
+    return 1
+  fi
+  echo "Installing chromium and chromium-driver ..." >&2
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
+}

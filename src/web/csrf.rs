@@ -3,6 +3,7 @@
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::StatusCode;
 use axum_csrf::CsrfToken;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -34,7 +35,10 @@ where
             .map_err(|_| WebError::Csrf)?;
         let bytes = Bytes::from_request(Request::from_parts(parts, body), state)
             .await
-            .map_err(|_| WebError::BadRequest)?;
+            .map_err(|rejection| match rejection.status() {
+                StatusCode::PAYLOAD_TOO_LARGE => WebError::TooLarge,
+                _ => WebError::BadRequest,
+            })?;
         let field: TokenField = serde_urlencoded::from_bytes(&bytes).map_err(|_| WebError::Csrf)?;
         token
             .verify(&field.authenticity_token)

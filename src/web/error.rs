@@ -12,6 +12,8 @@ pub enum WebError {
     Csrf,
     #[error("bad request")]
     BadRequest,
+    #[error("request body too large")]
+    TooLarge,
     #[error("not found")]
     NotFound,
     #[error("internal error: {0}")]
@@ -50,6 +52,11 @@ impl IntoResponse for WebError {
                 StatusCode::BAD_REQUEST,
                 "That request could not be read",
                 "Nothing was changed. Go back and try again.",
+            ),
+            WebError::TooLarge => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "That form was too large",
+                "Nothing was changed. Shorten what you entered and try again.",
             ),
             WebError::NotFound => (
                 StatusCode::NOT_FOUND,

@@ -3,6 +3,7 @@
 pub mod auth;
 mod csrf;
 mod error;
+mod headers;
 mod jobs;
 mod page;
 mod profile;
@@ -73,12 +74,15 @@ pub fn router(config: &Config, sync: SyncService) -> Router {
         app_url: config.app_url.as_str().into(),
     };
 
-    Router::new()
+    let router = Router::new()
         .route("/settings/stripe", get(settings::show))
         .route("/settings/stripe/create", post(settings::create))
         .route("/settings/stripe/update", post(settings::update))
         .route("/settings/stripe/refresh", post(settings::refresh))
-        .route("/settings/stripe/delete", post(settings::delete))
+        .route(
+            "/settings/stripe/delete",
+            get(settings::confirm_delete).post(settings::delete),
+        )
         .route("/settings/stripe/recreate", post(settings::recreate))
         .route("/settings/stripe/portal", post(settings::portal))
         .route("/settings/profile", get(profile::show).post(profile::save))
@@ -102,8 +106,8 @@ pub fn router(config: &Config, sync: SyncService) -> Router {
         .layer(MessagesManagerLayer)
         .layer(auth_layer)
         .layer(CsrfLayer::new(csrf))
-        .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES))
-        .with_state(state)
+        .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES));
+    headers::with_security_headers(router).with_state(state)
 }
 
 async fn healthz() -> &'static str {

@@ -83,6 +83,14 @@ struct StripePage {
     can_delete: bool,
     can_recreate: bool,
     payments: Vec<PaymentView>,
+    payment_method: Option<String>,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "settings/confirm_delete.html")]
+struct ConfirmDeletePage {
+    layout: Layout,
+    stripe_id: String,
 }
 
 pub struct PaymentView {
@@ -141,7 +149,38 @@ pub async fn show(
         can_delete: linked,
         can_recreate: status == Status::Missing,
         payments,
+        payment_method: card_label(user.pm_type.as_deref(), user.pm_last_four.as_deref()),
     }))
+}
+
+/// Asks before deleting, without JavaScript: the page's Delete leads here.
+pub async fn confirm_delete(auth: AuthSession, ctx: PageContext) -> Result<Response, WebError> {
+    let user = auth.user.ok_or(WebError::NotFound)?;
+    let Some(stripe_id) = user.stripe_id else {
+        return Ok(Redirect::to(PAGE).into_response());
+    };
+    Ok(ctx.render(|layout| ConfirmDeletePage { layout, stripe_id }))
+}
+
+/// "Visa •••• 4242", as a person reads a card.
+fn card_label(brand: Option<&str>, last_four: Option<&str>) -> Option<String> {
+    let brand = match brand? {
+        "amex" => "American Express".to_string(),
+        "diners" => "Diners Club".to_string(),
+        "jcb" => "JCB".to_string(),
+        "unionpay" => "UnionPay".to_string(),
+        other => {
+            let mut chars = other.chars();
+            chars
+                .next()
+                .map(|first| first.to_uppercase().chain(chars).collect())
+                .unwrap_or_default()
+        }
+    };
+    Some(match last_four {
+        Some(last_four) => format!("{brand} •••• {last_four}"),
+        None => brand,
+    })
 }
 
 /// Local and Stripe values side by side. Without a snapshot there is nothing to
@@ -317,6 +356,19 @@ pub async fn delete(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cards_read_as_brand_and_last_four() {
+        assert_eq!(
+            card_label(Some("visa"), Some("4242")).as_deref(),
+            Some("Visa •••• 4242")
+        );
+        assert_eq!(
+            card_label(Some("amex"), Some("0005")).as_deref(),
+            Some("American Express •••• 0005")
+        );
+        assert_eq!(card_label(None, None), None);
+    }
 
     #[test]
     fn ago_reads_like_a_person_would_say_it() {

@@ -279,3 +279,85 @@ async fn cookies_are_secure_when_the_app_is_served_over_https() {
     assert!(session_cookie.starts_with("stripe_sync_session="));
     assert!(session_cookie.contains("Secure"), "{session_cookie}");
 }
+
+#[tokio::test]
+async fn every_response_carries_the_security_headers() {
+    let app = spawn_app().await;
+    let (browser, _) = app.signed_in_user("Ann", "ann@example.com").await;
+
+    for path in [
+        "/healthz",
+        "/login",
+        "/settings/stripe",
+        "/static/app.css",
+        "/no/such/page",
+    ] {
+        let response = browser.get(path).await;
+        let header = |name: &str| {
+            response
+                .headers()
+                .get(name)
+                .map(|v| v.to_str().unwrap().to_string())
+                .unwrap_or_else(|| panic!("{path} lacks {name}"))
+        };
+        let csp = header("content-security-policy");
+        assert!(csp.contains("default-src 'self'"), "{path}: {csp}");
+        assert!(csp.contains("frame-ancestors 'none'"), "{path}: {csp}");
+        assert_eq!(header("x-content-type-options"), "nosniff");
+        assert_eq!(header("x-frame-options"), "DENY");
+        assert_eq!(header("referrer-policy"), "strict-origin-when-cross-origin");
+    }
+}
+
+#[tokio::test]
+async fn the_stylesheet_is_served_with_cache_headers() {
+    let app = spawn_app().await;
+    let response = app.browser().get("/static/app.css").await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(
+        response.headers()["cache-control"]
+            .to_str()
+            .unwrap()
+            .contains("max-age")
+    );
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/css")
+    );
+}
+
+#[tokio::test]
+async fn an_oversized_form_post_is_refused_before_any_handler_runs() {
+    let app = spawn_app().await;
+    let (browser, user_id) = app.signed_in_user("Ann", "ann@example.com").await;
+    let huge = "x".repeat(200 * 1024);
+
+    let response = browser
+        .post_form(
+            "/settings/profile",
+            &[("name", huge.as_str()), ("email", "ann@example.com")],
+        )
+        .await;
+
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(app.user(user_id).await.name, "Ann");
+}
+
+#[tokio::test]
+async fn an_internal_error_shows_the_sites_500_page_and_leaks_nothing() {
+    let app = spawn_app().await;
+    let (browser, _) = app.signed_in_user("Ann", "ann@example.com").await;
+    app.execute("DROP TABLE payments").await;
+
+    let response = browser.get("/settings/stripe").await;
+
+    assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    let html = response.text().await.unwrap();
+    assert!(html.contains("Something went wrong"));
+    assert!(html.contains("/static/app.css"), "styled like the site");
+    for leak in ["payments", "sqlx", "no such table", "relation"] {
+        assert!(!html.contains(leak), "the page leaks {leak:?}");
+    }
+}

@@ -1,6 +1,7 @@
 //! One integration test binary: helpers, the Stripe stand-in, one file per area.
 
 mod accounts;
+mod browser;
 mod cli;
 mod conformance;
 mod customer_actions;

@@ -100,3 +100,35 @@ async fn names_are_escaped_on_the_page() {
     assert!(!html.contains("<script>alert(1)</script>"));
     assert!(html.contains("&#60;script&#62;") || html.contains("&lt;script&gt;"));
 }
+
+#[tokio::test]
+async fn delete_asks_for_confirmation_on_a_page_of_its_own() {
+    let app = spawn_app().await;
+    let (browser, user_id) = app.signed_in_user("Ann", "ann@example.com").await;
+    browser.press("create").await;
+    let stripe_id = app.user(user_id).await.stripe_id.unwrap();
+
+    let page = browser.page("/settings/stripe").await;
+    assert!(
+        page.contains("href=\"/settings/stripe/delete\""),
+        "Delete is a link to a confirm step"
+    );
+    let confirm = browser.page("/settings/stripe/delete").await;
+
+    assert!(confirm.contains(&stripe_id));
+    assert!(confirm.contains("Yes, delete the customer"));
+    assert!(
+        !app.stripe.customer(&stripe_id).unwrap().deleted,
+        "asking deletes nothing"
+    );
+}
+
+#[tokio::test]
+async fn the_delete_confirmation_sends_an_unlinked_user_back() {
+    let app = spawn_app().await;
+    let (browser, _) = app.signed_in_user("Ann", "ann@example.com").await;
+
+    let response = browser.get("/settings/stripe/delete").await;
+
+    assert!(response.status().is_redirection());
+}
