@@ -128,9 +128,19 @@ impl Chrome {
         self.client.current_url().await.unwrap().to_string()
     }
 
-    /// Asserts the page says `text`, and keeps a screenshot of it.
+    /// Waits (up to 10 s) for the page to say `text`, and keeps a screenshot of it.
     async fn sees(&mut self, text: &str, shot: &str) {
-        let body = self.text().await;
+        let mut body = String::new();
+        for _ in 0..100 {
+            // Between a click and the next page there may be no body to read yet.
+            if let Ok(element) = self.client.find(Locator::Css("body")).await {
+                body = element.text().await.unwrap_or_default();
+                if body.contains(text) {
+                    break;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
         self.screenshot(shot).await;
         assert!(
             body.contains(text),
@@ -164,6 +174,7 @@ impl Chrome {
             .send_keys(&enter)
             .await
             .unwrap();
+        self.sees("Your account is ready.", "registered").await;
     }
 
     async fn close(self) {
@@ -177,7 +188,7 @@ async fn register_login_profile_create_update_refresh_delete_in_a_browser() {
     let mut chrome = Chrome::start(&app, "journey").await;
 
     chrome.register("Ann Browser", "ann@example.com").await;
-    chrome.sees("Not linked", "registered").await;
+    assert!(chrome.text().await.contains("Not linked"));
 
     chrome.press_button("Create Stripe customer").await;
     chrome.sees("created", "created").await;
@@ -185,6 +196,7 @@ async fn register_login_profile_create_update_refresh_delete_in_a_browser() {
     assert_eq!(customer.name.as_deref(), Some("Ann Browser"));
 
     chrome.follow_link("Profile").await;
+    chrome.sees("Save profile", "profile").await;
     chrome.fill("name", "Ann Renamed").await;
     chrome.press_button("Save profile").await;
     chrome.sees("Profile saved.", "profile-saved").await;
@@ -243,6 +255,7 @@ async fn stripe_errors_read_as_words_with_the_remedy_in_a_browser() {
         .await;
 
     chrome.press_button("Create Stripe customer").await;
+    chrome.sees("created", "created-after-outage").await;
     let customer = app.stripe.customers()[0].id.clone();
     app.stripe.delete_customer(&customer);
     chrome.press_button("Refresh (pull from Stripe)").await;

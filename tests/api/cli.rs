@@ -1,39 +1,14 @@
 //! The binary's commands, run as an operator would.
 
-use std::io::Write as _;
-use std::process::{Command, Output, Stdio};
-
-use base64::Engine as _;
 use reqwest::StatusCode;
 use stripe_sync::db::users;
 
-use crate::helpers::{fresh_database_url, log_dir, spawn_app};
-
-fn stripe_sync(database_url: &str, args: &[&str], stdin: &str) -> Output {
-    let app_key = base64::engine::general_purpose::STANDARD.encode([9u8; 64]);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_stripe-sync"))
-        .args(args)
-        .env("DATABASE_URL", database_url)
-        .env("APP_KEY", app_key)
-        .env("LOG_DIR", log_dir())
-        .env_remove("STRIPE_SECRET")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("binary starts");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
-}
+use crate::helpers::{fresh_database_url, spawn_app};
 
 #[tokio::test]
 async fn help_lists_the_commands() {
-    let output = stripe_sync("sqlite::memory:", &["--help"], "");
+    let app = spawn_app().await;
+    let output = app.run(&["--help"]).await;
     assert!(output.status.success());
     let text = String::from_utf8_lossy(&output.stdout);
     for command in ["serve", "migrate", "user:create"] {
@@ -43,14 +18,28 @@ async fn help_lists_the_commands() {
 
 #[tokio::test]
 async fn migrate_applies_the_migrations_and_exits() {
-    let url = fresh_database_url().await;
-    let output = stripe_sync(&url, &["migrate"], "");
+    let app = spawn_app().await;
+    let fresh = fresh_database_url().await;
+
+    let output = app
+        .command(&["migrate"])
+        .env("DATABASE_URL", &fresh)
+        .output()
+        .await
+        .unwrap();
+
     assert!(
         output.status.success(),
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
     assert!(String::from_utf8_lossy(&output.stdout).contains("migrations applied"));
+    let db = stripe_sync::db::Db::connect(&fresh).await.unwrap();
+    assert_eq!(
+        users::count(&db).await.unwrap(),
+        0,
+        "the users table exists"
+    );
 }
 
 #[tokio::test]
@@ -65,7 +54,7 @@ async fn user_create_makes_a_login_that_can_sign_in() {
         "--password-stdin",
     ];
 
-    let output = stripe_sync(&app.database_url, &args, "a-long-password\n");
+    let output = app.run_with_input(&args, "a-long-password\n").await;
 
     assert!(
         output.status.success(),
@@ -108,7 +97,7 @@ async fn user_create_refuses_bad_input_with_exit_code_2_and_creates_nothing() {
         let mut args = vec!["user:create", "--password-stdin"];
         args.extend_from_slice(fields);
 
-        let output = stripe_sync(&app.database_url, &args, password);
+        let output = app.run_with_input(&args, password).await;
 
         assert_eq!(output.status.code(), Some(2), "{message}");
         assert!(
@@ -137,7 +126,7 @@ async fn user_create_refuses_an_email_that_exists() {
         "--password-stdin",
     ];
 
-    let output = stripe_sync(&app.database_url, &args, "a-long-password\n");
+    let output = app.run_with_input(&args, "a-long-password\n").await;
 
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("already exists"));

@@ -159,6 +159,20 @@ impl TestApp {
         self.command(args).output().await.expect("binary runs")
     }
 
+    /// Runs the binary to the end with `input` on its standard input.
+    pub async fn run_with_input(&self, args: &[&str], input: &str) -> std::process::Output {
+        use tokio::io::AsyncWriteExt as _;
+        let mut child = self
+            .command(args)
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .expect("binary runs");
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(input.as_bytes()).await.unwrap();
+        drop(stdin);
+        child.wait_with_output().await.unwrap()
+    }
+
     /// Users made straight in the database (no password anyone knows).
     pub async fn insert_users(&self, count: usize) -> Vec<i64> {
         let mut ids = Vec::with_capacity(count);

@@ -341,7 +341,11 @@ impl FakeStripe {
     ) -> Reply {
         let form: Vec<(String, String)> = serde_urlencoded::from_bytes(body).unwrap_or_default();
         let params: Vec<(String, String)> = serde_urlencoded::from_str(query).unwrap_or_default();
-        let fingerprint = format!("{method} {path} {}", String::from_utf8_lossy(body));
+        // Stripe compares the parameters, not their order (maps such as metadata are
+        // sent in whatever order the client's map iterates).
+        let mut sorted = form.clone();
+        sorted.sort();
+        let fingerprint = format!("{method} {path} {sorted:?}");
         if let Some(key) = &key
             && method != Method::GET
         {
