@@ -32,6 +32,21 @@ async fn run_ok(app: &TestApp, args: &[&str]) -> Value {
     json_report(&output)
 }
 
+/// Links one user through the command, as an operator would.
+async fn link(app: &TestApp, id: i64) {
+    let user = id.to_string();
+    app.run(&["stripe:sync-customers", "--create", "--user", &user])
+        .await;
+}
+
+/// Changes a user's name locally: what `--update` pushes.
+async fn rename(app: &TestApp, id: i64, name: &str) {
+    let email = app.user(id).await.email;
+    users::update_profile(&app.db, id, name, &email, time::OffsetDateTime::now_utc())
+        .await
+        .unwrap();
+}
+
 fn stderr(output: &std::process::Output) -> String {
     String::from_utf8_lossy(&output.stderr).to_string()
 }
@@ -82,16 +97,7 @@ async fn update_pushes_only_the_users_whose_data_changed() {
     app.run(&["stripe:sync-customers", "--create", "--rate", "200"])
         .await;
     for id in &ids[..3] {
-        let user = app.user(*id).await;
-        users::update_profile(
-            &app.db,
-            *id,
-            &format!("{} Renamed", user.name),
-            &user.email,
-            time::OffsetDateTime::now_utc(),
-        )
-        .await
-        .unwrap();
+        rename(&app, *id, &format!("User {id} Renamed")).await;
     }
     let calls_before = app.stripe.write_calls();
 
@@ -152,23 +158,8 @@ async fn rerunning_update_over_unchanged_users_makes_no_stripe_call_unless_force
 async fn with_neither_flag_it_creates_and_updates() {
     let app = spawn_app().await;
     let ids = app.insert_users(4).await;
-    app.run(&[
-        "stripe:sync-customers",
-        "--user",
-        &ids[0].to_string(),
-        "--create",
-    ])
-    .await;
-    let first = app.user(ids[0]).await;
-    users::update_profile(
-        &app.db,
-        ids[0],
-        "Changed",
-        &first.email,
-        time::OffsetDateTime::now_utc(),
-    )
-    .await
-    .unwrap();
+    link(&app, ids[0]).await;
+    rename(&app, ids[0], "Changed").await;
 
     let output = app
         .run(&["stripe:sync-customers", "--json", "--rate", "200"])
@@ -186,22 +177,8 @@ async fn with_neither_flag_it_creates_and_updates() {
 async fn dry_run_reports_what_it_would_do_and_writes_nothing() {
     let app = spawn_app().await;
     let ids = app.insert_users(5).await;
-    app.run(&[
-        "stripe:sync-customers",
-        "--user",
-        &ids[0].to_string(),
-        "--create",
-    ])
-    .await;
-    users::update_profile(
-        &app.db,
-        ids[0],
-        "Changed",
-        "user0@example.com",
-        time::OffsetDateTime::now_utc(),
-    )
-    .await
-    .unwrap();
+    link(&app, ids[0]).await;
+    rename(&app, ids[0], "Changed").await;
     let before = app.stripe.write_calls();
     let rows_before = format!("{:?}", snapshot_rows(&app).await);
 
@@ -454,9 +431,7 @@ async fn check_finds_each_kind_of_drift_and_repair_fixes_the_safe_ones() {
     let app = spawn_app().await;
     let ids = app.insert_users(6).await;
     for id in &ids[..3] {
-        let user = id.to_string();
-        app.run(&["stripe:sync-customers", "--create", "--user", &user])
-            .await;
+        link(&app, *id).await;
     }
     let renamed = app.user(ids[0]).await.stripe_id.unwrap();
     app.stripe.rename_customer(&renamed, "Renamed In Dashboard");
