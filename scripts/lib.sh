@@ -15,6 +15,7 @@ ensure_localstripe() {
 # stops it when the calling script exits. Sets LOCALSTRIPE_PID.
 start_localstripe() {
   local port=$1 log=${2:-/dev/null}
+  mkdir -p "$(dirname "$log")"
   ensure_localstripe
   .venv/bin/localstripe --port "$port" --from-scratch >"$log" 2>&1 &
   LOCALSTRIPE_PID=$!
