@@ -348,3 +348,36 @@ async fn assert_every_control_is_labelled(chrome: &Chrome) {
         );
     }
 }
+
+#[tokio::test]
+async fn the_settings_page_reads_on_a_phone_without_sideways_scrolling() {
+    let app = spawn_app().await;
+    let mut chrome = Chrome::start(&app, "phone").await;
+    chrome
+        .register(
+            "Ann With A Rather Long Name",
+            "ann.with.a.long.address@example.com",
+        )
+        .await;
+    chrome.press_button("Create Stripe customer").await;
+    chrome.sees("created", "desktop").await;
+
+    chrome.client.set_window_size(390, 844).await.unwrap();
+    chrome.open("/settings/stripe").await;
+    chrome.sees("Billing history", "phone").await;
+
+    let widths = chrome
+        .client
+        .execute(
+            "return [document.documentElement.scrollWidth, document.documentElement.clientWidth];",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let (scroll, client) = (widths[0].as_f64().unwrap(), widths[1].as_f64().unwrap());
+    assert!(
+        scroll <= client,
+        "the page is {scroll}px wide in a {client}px window"
+    );
+    chrome.close().await;
+}
