@@ -42,13 +42,6 @@ impl Snapshot {
     pub fn from_json(json: &str) -> Option<Self> {
         serde_json::from_str(json).ok()
     }
-
-    pub fn card(&self) -> Option<&Card> {
-        match self {
-            Snapshot::Present(customer) => customer.card.as_ref(),
-            Snapshot::Missing => None,
-        }
-    }
 }
 
 impl From<&Customer> for CustomerSnapshot {

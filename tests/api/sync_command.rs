@@ -588,3 +588,28 @@ async fn ctrl_c_lets_requests_in_flight_finish_and_prints_the_report() {
     }
     assert_eq!(linked, created, "nothing was left unlinked");
 }
+
+#[tokio::test]
+async fn the_page_and_the_command_at_once_still_make_one_customer() {
+    let app = spawn_app().await;
+    let (browser, user_id) = app.signed_in_user("Ann", "ann@example.com").await;
+    app.stripe.set_latency(Duration::from_millis(400));
+    let command = app
+        .command(&["stripe:sync-customers", "--create", "--json"])
+        .spawn()
+        .unwrap();
+    // The command is past its start-up and waiting on Stripe when the user clicks.
+    tokio::time::sleep(Duration::from_millis(250)).await;
+
+    let page = browser.press("create").await;
+    let output = command.wait_with_output().await.unwrap();
+
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(app.stripe.customers().len(), 1, "one customer for one user");
+    let linked = app.user(user_id).await.stripe_id;
+    assert_eq!(linked, Some(app.stripe.customers()[0].id.clone()));
+    assert!(
+        page.contains("being created right now") || page.contains("Stripe customer cus_"),
+        "the page says which of the two got there first"
+    );
+}
