@@ -10,11 +10,11 @@ mod error;
 pub mod events;
 pub mod snapshot;
 
+use std::sync::Arc;
+
 use time::OffsetDateTime;
 
 use crate::db::{self, Db, users, users::CustomerState};
-use std::sync::Arc;
-
 use crate::stripe::{
     CustomerLookup, CustomerParams, RateLimiter, RetryPolicy, StripeCustomer, StripeGateway,
 };
@@ -170,7 +170,7 @@ impl SyncService {
                 }
                 Err(failure) => return Err(failure.into()),
             };
-            db::users::clear_customer(&self.db, user_id, &stripe_id, now()).await?;
+            users::clear_customer(&self.db, user_id, &stripe_id, now()).await?;
             Ok(outcome)
         }
         .await;
@@ -178,8 +178,8 @@ impl SyncService {
         result
     }
 
-    async fn user(&self, user_id: i64) -> Result<db::users::User, SyncError> {
-        db::users::find(&self.db, user_id)
+    async fn user(&self, user_id: i64) -> Result<users::User, SyncError> {
+        users::find(&self.db, user_id)
             .await?
             .ok_or(SyncError::UserNotFound(user_id))
     }
@@ -228,7 +228,7 @@ impl SyncService {
     async fn customer_missing(&self, user_id: i64, stripe_id: &str) -> SyncError {
         let json = Snapshot::Missing.to_json();
         if let Err(err) =
-            db::users::mark_customer_missing(&self.db, user_id, stripe_id, &json, now()).await
+            users::mark_customer_missing(&self.db, user_id, stripe_id, &json, now()).await
         {
             return err.into();
         }
