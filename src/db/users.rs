@@ -239,18 +239,6 @@ pub async fn forget_deleted_customer(
 /// Records that the linked customer is gone from Stripe, keeping the dead id so the
 /// page can say so and offer to re-create it.
 pub async fn mark_customer_missing(
-    db: &Db,
-    id: i64,
-    stripe_id: &str,
-    snapshot: &str,
-    at: OffsetDateTime,
-) -> Result<(), sqlx::Error> {
-    let mut tx = db.begin().await?;
-    mark_customer_missing_in(&mut tx, id, stripe_id, snapshot, at).await?;
-    tx.commit().await
-}
-
-pub async fn mark_customer_missing_in(
     tx: &mut Tx,
     id: i64,
     stripe_id: &str,

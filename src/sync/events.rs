@@ -9,8 +9,6 @@ use serde_json::Value;
 use super::{SyncError, SyncService, now};
 use crate::db::payments::{self, PaymentUpdate};
 use crate::db::{events, jobs, users};
-use crate::stripe::CustomerLookup;
-use crate::sync::snapshot::Snapshot;
 
 /// The part of an event this app reads.
 #[derive(Debug, Clone, Deserialize)]
@@ -103,15 +101,8 @@ impl SyncService {
         if !events::record(&mut tx, &event.id, &event.type_, event.created, now()).await? {
             return Ok(EventOutcome::Duplicate);
         }
-        match lookup {
-            CustomerLookup::Found(found) => {
-                self.store_customer_in(&mut tx, user.id, &found).await?
-            }
-            CustomerLookup::Gone => {
-                let json = Snapshot::Missing.to_json();
-                users::mark_customer_missing_in(&mut tx, user.id, customer, &json, now()).await?;
-            }
-        }
+        self.store_lookup_in(&mut tx, user.id, customer, &lookup)
+            .await?;
         tx.commit().await?;
         Ok(EventOutcome::Applied)
     }

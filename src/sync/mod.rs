@@ -143,12 +143,14 @@ impl SyncService {
             let stripe = self.stripe()?;
             let user = self.user(user_id).await?;
             let stripe_id = user.stripe_id.clone().ok_or(SyncError::NoCustomer)?;
-            match stripe.retrieve_customer(&stripe_id).await {
-                Ok(CustomerLookup::Found(customer)) => {
-                    self.store_customer(user_id, &customer).await
-                }
-                Ok(CustomerLookup::Gone) => Err(self.customer_missing(user_id, &stripe_id).await),
-                Err(failure) => Err(failure.into()),
+            let lookup = stripe.retrieve_customer(&stripe_id).await?;
+            let mut tx = self.db.begin().await?;
+            self.store_lookup_in(&mut tx, user_id, &stripe_id, &lookup)
+                .await?;
+            tx.commit().await?;
+            match lookup {
+                CustomerLookup::Found(_) => Ok(()),
+                CustomerLookup::Gone => Err(SyncError::CustomerMissingInStripe { stripe_id }),
             }
         }
         .await;
@@ -225,15 +227,42 @@ impl SyncService {
         failure.into()
     }
 
+    /// Remembers for the page that Stripe no longer has the linked customer, and
+    /// says so.
     async fn customer_missing(&self, user_id: i64, stripe_id: &str) -> SyncError {
-        let json = Snapshot::Missing.to_json();
-        if let Err(err) =
-            users::mark_customer_missing(&self.db, user_id, stripe_id, &json, now()).await
-        {
-            return err.into();
+        let stored = async {
+            let mut tx = self.db.begin().await?;
+            self.store_lookup_in(&mut tx, user_id, stripe_id, &CustomerLookup::Gone)
+                .await?;
+            tx.commit().await?;
+            Ok::<_, SyncError>(())
         }
-        SyncError::CustomerMissingInStripe {
-            stripe_id: stripe_id.to_string(),
+        .await;
+        match stored {
+            Ok(()) => SyncError::CustomerMissingInStripe {
+                stripe_id: stripe_id.to_string(),
+            },
+            Err(err) => err,
+        }
+    }
+
+    /// Stores what a retrieve found, if the user is still linked to that customer:
+    /// its state, or that it is missing (keeping the dead id so the page can offer
+    /// to re-create it). Refresh and webhook events share this.
+    async fn store_lookup_in(
+        &self,
+        tx: &mut db::Tx,
+        user_id: i64,
+        stripe_id: &str,
+        lookup: &CustomerLookup,
+    ) -> Result<(), SyncError> {
+        match lookup {
+            CustomerLookup::Found(customer) => self.store_customer_in(tx, user_id, customer).await,
+            CustomerLookup::Gone => {
+                let json = Snapshot::Missing.to_json();
+                users::mark_customer_missing(tx, user_id, stripe_id, &json, now()).await?;
+                Ok(())
+            }
         }
     }
 }

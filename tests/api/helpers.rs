@@ -366,3 +366,9 @@ pub async fn log_line_containing(needles: &[&str]) -> Option<String> {
     }
     None
 }
+
+/// Asserts the response's status and returns its body.
+pub async fn body(response: reqwest::Response, status: StatusCode) -> String {
+    assert_eq!(response.status(), status, "{}", response.url());
+    response.text().await.unwrap()
+}

@@ -1,6 +1,6 @@
 use reqwest::StatusCode;
 
-use crate::helpers::{location, spawn_app};
+use crate::helpers::{body, location, spawn_app};
 
 #[tokio::test]
 async fn saving_the_profile_changes_name_and_email() {
@@ -36,12 +36,9 @@ async fn a_bad_profile_field_says_why_and_changes_nothing() {
         .post_form("/settings/profile", &[("name", "Ann B"), ("email", "ann@")])
         .await;
 
-    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
     assert!(
-        response
-            .text()
+        body(response, StatusCode::UNPROCESSABLE_ENTITY)
             .await
-            .unwrap()
             .contains("Enter a valid email address")
     );
     let user = app.user(user_id).await;
@@ -64,12 +61,9 @@ async fn an_email_used_by_another_account_is_refused() {
         )
         .await;
 
-    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
     assert!(
-        response
-            .text()
+        body(response, StatusCode::UNPROCESSABLE_ENTITY)
             .await
-            .unwrap()
             .contains("already used by another account")
     );
     assert_eq!(app.user(user_id).await.email, "ann@example.com");
