@@ -15,8 +15,10 @@ mod helpers;
 #[allow(dead_code)]
 #[path = "../tests/api/stripe_fake.rs"]
 mod stripe_fake;
+mod support;
 
 use std::time::{Duration, Instant};
+use support::arg;
 
 use helpers::spawn_app;
 
@@ -26,14 +28,6 @@ struct Load {
     seconds: f64,
     p50: Duration,
     p99: Duration,
-}
-
-fn arg(name: &str, default: u64) -> u64 {
-    let args: Vec<String> = std::env::args().collect();
-    args.windows(2)
-        .find(|pair| pair[0] == name)
-        .map(|pair| pair[1].parse().expect("a number after the flag"))
-        .unwrap_or(default)
 }
 
 fn main() {

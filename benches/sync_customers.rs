@@ -13,9 +13,11 @@ mod helpers;
 #[allow(dead_code)]
 #[path = "../tests/api/stripe_fake.rs"]
 mod stripe_fake;
+mod support;
 
 use std::process::Stdio;
 use std::time::Duration;
+use support::wait_for_peak_rss;
 
 use helpers::{TestApp, spawn_app};
 use serde_json::Value;
@@ -138,18 +140,6 @@ async fn measure(app: &TestApp, phase: &str, args: &[&str]) -> Measured {
         rejected: app.stripe.rejected_for_rate() - rejected_before,
         peak_rss_kib,
     }
-}
-
-/// Waits for the child and returns its peak resident set size (KiB), from the
-/// kernel's accounting of that one process.
-fn wait_for_peak_rss(pid: libc::pid_t) -> i64 {
-    let mut status = 0;
-    // SAFETY: a zeroed rusage is a valid value for wait4 to fill in.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: pid is our own child, not yet reaped; both pointers are valid.
-    let reaped = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-    assert_eq!(reaped, pid, "wait4 failed");
-    usage.ru_maxrss
 }
 
 fn tempfile_path(phase: &str) -> std::path::PathBuf {

@@ -1,11 +1,16 @@
 //! Settings from the process environment and `.env`, with defaults that let a fresh
 //! clone run. Secrets are typed so they cannot be printed by accident.
 
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
+use ipnet::IpNet;
 use secrecy::{ExposeSecret, SecretBox, SecretString};
+
+use crate::db::DbKind;
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://storage/app.db";
 pub const DEFAULT_STRIPE_API_BASE: &str = "https://api.stripe.com";
@@ -20,6 +25,14 @@ pub const APP_KEY_MIN_BYTES: usize = 64;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
+    #[error(
+        "DATABASE_URL must start with sqlite:, postgres:// or postgresql:// (it starts with {scheme:?})"
+    )]
+    BadDatabaseUrl { scheme: String },
+    #[error("TRUSTED_PROXIES must list IP addresses or networks (e.g. 10.0.0.0/8), not {0:?}")]
+    BadTrustedProxy(String),
+    #[error("PASSWORD_HASH_CONCURRENCY must be a whole number from 1 to 64")]
+    BadHashConcurrency,
     #[error("APP_KEY must be base64 of at least {APP_KEY_MIN_BYTES} random bytes")]
     BadAppKey,
     #[error("could not read or create {path}: {source}")]
@@ -55,6 +68,48 @@ pub struct Config {
     pub bind: String,
     pub log_dir: PathBuf,
     pub job_posting: JobPosting,
+    /// Proxies whose `X-Forwarded-For` names the client; empty: the socket's peer.
+    pub trusted_proxies: Vec<IpNet>,
+    /// Password hashes computed at once; more wait in a short queue or are refused.
+    pub password_hash_concurrency: usize,
+    pub limits: Limits,
+}
+
+/// At most `max` hits per `window`, counted in the database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limit {
+    pub max: u32,
+    pub window: Duration,
+}
+
+/// The request limits every instance enforces together.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Sign-in attempts for one account, counted before the password is checked.
+    pub sign_in_per_account: Limit,
+    /// Sign-in and registration attempts from one client address.
+    pub sign_in_per_address: Limit,
+    /// Actions that call Stripe (create, update, refresh, delete, portal, pay) per user.
+    pub stripe_actions_per_user: Limit,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            sign_in_per_account: Limit {
+                max: 5,
+                window: Duration::from_secs(15 * 60),
+            },
+            sign_in_per_address: Limit {
+                max: 100,
+                window: Duration::from_secs(15 * 60),
+            },
+            stripe_actions_per_user: Limit {
+                max: 20,
+                window: Duration::from_secs(60),
+            },
+        }
+    }
 }
 
 /// What posting a job costs, fixed into each job when it is posted.
@@ -116,8 +171,23 @@ impl Config {
         if !(app_url.starts_with("http://") || app_url.starts_with("https://")) {
             return Err(ConfigError::BadAppUrl);
         }
+        let database_url = var("DATABASE_URL").unwrap_or_else(|| DEFAULT_DATABASE_URL.into());
+        check_database_url(&database_url)?;
+        let trusted_proxies = match var("TRUSTED_PROXIES") {
+            Some(list) => parse_trusted_proxies(&list)?,
+            None => Vec::new(),
+        };
+        let password_hash_concurrency = match var("PASSWORD_HASH_CONCURRENCY") {
+            Some(n) => n
+                .trim()
+                .parse()
+                .ok()
+                .filter(|n| (1..=64).contains(n))
+                .ok_or(ConfigError::BadHashConcurrency)?,
+            None => default_hash_concurrency(),
+        };
         Ok(Config {
-            database_url: var("DATABASE_URL").unwrap_or_else(|| DEFAULT_DATABASE_URL.into()),
+            database_url,
             stripe,
             webhook_secret: var("STRIPE_WEBHOOK_SECRET").map(SecretString::from),
             app_url: app_url.trim_end_matches('/').to_string(),
@@ -127,7 +197,26 @@ impl Config {
                 .unwrap_or_else(|| DEFAULT_LOG_DIR.into())
                 .into(),
             job_posting: JobPosting::parse(var("JOB_POSTING_FEE"), var("JOB_POSTING_CURRENCY"))?,
+            trusted_proxies,
+            password_hash_concurrency,
+            limits: Limits::default(),
         })
+    }
+
+    /// A key for one purpose, derived from `APP_KEY` (HKDF-SHA256 with a distinct
+    /// label per purpose), so every instance with the same `APP_KEY` derives the
+    /// same key and no purpose's key reveals another's.
+    pub fn derived_key(&self, label: &str) -> [u8; 32] {
+        let hkdf = hkdf::Hkdf::<sha2::Sha256>::new(None, self.app_key_bytes());
+        let mut key = [0u8; 32];
+        hkdf.expand(label.as_bytes(), &mut key)
+            .expect("32 bytes is a valid HKDF-SHA256 output length");
+        key
+    }
+
+    /// Whether `X-Forwarded-For` from this peer is believed.
+    pub fn is_trusted_proxy(&self, peer: IpAddr) -> bool {
+        self.trusted_proxies.iter().any(|net| net.contains(&peer))
     }
 
     /// Cookies get the `Secure` flag when the app is served over https.
@@ -155,6 +244,43 @@ impl Config {
     pub fn app_key_bytes(&self) -> &[u8] {
         self.app_key.expose_secret()
     }
+}
+
+/// Only the schemes the app has a driver for; anything else (a typo such as
+/// `postgress://`) is refused rather than taken as a SQLite file name. The error
+/// names the scheme only: the rest of the URL may hold a password.
+pub fn check_database_url(url: &str) -> Result<(), ConfigError> {
+    match DbKind::from_url(url) {
+        Some(_) => Ok(()),
+        None => Err(ConfigError::BadDatabaseUrl {
+            scheme: url
+                .split_once(':')
+                .map_or(url, |(scheme, _)| scheme)
+                .chars()
+                .take(20)
+                .collect(),
+        }),
+    }
+}
+
+fn parse_trusted_proxies(list: &str) -> Result<Vec<IpNet>, ConfigError> {
+    list.split(',')
+        .map(str::trim)
+        .filter(|item| !item.is_empty())
+        .map(|item| {
+            item.parse::<IpNet>()
+                .or_else(|_| item.parse::<IpAddr>().map(IpNet::from))
+                .map_err(|_| ConfigError::BadTrustedProxy(item.to_string()))
+        })
+        .collect()
+}
+
+/// One hash at a time per core, less one core kept for serving everything else.
+pub fn default_hash_concurrency() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get().saturating_sub(1))
+        .unwrap_or(1)
+        .clamp(1, 16)
 }
 
 fn decode_app_key(encoded: &str) -> Result<SecretBox<Vec<u8>>, ConfigError> {
@@ -230,6 +356,38 @@ mod tests {
         ));
         let posting = parse("1500", " EUR ").unwrap();
         assert_eq!((posting.fee, posting.currency.as_str()), (1500, "eur"));
+    }
+
+    #[test]
+    fn only_database_schemes_with_a_driver_are_accepted() {
+        for good in [
+            "sqlite://storage/app.db",
+            "sqlite::memory:",
+            "postgres://u@h/db",
+            "postgresql://u@h/db",
+        ] {
+            assert!(check_database_url(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "postgress://u:secret@h/db",
+            "mysqll://h/db",
+            "storage/app.db",
+        ] {
+            let err = check_database_url(bad).unwrap_err().to_string();
+            assert!(err.contains("sqlite:, postgres://"), "{err}");
+            assert!(!err.contains("secret"), "{err}");
+        }
+    }
+
+    #[test]
+    fn trusted_proxies_are_addresses_or_networks() {
+        let proxies = parse_trusted_proxies("127.0.0.1, 10.0.0.0/8,::1").unwrap();
+        assert_eq!(proxies.len(), 3);
+        assert!(proxies[1].contains(&"10.1.2.3".parse::<IpAddr>().unwrap()));
+        assert!(matches!(
+            parse_trusted_proxies("10.0.0.0/8,proxy.local"),
+            Err(ConfigError::BadTrustedProxy(item)) if item == "proxy.local"
+        ));
     }
 
     #[test]

@@ -11,4 +11,5 @@ pub mod startup;
 pub mod stripe;
 pub mod sync;
 pub mod telemetry;
+pub mod throttle;
 pub mod web;

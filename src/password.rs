@@ -1,35 +1,205 @@
-//! Argon2id password hashes, computed off the async runtime.
+//! Argon2id password hashes, computed off the async runtime and under a cap.
+//!
+//! Each hash takes about 19 MiB and a core's worth of time, so a flood of sign-ins
+//! must not start them all at once: [`Hasher`] runs at most N at a time, lets a
+//! short queue wait, and turns everyone beyond it away at once ([`HashError::Busy`],
+//! a 503 with Retry-After on the page) instead of piling up memory and latency.
+//!
+//! The hashes run on N long-lived threads of their own, each reusing one Argon2
+//! working memory for every hash. Allocating and freeing 19 MiB per hash (what
+//! argon2's own `hash_password` does) on tokio's blocking pool cost 363 MiB peak
+//! for 18 hashes in the flood benchmark: every new thread kept its own freed copy,
+//! and freeing a block that large raises glibc's mmap threshold for the whole
+//! process, so other large buffers stay resident too.
 
-use argon2::{Argon2, PasswordHasher as _, PasswordVerifier as _};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::Duration;
+
+use std::cell::RefCell;
+
+use argon2::password_hash::phc::{Output, ParamsString, PasswordHash, Salt};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 use secrecy::{ExposeSecret as _, SecretString};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
 
 #[derive(Debug, thiserror::Error)]
-#[error("password hashing failed")]
-pub struct HashError;
-
-pub async fn hash(password: SecretString) -> Result<String, HashError> {
-    tokio::task::spawn_blocking(move || {
-        Argon2::default()
-            .hash_password(password.expose_secret().as_bytes())
-            .map(|hash| hash.to_string())
-            .map_err(|_| HashError)
-    })
-    .await
-    .map_err(|_| HashError)?
+pub enum HashError {
+    #[error("password hashing failed")]
+    Failed,
+    #[error("too many passwords are being checked at once")]
+    Busy,
 }
 
-/// Verifies against the stored hash, or against a fixed dummy hash when there is
-/// no such user, so both cases take the same time.
-pub async fn verify(password: SecretString, stored_hash: Option<String>) -> bool {
-    tokio::task::spawn_blocking(move || {
-        let hash = stored_hash.as_deref().unwrap_or(DUMMY_HASH);
-        let ok = Argon2::default()
-            .verify_password(password.expose_secret().as_bytes(), hash)
-            .is_ok();
-        ok && stored_hash.is_some()
+/// Waiters allowed per running hash, and how long one may wait.
+const QUEUE_PER_SLOT: usize = 4;
+const QUEUE_WAIT: Duration = Duration::from_secs(3);
+
+type Job = Box<dyn FnOnce() + Send>;
+
+/// The cap on concurrent hashing, shared by every request of one process.
+#[derive(Clone, Debug)]
+pub struct Hasher {
+    slots: Arc<Semaphore>,
+    waiting: Arc<AtomicUsize>,
+    queue: usize,
+    /// To the hashing threads; they end when the last `Hasher` clone is dropped.
+    jobs: mpsc::Sender<Job>,
+}
+
+impl Hasher {
+    /// At most `concurrency` hashes at once (at least one), on as many threads.
+    pub fn new(concurrency: usize) -> Self {
+        let concurrency = concurrency.max(1);
+        let (jobs, receiver) = mpsc::channel::<Job>();
+        let receiver = Arc::new(Mutex::new(receiver));
+        for n in 0..concurrency {
+            let receiver = receiver.clone();
+            std::thread::Builder::new()
+                .name(format!("password-hash-{n}"))
+                .spawn(move || {
+                    loop {
+                        let job = receiver.lock().map(|r| r.recv());
+                        match job {
+                            Ok(Ok(job)) => job(),
+                            _ => break,
+                        }
+                    }
+                })
+                .expect("spawn a password hashing thread");
+        }
+        Hasher {
+            slots: Arc::new(Semaphore::new(concurrency)),
+            waiting: Arc::new(AtomicUsize::new(0)),
+            queue: concurrency * QUEUE_PER_SLOT,
+            jobs,
+        }
+    }
+
+    pub async fn hash(&self, password: SecretString) -> Result<String, HashError> {
+        self.run(move || hash_now(&password)).await?
+    }
+
+    /// Verifies against the stored hash, or against a fixed dummy hash when there is
+    /// no such user, so both cases take the same time.
+    pub async fn verify(
+        &self,
+        password: SecretString,
+        stored_hash: Option<String>,
+    ) -> Result<bool, HashError> {
+        self.run(move || verify_now(&password, stored_hash.as_deref()))
+            .await
+    }
+
+    /// Runs `work` on a hashing thread once a slot is free.
+    async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, HashError> {
+        let slot = self.slot().await?;
+        let (done, result) = oneshot::channel();
+        self.jobs
+            .send(Box::new(move || {
+                let _ = done.send(work());
+            }))
+            .map_err(|_| HashError::Failed)?;
+        let result = result.await.map_err(|_| HashError::Failed);
+        drop(slot);
+        result
+    }
+
+    /// A free slot, or a place in the queue, or `Busy`.
+    async fn slot(&self) -> Result<OwnedSemaphorePermit, HashError> {
+        if let Ok(slot) = self.slots.clone().try_acquire_owned() {
+            return Ok(slot);
+        }
+        if self.waiting.fetch_add(1, Ordering::SeqCst) >= self.queue {
+            self.waiting.fetch_sub(1, Ordering::SeqCst);
+            return Err(HashError::Busy);
+        }
+        let slot = tokio::time::timeout(QUEUE_WAIT, self.slots.clone().acquire_owned()).await;
+        self.waiting.fetch_sub(1, Ordering::SeqCst);
+        match slot {
+            Ok(Ok(slot)) => Ok(slot),
+            Ok(Err(_closed)) => Err(HashError::Failed),
+            Err(_elapsed) => Err(HashError::Busy),
+        }
+    }
+}
+
+thread_local! {
+    /// The working memory of the hashes run on this thread, kept between them.
+    static MEMORY: RefCell<Vec<Block>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Computes an Argon2 output in this thread's kept memory. A hash stored with a
+/// larger memory cost than ours gets a buffer of its own, not a larger kept one.
+fn compute(
+    argon2: &Argon2<'_>,
+    password: &SecretString,
+    salt: &[u8],
+    out: &mut [u8],
+) -> Result<(), argon2::Error> {
+    let blocks = argon2.params().block_count();
+    let password = password.expose_secret().as_bytes();
+    if blocks > Params::default().block_count() {
+        let mut memory = vec![Block::default(); blocks];
+        return argon2.hash_password_into_with_memory(password, salt, out, &mut memory[..]);
+    }
+    MEMORY.with_borrow_mut(|memory| {
+        if memory.len() < blocks {
+            memory.resize(blocks, Block::default());
+        }
+        argon2.hash_password_into_with_memory(password, salt, out, &mut memory[..blocks])
     })
-    .await
-    .unwrap_or(false)
+}
+
+/// A new Argon2id hash with the default parameters, in PHC string form.
+fn hash_now(password: &SecretString) -> Result<String, HashError> {
+    let params = Params::default();
+    let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
+    let salt = Salt::generate();
+    let mut out = [0u8; Params::DEFAULT_OUTPUT_LEN];
+    compute(&argon2, password, salt.as_ref(), &mut out).map_err(|_| HashError::Failed)?;
+    let hash = PasswordHash {
+        algorithm: Algorithm::Argon2id.ident(),
+        version: Some(Version::V0x13.into()),
+        params: ParamsString::try_from(&params).map_err(|_| HashError::Failed)?,
+        salt: Some(salt),
+        hash: Some(Output::new(&out).map_err(|_| HashError::Failed)?),
+    };
+    Ok(hash.to_string())
+}
+
+fn verify_now(password: &SecretString, stored_hash: Option<&str>) -> bool {
+    let matches = matches_hash(password, stored_hash.unwrap_or(DUMMY_HASH));
+    matches && stored_hash.is_some()
+}
+
+/// Whether the password gives the stored hash, computed with the hash's own
+/// algorithm, version and parameters; compared in constant time.
+fn matches_hash(password: &SecretString, stored: &str) -> bool {
+    let Ok(hash) = PasswordHash::new(stored) else {
+        return false;
+    };
+    let (Some(expected), Some(salt)) = (&hash.hash, &hash.salt) else {
+        return false;
+    };
+    let Ok(algorithm) = Algorithm::try_from(hash.algorithm.as_str()) else {
+        return false;
+    };
+    let version = match hash.version.map(Version::try_from) {
+        Some(Ok(version)) => version,
+        Some(Err(_)) => return false,
+        None => Version::default(),
+    };
+    let Ok(params) = Params::try_from(&hash) else {
+        return false;
+    };
+    let argon2 = Argon2::new(algorithm, version, params);
+    let mut out = vec![0u8; expected.len()];
+    compute(&argon2, password, salt.as_ref(), &mut out).is_ok()
+        && Output::new(&out).is_ok_and(|output| output == *expected)
 }
 
 /// Argon2id hash of a random string nobody knows, with the default parameters.
@@ -41,14 +211,95 @@ mod tests {
 
     #[tokio::test]
     async fn a_hash_verifies_its_password_and_nothing_else() {
-        let hash = hash(SecretString::from("correct horse")).await.unwrap();
+        let hasher = Hasher::new(1);
+        let hash = hasher
+            .hash(SecretString::from("correct horse"))
+            .await
+            .unwrap();
         assert!(hash.starts_with("$argon2id$"));
-        assert!(verify(SecretString::from("correct horse"), Some(hash.clone())).await);
-        assert!(!verify(SecretString::from("wrong horse"), Some(hash)).await);
+        let verify = |password: &str, hash: &str| {
+            hasher.verify(
+                SecretString::from(password.to_string()),
+                Some(hash.to_string()),
+            )
+        };
+        assert!(verify("correct horse", &hash).await.unwrap());
+        assert!(!verify("wrong horse", &hash).await.unwrap());
     }
 
     #[tokio::test]
     async fn an_unknown_user_never_verifies() {
-        assert!(!verify(SecretString::from("anything"), None).await);
+        let verified = Hasher::new(1)
+            .verify(SecretString::from("anything"), None)
+            .await
+            .unwrap();
+        assert!(!verified);
+    }
+
+    #[test]
+    fn hashes_are_interchangeable_with_argon2_s_own() {
+        use argon2::{PasswordHasher as _, PasswordVerifier as _};
+        let password = SecretString::from("correct horse");
+        let theirs = Argon2::default()
+            .hash_password(b"correct horse")
+            .unwrap()
+            .to_string();
+        assert!(matches_hash(&password, &theirs));
+        assert!(!matches_hash(&SecretString::from("wrong horse"), &theirs));
+
+        let ours = hash_now(&password).unwrap();
+        assert!(
+            ours.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+            "{ours}"
+        );
+        let parsed = PasswordHash::new(&ours).unwrap();
+        assert!(
+            Argon2::default()
+                .verify_password(b"correct horse", &parsed)
+                .is_ok()
+        );
+        assert!(
+            Argon2::default()
+                .verify_password(b"wrong horse", &parsed)
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn the_dummy_hash_costs_what_a_real_hash_costs() {
+        // A malformed dummy would fail at once and tell unknown emails apart by time.
+        let dummy = argon2::PasswordHash::new(DUMMY_HASH).expect("the dummy hash parses");
+        let real_hash = hash_now(&SecretString::from("x")).unwrap();
+        assert!(!matches_hash(&SecretString::from("x"), DUMMY_HASH));
+        let real = argon2::PasswordHash::new(&real_hash).unwrap();
+        assert_eq!(dummy.algorithm, real.algorithm);
+        assert_eq!(dummy.params, real.params);
+        assert!(dummy.hash.is_some_and(|h| h.len() == 32));
+    }
+
+    #[tokio::test]
+    async fn beyond_the_slots_and_the_queue_callers_are_turned_away_at_once() {
+        let hasher = Hasher::new(1);
+        // Hold the only slot, then fill the queue with waiters.
+        let held = hasher.slots.clone().try_acquire_owned().unwrap();
+        let waiters: Vec<_> = (0..QUEUE_PER_SLOT)
+            .map(|_| {
+                let hasher = hasher.clone();
+                tokio::spawn(async move { hasher.slot().await.map(drop) })
+            })
+            .collect();
+        while hasher.waiting.load(Ordering::SeqCst) < QUEUE_PER_SLOT {
+            tokio::task::yield_now().await;
+        }
+
+        let started = std::time::Instant::now();
+        let refused = hasher.hash(SecretString::from("x")).await;
+
+        assert!(matches!(refused, Err(HashError::Busy)));
+        assert!(started.elapsed() < Duration::from_millis(500));
+        drop(held);
+        for waiter in waiters {
+            assert!(waiter.await.unwrap().is_ok(), "queued callers get a slot");
+        }
     }
 }

@@ -1,6 +1,7 @@
 //! Builds what the web server and the commands share: the database, the Stripe
 //! client and the sync service over them.
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::Router;
@@ -11,6 +12,7 @@ use crate::config::Config;
 use crate::db::Db;
 use crate::stripe::{RetryPolicy, StripeGateway};
 use crate::sync::SyncService;
+use crate::throttle::Throttle;
 use crate::web;
 
 #[derive(Debug, thiserror::Error)]
@@ -58,9 +60,24 @@ impl App {
     pub async fn serve(self, listener: TcpListener) -> std::io::Result<()> {
         let store = self.sync.db().session_store();
         tokio::spawn(store.continuously_delete_expired(Duration::from_secs(3600)));
-        axum::serve(listener, self.router())
+        tokio::spawn(prune_rate_limits(Throttle::new(self.sync.db().clone())));
+        let app = self
+            .router()
+            .into_make_service_with_connect_info::<SocketAddr>();
+        axum::serve(listener, app)
             .with_graceful_shutdown(shutdown_signal())
             .await
+    }
+}
+
+/// Lapsed request-limit counters are deleted every few minutes.
+async fn prune_rate_limits(throttle: Throttle) {
+    let mut every = tokio::time::interval(Duration::from_secs(300));
+    loop {
+        every.tick().await;
+        if let Err(err) = throttle.prune().await {
+            tracing::warn!(error = %err, "could not prune rate limit counters");
+        }
     }
 }
 

@@ -49,7 +49,8 @@ async fn create(
     password: SecretString,
 ) -> Result<i64, CliError> {
     let app = App::build(config).await?;
-    let hash = password::hash(password)
+    let hash = password::Hasher::new(1)
+        .hash(password)
         .await
         .map_err(|e| CliError::Failed(e.to_string()))?;
     let new_user = db::users::NewUser {

@@ -5,6 +5,7 @@
 pub mod events;
 pub mod jobs;
 pub mod payments;
+pub mod rate_limits;
 mod session_store;
 pub mod users;
 
@@ -61,6 +62,25 @@ impl Tx {
     }
 }
 
+/// The databases the app has a driver for, told apart by the URL's scheme.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DbKind {
+    Sqlite,
+    Postgres,
+}
+
+impl DbKind {
+    pub fn from_url(url: &str) -> Option<Self> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Some(DbKind::Postgres)
+        } else if url.starts_with("sqlite:") {
+            Some(DbKind::Sqlite)
+        } else {
+            None
+        }
+    }
+}
+
 #[derive(Clone, Debug)]
 pub enum Db {
     Sqlite(SqlitePool),
@@ -69,16 +89,25 @@ pub enum Db {
 
 impl Db {
     /// Connects to `sqlite://...` (creating the file and its folder when missing) or
-    /// `postgres://...`.
+    /// `postgres://...`; any other scheme is refused.
     pub async fn connect(url: &str) -> Result<Self, sqlx::Error> {
-        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            let pool = PgPoolOptions::new()
-                .max_connections(10)
-                .acquire_timeout(Duration::from_secs(10))
-                .connect(url)
-                .await?;
-            return Ok(Db::Postgres(pool));
+        match DbKind::from_url(url) {
+            Some(DbKind::Postgres) => {
+                let pool = PgPoolOptions::new()
+                    .max_connections(10)
+                    .acquire_timeout(Duration::from_secs(10))
+                    .connect(url)
+                    .await?;
+                Ok(Db::Postgres(pool))
+            }
+            Some(DbKind::Sqlite) => Self::connect_sqlite(url).await,
+            None => Err(sqlx::Error::Configuration(
+                "DATABASE_URL must start with sqlite:, postgres:// or postgresql://".into(),
+            )),
         }
+    }
+
+    async fn connect_sqlite(url: &str) -> Result<Self, sqlx::Error> {
         let options = SqliteConnectOptions::from_str(url)?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)

@@ -1,129 +1,29 @@
-//! Accounts: axum-login over the users table, and the register / login / logout pages.
+//! The register / sign-in / sign-out pages. Every attempt is counted against the
+//! shared limits before a password is hashed or checked.
 
-use std::collections::HashMap;
-use std::fmt;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::extract::{Query, State};
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum_login::{AuthUser, AuthnBackend, UserId};
 use axum_messages::Messages;
 use secrecy::SecretString;
 use serde::Deserialize;
 
 use super::csrf::{CsrfForm, NoFields};
+use super::error::retry_after_value;
+use super::limits::ClientAddr;
 use super::page::{Layout, PageContext};
+use super::session::{AuthError, AuthSession, Credentials};
 use super::{AppState, WebError};
-use crate::db::{self, Db, users::User};
+use crate::db;
 use crate::domain::{UserEmail, UserName, check_new_password};
-use crate::password;
-
-pub type AuthSession = axum_login::AuthSession<Backend>;
+use crate::password::HashError;
+use crate::throttle::{Bucket, Verdict};
 
 const AFTER_LOGIN: &str = "/settings/stripe";
-
-impl AuthUser for User {
-    type Id = i64;
-
-    fn id(&self) -> i64 {
-        self.id
-    }
-
-    /// A password change ends every other session.
-    fn session_auth_hash(&self) -> &[u8] {
-        self.password_hash.as_bytes()
-    }
-}
-
-#[derive(Clone, Debug)]
-pub struct Backend {
-    db: Db,
-}
-
-impl Backend {
-    pub fn new(db: Db) -> Self {
-        Backend { db }
-    }
-}
-
-#[derive(Clone, Deserialize)]
-pub struct Credentials {
-    pub email: String,
-    pub password: String,
-    #[serde(default)]
-    pub next: Option<String>,
-}
-
-/// The password never reaches a log line.
-impl fmt::Debug for Credentials {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Credentials").finish_non_exhaustive()
-    }
-}
-
-impl AuthnBackend for Backend {
-    type User = User;
-    type Credentials = Credentials;
-    type Error = sqlx::Error;
-
-    async fn authenticate(&self, creds: Credentials) -> Result<Option<User>, sqlx::Error> {
-        let user = match UserEmail::parse(&creds.email) {
-            Ok(email) => db::users::find_by_email(&self.db, email.as_str()).await?,
-            Err(_) => None,
-        };
-        let stored = user.as_ref().map(|u| u.password_hash.clone());
-        let verified = password::verify(SecretString::from(creds.password), stored).await;
-        Ok(user.filter(|_| verified))
-    }
-
-    async fn get_user(&self, id: &UserId<Self>) -> Result<Option<User>, sqlx::Error> {
-        db::users::find(&self.db, *id).await
-    }
-}
-
-/// Slows password guessing: after `MAX_FAILURES` failed logins for one email within
-/// `WINDOW`, further attempts for it are refused until the window passes.
-#[derive(Default)]
-pub struct LoginThrottle {
-    failures: Mutex<HashMap<String, (u32, Instant)>>,
-}
-
-const MAX_FAILURES: u32 = 5;
-const WINDOW: Duration = Duration::from_secs(15 * 60);
-
-impl LoginThrottle {
-    fn key(email: &str) -> String {
-        email.trim().to_lowercase()
-    }
-
-    /// How long until this email may try again, if it is locked out now.
-    pub fn locked_for(&self, email: &str) -> Option<Duration> {
-        let failures = self.failures.lock().expect("throttle lock");
-        let (count, since) = failures.get(&Self::key(email))?;
-        let elapsed = since.elapsed();
-        (*count >= MAX_FAILURES && elapsed < WINDOW).then(|| WINDOW - elapsed)
-    }
-
-    pub fn record_failure(&self, email: &str) {
-        let mut failures = self.failures.lock().expect("throttle lock");
-        failures.retain(|_, (_, since)| since.elapsed() < WINDOW);
-        let entry = failures
-            .entry(Self::key(email))
-            .or_insert((0, Instant::now()));
-        entry.0 += 1;
-    }
-
-    pub fn record_success(&self, email: &str) {
-        self.failures
-            .lock()
-            .expect("throttle lock")
-            .remove(&Self::key(email));
-    }
-}
 
 #[derive(Template, WebTemplate)]
 #[template(path = "auth/login.html")]
@@ -151,6 +51,7 @@ pub async fn login_form(ctx: PageContext, Query(query): Query<NextQuery>) -> Res
 pub async fn login(
     mut auth: AuthSession,
     State(state): State<AppState>,
+    ClientAddr(address): ClientAddr,
     messages: Messages,
     ctx: PageContext,
     CsrfForm(creds): CsrfForm<Credentials>,
@@ -165,23 +66,46 @@ pub async fn login(
             error: Some(error),
         })
     };
-    if let Some(wait) = state.throttle.locked_for(&email) {
-        tracing::warn!("login refused: too many failed attempts for one account");
-        let minutes = wait.as_secs().div_ceil(60);
-        let error = format!("Too many failed sign-in attempts. Try again in {minutes} minutes.");
-        return Ok(refuse(ctx, StatusCode::TOO_MANY_REQUESTS, error));
+    let account = Bucket::sign_in_account(&email);
+    let limits = state.limits;
+    let verdict = state
+        .throttle
+        .hit_all(&[
+            (&account, limits.sign_in_per_account),
+            (
+                &Bucket::sign_in_address(&address),
+                limits.sign_in_per_address,
+            ),
+        ])
+        .await?;
+    if let Verdict::Refused { retry_after } = verdict {
+        tracing::warn!("sign-in refused: too many attempts for one account or address");
+        let error = too_many_attempts(retry_after);
+        let page = refuse(ctx, StatusCode::TOO_MANY_REQUESTS, error);
+        return Ok(with_retry_after(page, retry_after));
     }
-    let user = auth
-        .authenticate(creds.clone())
-        .await
-        .map_err(|e| WebError::internal(format!("authenticate: {e}")))?;
+    let user = match auth.authenticate(creds.clone()).await {
+        Ok(user) => user,
+        Err(axum_login::Error::Backend(AuthError::Hashing(HashError::Busy))) => {
+            tracing::warn!("sign-in refused: password checks at capacity");
+            let error = "The server is busy. Nothing was changed; try again in a moment.";
+            let page = refuse(ctx, StatusCode::SERVICE_UNAVAILABLE, error.into());
+            return Ok(with_retry_after(page, Duration::from_secs(1)));
+        }
+        Err(e) => return Err(WebError::internal(format!("authenticate: {e}"))),
+    };
     let Some(user) = user else {
-        state.throttle.record_failure(&email);
         tracing::info!("login failed");
         let error = "Invalid email or password.".to_string();
         return Ok(refuse(ctx, StatusCode::UNAUTHORIZED, error));
     };
-    state.throttle.record_success(&email);
+    state.throttle.clear(&account).await?;
+    // A new session id at every sign-in, also over an existing session (axum-login
+    // cycles it only when nobody was signed in).
+    auth.session
+        .cycle_id()
+        .await
+        .map_err(|e| WebError::internal(format!("cycle session id: {e}")))?;
     auth.login(&user)
         .await
         .map_err(|e| WebError::internal(format!("login: {e}")))?;
@@ -190,11 +114,28 @@ pub async fn login(
     Ok(Redirect::to(&next).into_response())
 }
 
+fn too_many_attempts(wait: Duration) -> String {
+    let minutes = wait.as_secs().div_ceil(60).max(1);
+    let unit = if minutes == 1 { "minute" } else { "minutes" };
+    format!("Too many sign-in attempts. Try again in {minutes} {unit}.")
+}
+
+fn with_retry_after(mut response: Response, wait: Duration) -> Response {
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, retry_after_value(wait));
+    response
+}
+
 pub async fn logout(
     mut auth: AuthSession,
     messages: Messages,
     CsrfForm(NoFields {}): CsrfForm<NoFields>,
 ) -> Result<Redirect, WebError> {
+    // Nobody signed in: nothing to end, and no session to create for a message.
+    if auth.user.is_none() {
+        return Ok(Redirect::to("/login"));
+    }
     auth.logout()
         .await
         .map_err(|e| WebError::internal(format!("logout: {e}")))?;
@@ -231,6 +172,7 @@ pub struct RegisterForm {
 pub async fn register(
     mut auth: AuthSession,
     State(state): State<AppState>,
+    ClientAddr(address): ClientAddr,
     messages: Messages,
     ctx: PageContext,
     CsrfForm(form): CsrfForm<RegisterForm>,
@@ -253,9 +195,26 @@ pub async fn register(
             return Ok(invalid(ctx, errors.into_iter().flatten().collect()));
         }
     };
-    let hash = password::hash(SecretString::from(form.password.clone()))
+    let verdict = state
+        .throttle
+        .hit(
+            &Bucket::sign_in_address(&address),
+            state.limits.sign_in_per_address,
+        )
+        .await?;
+    if let Verdict::Refused { retry_after } = verdict {
+        tracing::warn!("registration refused: too many attempts from one address");
+        return Err(WebError::TooManyRequests { retry_after });
+    }
+    let hash = match state
+        .hasher
+        .hash(SecretString::from(form.password.clone()))
         .await
-        .map_err(WebError::internal)?;
+    {
+        Ok(hash) => hash,
+        Err(HashError::Busy) => return Err(WebError::Busy),
+        Err(err) => return Err(WebError::internal(err)),
+    };
     let new_user = db::users::NewUser {
         name: name.as_str(),
         email: email.as_str(),
@@ -311,17 +270,5 @@ mod tests {
             assert_eq!(safe_next(Some(hostile)), AFTER_LOGIN, "{hostile}");
         }
         assert_eq!(safe_next(None), AFTER_LOGIN);
-    }
-
-    #[test]
-    fn an_email_is_locked_after_repeated_failures_only() {
-        let throttle = LoginThrottle::default();
-        for _ in 0..MAX_FAILURES - 1 {
-            throttle.record_failure("Ann@example.com");
-        }
-        assert!(throttle.locked_for("ann@example.com").is_none());
-        throttle.record_failure("ann@example.com");
-        assert!(throttle.locked_for("ANN@example.com").is_some());
-        assert!(throttle.locked_for("bob@example.com").is_none());
     }
 }

@@ -3,7 +3,9 @@
 
 use askama::Template;
 use askama_web::WebTemplate;
-use axum::http::StatusCode;
+use std::time::Duration;
+
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 #[derive(Debug, thiserror::Error)]
@@ -16,6 +18,11 @@ pub enum WebError {
     TooLarge,
     #[error("not found")]
     NotFound,
+    #[error("too many requests")]
+    TooManyRequests { retry_after: Duration },
+    /// Too much work already in hand (password hashing): come back in a moment.
+    #[error("busy")]
+    Busy,
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -63,6 +70,17 @@ impl IntoResponse for WebError {
                 "Page not found",
                 "There is nothing at this address.",
             ),
+            WebError::TooManyRequests { .. } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "Too many requests",
+                "Nothing was changed. You have done this many times in a short while; \
+                 wait a minute and try again.",
+            ),
+            WebError::Busy => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "The server is busy",
+                "Nothing was changed. Please try again in a moment.",
+            ),
             WebError::Internal(detail) => {
                 tracing::error!(error = %detail, "request failed");
                 (
@@ -80,8 +98,29 @@ impl IntoResponse for WebError {
             title,
             message,
         };
-        (status, page).into_response()
+        let mut response = (status, page).into_response();
+        if let Some(wait) = self.retry_after() {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, retry_after_value(wait));
+        }
+        response
     }
+}
+
+impl WebError {
+    fn retry_after(&self) -> Option<Duration> {
+        match self {
+            WebError::TooManyRequests { retry_after } => Some(*retry_after),
+            WebError::Busy => Some(Duration::from_secs(1)),
+            _ => None,
+        }
+    }
+}
+
+/// `Retry-After` in whole seconds, at least one.
+pub fn retry_after_value(wait: Duration) -> HeaderValue {
+    HeaderValue::from(wait.as_secs().max(1))
 }
 
 pub async fn not_found() -> WebError {

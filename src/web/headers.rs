@@ -1,4 +1,6 @@
 //! Security headers on every response, and a site-styled 500 for a handler panic.
+//! Responses are `no-store` unless they say otherwise (the stylesheet and favicon
+//! do): pages show a person's data and carry form tokens.
 
 use axum::Router;
 use axum::http::{HeaderName, HeaderValue, header};
@@ -14,8 +16,14 @@ const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; \
      style-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; \
      frame-ancestors 'none'";
 
-pub fn with_security_headers<S: Clone + Send + Sync + 'static>(router: Router<S>) -> Router<S> {
-    let headers = [
+/// Two years, as the HSTS preload list asks; sent only when served over https.
+const STRICT_TRANSPORT_SECURITY: &str = "max-age=63072000; includeSubDomains";
+
+pub fn with_security_headers<S: Clone + Send + Sync + 'static>(
+    router: Router<S>,
+    https: bool,
+) -> Router<S> {
+    let mut headers = vec![
         (header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY),
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
         (header::X_FRAME_OPTIONS, "DENY"),
@@ -28,7 +36,11 @@ pub fn with_security_headers<S: Clone + Send + Sync + 'static>(router: Router<S>
             HeaderName::from_static("cross-origin-opener-policy"),
             "same-origin",
         ),
+        (header::CACHE_CONTROL, "no-store"),
     ];
+    if https {
+        headers.push((header::STRICT_TRANSPORT_SECURITY, STRICT_TRANSPORT_SECURITY));
+    }
     headers
         .into_iter()
         .fold(router, |router, (name, value)| {

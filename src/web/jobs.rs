@@ -10,9 +10,9 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum_messages::Messages;
 use serde::Deserialize;
 
-use super::auth::AuthSession;
 use super::csrf::{CsrfForm, NoFields};
 use super::page::{Layout, PageContext};
+use super::session::AuthSession;
 use super::{AppState, WebError};
 use crate::db::jobs::{self, Job, NewJob};
 use crate::sync::SyncError;

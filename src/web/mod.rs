@@ -1,12 +1,14 @@
 //! The web app: routes, sessions, CSRF and flash messages around the sync service.
 
-pub mod auth;
+mod auth;
 mod csrf;
 mod error;
 mod headers;
 mod jobs;
+mod limits;
 mod page;
 mod profile;
+pub mod session;
 mod settings;
 mod webhook;
 
@@ -20,13 +22,17 @@ use axum::routing::{get, post};
 use axum_csrf::{CsrfConfig, CsrfLayer};
 use axum_login::{AuthManagerLayerBuilder, login_required};
 use axum_messages::MessagesManagerLayer;
+use base64::Engine as _;
+use ipnet::IpNet;
 use secrecy::SecretString;
 use tower_sessions::cookie::{Key, SameSite};
 use tower_sessions::{Expiry, SessionManagerLayer};
 
-use crate::config::{Config, JobPosting};
+use crate::config::{Config, JobPosting, Limits};
+use crate::password::Hasher;
 use crate::sync::SyncService;
-use auth::{Backend, LoginThrottle};
+use crate::throttle::Throttle;
+use session::Backend;
 
 pub use error::WebError;
 
@@ -39,7 +45,12 @@ const SESSION_COOKIE: &str = "stripe_sync_session";
 #[derive(Clone)]
 pub struct AppState {
     pub sync: SyncService,
-    pub throttle: Arc<LoginThrottle>,
+    /// Request limits, counted in the database and shared by every instance.
+    pub throttle: Throttle,
+    pub limits: Limits,
+    /// The cap on password hashes computed at once in this process.
+    pub hasher: Hasher,
+    pub trusted_proxies: Arc<[IpNet]>,
     /// Signing secrets of the webhook endpoint; empty when not configured.
     pub webhook_secrets: Arc<Vec<SecretString>>,
     pub job_posting: JobPosting,
@@ -56,10 +67,16 @@ pub fn router(config: &Config, sync: SyncService) -> Router {
         .with_same_site(SameSite::Lax)
         .with_expiry(Expiry::OnInactivity(time::Duration::days(7)))
         .with_signed(Key::from(config.app_key_bytes()));
-    let backend = Backend::new(sync.db().clone());
+    let hasher = Hasher::new(config.password_hash_concurrency);
+    let backend = Backend::new(sync.db().clone(), hasher.clone());
     let auth_layer = AuthManagerLayerBuilder::new(backend, session_layer).build();
+    // Key and salt both come from APP_KEY (axum_csrf's default salt is random per
+    // process), so a form from one instance or before a restart posts to any other.
+    let csrf_salt = base64::engine::general_purpose::STANDARD
+        .encode(config.derived_key("stripe-sync csrf token salt"));
     let csrf = CsrfConfig::default()
         .with_key(Some(axum_csrf::Key::from(config.app_key_bytes())))
+        .with_salt(csrf_salt)
         .with_cookie_name("stripe_sync_csrf")
         .with_cookie_path("/")
         .with_secure(secure)
@@ -67,15 +84,18 @@ pub fn router(config: &Config, sync: SyncService) -> Router {
         .with_cookie_same_site(axum_csrf::SameSite::Strict);
 
     let state = AppState {
+        throttle: Throttle::new(sync.db().clone()),
         sync,
-        throttle: Arc::new(LoginThrottle::default()),
+        limits: config.limits,
+        hasher,
+        trusted_proxies: config.trusted_proxies.clone().into(),
         webhook_secrets: Arc::new(config.webhook_secrets()),
         job_posting: config.job_posting.clone(),
         app_url: config.app_url.as_str().into(),
     };
 
-    let router = Router::new()
-        .route("/settings/stripe", get(settings::show))
+    // Every POST here calls Stripe and counts against the user's allowance.
+    let stripe_actions = Router::new()
         .route("/settings/stripe/create", post(settings::create))
         .route("/settings/stripe/update", post(settings::update))
         .route("/settings/stripe/refresh", post(settings::refresh))
@@ -85,10 +105,17 @@ pub fn router(config: &Config, sync: SyncService) -> Router {
         )
         .route("/settings/stripe/recreate", post(settings::recreate))
         .route("/settings/stripe/portal", post(settings::portal))
+        .route("/jobs/{id}/pay", post(jobs::pay))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            limits::stripe_actions,
+        ));
+    let router = Router::new()
+        .route("/settings/stripe", get(settings::show))
+        .merge(stripe_actions)
         .route("/settings/profile", get(profile::show).post(profile::save))
         .route("/jobs/new", get(jobs::new_form).post(jobs::create))
         .route("/jobs/{id}", get(jobs::show))
-        .route("/jobs/{id}/pay", post(jobs::pay))
         .route("/jobs/{id}/success", get(jobs::success))
         .route("/jobs/{id}/cancelled", get(jobs::cancelled))
         .route_layer(login_required!(Backend, login_url = "/login"))
@@ -107,7 +134,7 @@ pub fn router(config: &Config, sync: SyncService) -> Router {
         .layer(auth_layer)
         .layer(CsrfLayer::new(csrf))
         .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES));
-    headers::with_security_headers(router).with_state(state)
+    headers::with_security_headers(router, secure).with_state(state)
 }
 
 async fn healthz() -> &'static str {

@@ -9,7 +9,7 @@ use axum_csrf::CsrfToken;
 use axum_messages::{Level, Messages};
 
 use super::WebError;
-use super::auth::AuthSession;
+use super::session::AuthSession;
 
 #[derive(Clone, Debug)]
 pub struct Flash {

@@ -8,9 +8,9 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum_messages::Messages;
 use serde::Deserialize;
 
-use super::auth::AuthSession;
 use super::csrf::CsrfForm;
 use super::page::{Layout, PageContext};
+use super::session::AuthSession;
 use super::{AppState, WebError};
 use crate::db;
 use crate::domain::{UserEmail, UserName};

@@ -9,10 +9,10 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum_messages::Messages;
 use time::OffsetDateTime;
 
-use super::auth::AuthSession;
 use super::csrf::{CsrfForm, NoFields};
 use super::jobs::format_money;
 use super::page::{Layout, PageContext};
+use super::session::AuthSession;
 use super::{AppState, WebError};
 use crate::db::payments;
 use crate::db::users::User;

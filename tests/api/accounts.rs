@@ -183,7 +183,7 @@ async fn repeated_failed_logins_are_throttled_even_with_the_right_password() {
     assert!(
         body(response, StatusCode::TOO_MANY_REQUESTS)
             .await
-            .contains("Too many failed sign-in attempts")
+            .contains("Too many sign-in attempts")
     );
 }
 

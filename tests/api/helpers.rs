@@ -80,6 +80,10 @@ pub struct TestApp {
     pub stripe: FakeStripe,
     pub sync: SyncService,
     pub db: Db,
+    /// The instance's `APP_KEY`, shared by any further instance of the same app.
+    pub app_key: Vec<u8>,
+    api_base: Option<String>,
+    server: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -88,6 +92,28 @@ pub async fn spawn_app() -> TestApp {
 
 pub async fn spawn_app_with(setup: StripeSetup) -> TestApp {
     spawn_app_customized(setup, |_| {}).await
+}
+
+/// The suite's settings for one instance.
+fn test_config(database_url: &str, api_base: Option<String>, app_key: &[u8]) -> Config {
+    Config {
+        database_url: database_url.to_string(),
+        stripe: api_base.map(|api_base| StripeConfig {
+            secret: SecretString::from(TEST_STRIPE_SECRET),
+            publishable_key: None,
+            api_base,
+        }),
+        webhook_secret: None,
+        app_url: "http://127.0.0.1".into(),
+        app_key: secrecy::SecretBox::new(Box::new(app_key.to_vec())),
+        bind: "127.0.0.1:0".into(),
+        log_dir: log_dir(),
+        job_posting: Default::default(),
+        trusted_proxies: Vec::new(),
+        // Debug builds hash slowly; room for a test's parallel sign-ins.
+        password_hash_concurrency: 4,
+        limits: Default::default(),
+    }
 }
 
 /// Spawns the app with settings changed from the suite's defaults.
@@ -103,38 +129,47 @@ pub async fn spawn_app_customized(
         StripeSetup::At(url) => Some(url.clone()),
     };
     let database_url = fresh_database_url().await;
-    let mut config = Config {
-        database_url: database_url.clone(),
-        stripe: api_base.map(|api_base| StripeConfig {
-            secret: SecretString::from(TEST_STRIPE_SECRET),
-            publishable_key: None,
-            api_base,
-        }),
-        webhook_secret: None,
-        app_url: "http://127.0.0.1".into(),
-        app_key: secrecy::SecretBox::new(Box::new(generate_app_key())),
-        bind: "127.0.0.1:0".into(),
-        log_dir: log_dir(),
-        job_posting: Default::default(),
-    };
+    let mut config = test_config(&database_url, api_base.clone(), &generate_app_key());
     customize(&mut config);
+    spawn_instance(config, stripe, api_base).await
+}
+
+async fn spawn_instance(config: Config, stripe: FakeStripe, api_base: Option<String>) -> TestApp {
+    let app_key = config.app_key_bytes().to_vec();
+    let database_url = config.database_url.clone();
     let app = App::build_with_retry(config, test_retry_policy())
         .await
         .expect("app builds");
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = format!("http://{}", listener.local_addr().unwrap());
     let sync = app.sync.clone();
-    tokio::spawn(app.serve(listener));
+    let server = tokio::spawn(app.serve(listener));
     TestApp {
         address,
         database_url,
         stripe,
         db: sync.db().clone(),
         sync,
+        app_key,
+        api_base,
+        server,
     }
 }
 
 impl TestApp {
+    /// Another instance of the same app, as behind a load balancer or after a
+    /// deploy: its own process state, the same database, `APP_KEY` and stand-in.
+    pub async fn another_instance(&self, customize: impl FnOnce(&mut Config)) -> TestApp {
+        let mut config = test_config(&self.database_url, self.api_base.clone(), &self.app_key);
+        customize(&mut config);
+        spawn_instance(config, self.stripe.clone(), self.api_base.clone()).await
+    }
+
+    /// Stops this instance's server, as a restart would.
+    pub fn stop(&self) {
+        self.server.abort();
+    }
+
     /// The `stripe-sync` binary with this app's database and Stripe stand-in.
     pub fn command(&self, args: &[&str]) -> tokio::process::Command {
         let app_key = base64::engine::general_purpose::STANDARD.encode([9u8; 64]);
@@ -248,6 +283,35 @@ pub struct Browser {
 }
 
 impl Browser {
+    /// The same browser (cookies, form token) pointed at another instance.
+    pub fn on(&self, app: &TestApp) -> Browser {
+        Browser {
+            base: app.address.clone(),
+            jar: self.jar.clone(),
+            client: self.client.clone(),
+            token: Mutex::new(self.token.lock().unwrap().clone()),
+        }
+    }
+
+    /// Posts the same form `count` times at once (one form token, as from tabs of
+    /// one browser) and returns the statuses, in no particular order.
+    pub async fn post_form_at_once(
+        &self,
+        path: &str,
+        fields: &[(&str, &str)],
+        count: usize,
+    ) -> Vec<StatusCode> {
+        let token = self.csrf_token().await;
+        let mut form: Vec<(String, String)> = vec![("authenticity_token".into(), token.clone())];
+        form.extend(fields.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        let mut posts = tokio::task::JoinSet::new();
+        for _ in 0..count {
+            let request = self.client.post(format!("{}{path}", self.base)).form(&form);
+            posts.spawn(async move { request.send().await.unwrap().status() });
+        }
+        posts.join_all().await
+    }
+
     /// The value of one cookie the site has set in this browser.
     pub fn cookie(&self, name: &str) -> Option<String> {
         let url = self.base.parse().unwrap();

@@ -13,4 +13,5 @@ mod settings_page;
 mod stripe_client;
 mod stripe_fake;
 mod sync_command;
+mod web_tier;
 mod webhooks;

@@ -1,0 +1,205 @@
+//! A sign-in flood against the release binary: `POST /login` from many clients at
+//! once for random emails, while a separate client keeps asking `/healthz`. Run it
+//! with
+//!
+//!     cargo bench --bench login_flood [-- --parallel 500 --rounds 3]
+//!
+//! Two floods, each against a fresh `stripe-sync serve` process:
+//! - one address: every attempt from 127.0.0.1 (the per-address limit answers);
+//! - distributed: every attempt names its own client in `X-Forwarded-For` from a
+//!   trusted proxy, so only the cap on password hashing stands between the flood
+//!   and the server's memory.
+//!
+//! For each it prints the answers by status, connections that failed, the server's
+//! peak RSS and `/healthz` latency during the flood. Targets: peak RSS ≤ 200 MiB,
+//! `/healthz` p95 ≤ 250 ms, no failed connection, answers only 401/429/503.
+
+#[allow(dead_code)]
+#[path = "../tests/api/helpers.rs"]
+mod helpers;
+#[allow(dead_code)]
+#[path = "../tests/api/stripe_fake.rs"]
+mod stripe_fake;
+mod support;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+use support::{arg, wait_for_peak_rss};
+
+use helpers::{TestApp, spawn_app};
+
+struct Flood {
+    name: &'static str,
+    statuses: BTreeMap<u16, usize>,
+    failed_connections: usize,
+    peak_rss_kib: i64,
+    healthz: Vec<Duration>,
+    seconds: f64,
+}
+
+fn main() {
+    let parallel = arg("--parallel", 500) as usize;
+    let rounds = arg("--rounds", 3) as usize;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let app = spawn_app().await;
+        let mut floods = Vec::new();
+        for (name, distributed) in [("one address", false), ("distributed", true)] {
+            floods.push(flood(&app, name, distributed, parallel, rounds).await);
+        }
+        print(&floods, parallel, rounds);
+    });
+}
+
+async fn flood(
+    app: &TestApp,
+    name: &'static str,
+    distributed: bool,
+    parallel: usize,
+    rounds: usize,
+) -> Flood {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut command = app.command(&["serve"]).into_std();
+    command
+        .env("BIND", format!("127.0.0.1:{port}"))
+        .env("TRUSTED_PROXIES", "127.0.0.1")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    // Reaped by wait4 below, which also reports the server's peak RSS.
+    #[allow(clippy::zombie_processes)]
+    let server = command.spawn().expect("server starts");
+    let pid = server.id() as libc::pid_t;
+    let client = reqwest::Client::builder()
+        .cookie_store(true)
+        .pool_max_idle_per_host(parallel)
+        .build()
+        .unwrap();
+    let token = wait_for_login_page(&client, &base).await;
+
+    let flooding = Arc::new(AtomicBool::new(true));
+    let sampler = tokio::spawn(sample_healthz(base.clone(), flooding.clone()));
+    let started = Instant::now();
+    let mut statuses = BTreeMap::new();
+    let mut failed_connections = 0;
+    for round in 0..rounds {
+        let mut attempts = tokio::task::JoinSet::new();
+        for n in 0..parallel {
+            let mut request = client.post(format!("{base}/login")).form(&[
+                ("authenticity_token", token.as_str()),
+                (
+                    "email",
+                    &format!("flood-{round}-{n}-{}@example.com", rand_u32()),
+                ),
+                ("password", "not-the-password"),
+            ]);
+            if distributed {
+                let forwarded = format!("10.{}.{}.{}", round, n / 250, n % 250 + 1);
+                request = request.header("x-forwarded-for", forwarded);
+            }
+            attempts.spawn(async move { request.send().await.map(|r| r.status().as_u16()) });
+        }
+        for answer in attempts.join_all().await {
+            match answer {
+                Ok(status) => *statuses.entry(status).or_default() += 1,
+                Err(_) => failed_connections += 1,
+            }
+        }
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    flooding.store(false, Ordering::Relaxed);
+    let mut healthz = sampler.await.unwrap();
+    healthz.sort();
+
+    // SAFETY: pid is our own child; SIGTERM asks serve for a graceful stop.
+    unsafe { libc::kill(pid, libc::SIGTERM) };
+    let peak_rss_kib = tokio::task::spawn_blocking(move || wait_for_peak_rss(pid))
+        .await
+        .unwrap();
+    Flood {
+        name,
+        statuses,
+        failed_connections,
+        peak_rss_kib,
+        healthz,
+        seconds,
+    }
+}
+
+fn rand_u32() -> u32 {
+    rand::random()
+}
+
+/// Waits until the server answers and returns the login form's token (its cookie
+/// stays in the client).
+async fn wait_for_login_page(client: &reqwest::Client, base: &str) -> String {
+    for _ in 0..200 {
+        if let Ok(response) = client.get(format!("{base}/login")).send().await {
+            let html = response.text().await.unwrap();
+            let marker = "name=\"authenticity_token\" value=\"";
+            let start = html.find(marker).expect("a form token") + marker.len();
+            let end = html[start..].find('"').unwrap() + start;
+            return html[start..end].to_string();
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the server did not start");
+}
+
+/// `/healthz` every 10 ms on its own connection while the flood lasts.
+async fn sample_healthz(base: String, flooding: Arc<AtomicBool>) -> Vec<Duration> {
+    let client = reqwest::Client::new();
+    let mut latencies = Vec::new();
+    while flooding.load(Ordering::Relaxed) {
+        let sent = Instant::now();
+        let response = client.get(format!("{base}/healthz")).send().await;
+        assert!(
+            response.is_ok_and(|r| r.status() == 200),
+            "/healthz answers"
+        );
+        latencies.push(sent.elapsed());
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    latencies
+}
+
+fn print(floods: &[Flood], parallel: usize, rounds: usize) {
+    println!("\n{rounds} rounds of {parallel} parallel POST /login, random emails\n");
+    println!(
+        "{:<12} {:>8} {:>26} {:>8} {:>10} {:>10} {:>10}",
+        "flood", "seconds", "answers by status", "failed", "peak MiB", "hz p50 ms", "hz p95 ms"
+    );
+    for flood in floods {
+        let at = |share: f64| {
+            let i = ((flood.healthz.len() as f64 * share) as usize).min(flood.healthz.len() - 1);
+            flood.healthz[i].as_secs_f64() * 1000.0
+        };
+        let answers: Vec<String> = flood
+            .statuses
+            .iter()
+            .map(|(status, count)| format!("{status}×{count}"))
+            .collect();
+        println!(
+            "{:<12} {:>8.1} {:>26} {:>8} {:>10.1} {:>10.1} {:>10.1}",
+            flood.name,
+            flood.seconds,
+            answers.join(" "),
+            flood.failed_connections,
+            flood.peak_rss_kib as f64 / 1024.0,
+            at(0.50),
+            at(0.95),
+        );
+    }
+    println!(
+        "\ntargets: peak ≤ 200 MiB, /healthz p95 ≤ 250 ms, no failed connection, only 401/429/503"
+    );
+}

@@ -1,0 +1,37 @@
+//! The `rate_limits` table: fixed-window counters shared by every instance.
+
+use super::{Db, on_pool};
+
+/// Counts one hit in `bucket` and returns the count in the current window and the
+/// window's end (Unix seconds). One statement, so hits sent at the same moment
+/// from any number of instances are each counted: none can slip past the limit.
+pub async fn hit(
+    db: &Db,
+    bucket: &str,
+    now: i64,
+    window_end: i64,
+) -> Result<(i64, i64), sqlx::Error> {
+    const SQL: &str = "INSERT INTO rate_limits (bucket, hits, reset_at) VALUES ($1, 1, $3) \
+        ON CONFLICT (bucket) DO UPDATE SET \
+            hits = CASE WHEN rate_limits.reset_at <= $2 THEN 1 ELSE rate_limits.hits + 1 END, \
+            reset_at = CASE WHEN rate_limits.reset_at <= $2 THEN $3 ELSE rate_limits.reset_at END \
+        RETURNING hits, reset_at";
+    on_pool!(db, pool => sqlx::query_as(SQL)
+        .bind(bucket)
+        .bind(now)
+        .bind(window_end)
+        .fetch_one(pool)
+        .await)
+}
+
+/// Forgets a bucket's count (a successful sign-in clears its account's failures).
+pub async fn clear(db: &Db, bucket: &str) -> Result<(), sqlx::Error> {
+    const SQL: &str = "DELETE FROM rate_limits WHERE bucket = $1";
+    on_pool!(db, pool => sqlx::query(SQL).bind(bucket).execute(pool).await.map(|_| ()))
+}
+
+/// Deletes the counters whose window has passed; returns how many.
+pub async fn prune(db: &Db, now: i64) -> Result<u64, sqlx::Error> {
+    const SQL: &str = "DELETE FROM rate_limits WHERE reset_at <= $1";
+    on_pool!(db, pool => sqlx::query(SQL).bind(now).execute(pool).await.map(|r| r.rows_affected()))
+}
