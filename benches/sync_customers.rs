@@ -1,7 +1,11 @@
 //! Benchmark of `stripe-sync stripe:sync-customers` against the Stripe stand-in
 //! with Stripe-like latency and a rate limit. Run it with
 //!
-//!     cargo bench --bench sync_customers [-- --users 2000 --rate 100 --latency-ms 250]
+//!     cargo bench --bench sync_customers [-- --users 2000 --rate 100 --latency-ms 250 --faults-percent 20]
+//!
+//! The faulty phase repeats the create with that share of calls meeting a 429, a
+//! 500 before or after the call took effect, or a connection dropped before or
+//! after it (target: ≥ 0.5 of R).
 //!
 //! It runs the release binary as an operator would and prints, per phase: users/s,
 //! users/s ÷ R, Stripe calls made, 429s returned by the stand-in, and the peak RSS
@@ -31,6 +35,8 @@ struct Settings {
     latency_ms: u64,
     small: usize,
     large: usize,
+    /// Share of calls that meet one of the five injected faults, in the faulty phase.
+    faults: f64,
 }
 
 struct Measured {
@@ -49,6 +55,7 @@ fn settings() -> Settings {
         latency_ms: 250,
         small: 10_000,
         large: 100_000,
+        faults: 0.2,
     };
     let args: Vec<String> = std::env::args().collect();
     for pair in args.windows(2) {
@@ -59,6 +66,7 @@ fn settings() -> Settings {
             "--latency-ms" => settings.latency_ms = value() as u64,
             "--small" => settings.small = value(),
             "--large" => settings.large = value(),
+            "--faults-percent" => settings.faults = value() as f64 / 100.0,
             _ => {}
         }
     }
@@ -97,6 +105,16 @@ async fn run(settings: &Settings) -> Vec<Measured> {
     let mut results = vec![measure(&app, "create", &[&bulk[..], &["--create"]].concat()).await];
     app.execute("UPDATE users SET name = name || ' v2'").await;
     results.push(measure(&app, "update", &[&bulk[..], &["--update"]].concat()).await);
+
+    // The same create, with a share of calls going wrong the way the internet does.
+    let app = spawn_app().await;
+    app.stripe
+        .set_latency(Duration::from_millis(settings.latency_ms));
+    app.stripe.set_rate_limit(settings.rate);
+    app.stripe.set_fault_rate(settings.faults);
+    app.insert_users(settings.users).await;
+    let phase = format!("create, {:.0}% faults", settings.faults * 100.0);
+    results.push(measure(&app, &phase, &[&bulk[..], &["--create"]].concat()).await);
 
     for users in [settings.small, settings.large] {
         let app = spawn_app().await;

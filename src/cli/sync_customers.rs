@@ -263,9 +263,29 @@ fn print_report(report: &BulkReport, json: bool) {
             report.held
         );
     }
-    if !report.failures.is_empty() {
-        println!("Failed users:");
-        for failure in &report.failures {
+    if report.retried > 0 {
+        println!(
+            "{} users got no answer at first and were tried again at the end of the run.",
+            report.retried
+        );
+    }
+    for (answered, heading) in [
+        (true, "Failed users, Stripe answered with an error:"),
+        (
+            false,
+            "Failed users, no answer from Stripe (network, timeout):",
+        ),
+    ] {
+        let failures: Vec<_> = report
+            .failures
+            .iter()
+            .filter(|f| f.stripe_answered == answered)
+            .collect();
+        if failures.is_empty() {
+            continue;
+        }
+        println!("{heading}");
+        for failure in failures {
             let request = failure
                 .request_id
                 .as_deref()

@@ -445,15 +445,19 @@ impl StripeGateway {
         R: StripeRequest,
         T: miniserde::Deserialize,
     {
-        let deadline = Instant::now() + self.retry.total_timeout;
+        // The budget counts time spent on the wire and backing off, never time
+        // waiting for our own rate limiter: a slow queue is not Stripe failing.
+        let mut spent = Duration::ZERO;
         let strategy = key.map_or(RequestStrategy::Once, RequestStrategy::Idempotent);
         let mut attempt = 0;
         loop {
             attempt += 1;
-            if let Some(limiter) = &self.limiter {
-                limiter.acquire().await;
-            }
-            let remaining = deadline.saturating_duration_since(Instant::now());
+            let ticket = match &self.limiter {
+                Some(limiter) => Some(limiter.acquire().await),
+                None => None,
+            };
+            let remaining = self.retry.total_timeout.saturating_sub(spent);
+            let sent = Instant::now();
             let result = request
                 .build()
                 .customize::<T>()
@@ -461,20 +465,27 @@ impl StripeGateway {
                 .timeout(self.retry.attempt_timeout.min(remaining))
                 .send(&self.transport)
                 .await;
-            let failure = match result {
-                Ok(output) => {
-                    if let Some(limiter) = &self.limiter {
-                        limiter.succeeded();
+            spent += sent.elapsed();
+            let (failure, retry_after) = match result {
+                Ok(output) => return Ok(output),
+                Err(err) => {
+                    let retry_after = err.retry_after;
+                    let lock_contention = err.api.as_ref().and_then(|api| api.code.as_ref())
+                        == Some(&ApiErrorsCode::LockTimeout);
+                    let failure = StripeFailure::from_error(operation, err);
+                    // Lock contention on one object says nothing about the rate.
+                    if let (Some(limiter), Some(ticket), Some(429), false) =
+                        (&self.limiter, ticket, failure.status, lock_contention)
+                    {
+                        limiter.rate_limited(ticket, retry_after);
                     }
-                    return Ok(output);
+                    (failure, retry_after)
                 }
-                Err(err) => StripeFailure::from_error(operation, err),
             };
-            if let (Some(limiter), Some(429)) = (&self.limiter, failure.status) {
-                limiter.rate_limited();
-            }
-            let wait = self.retry.backoff(attempt - 1);
-            let out_of_time = Instant::now() + wait >= deadline;
+            let wait = retry_after
+                .map(|wait| wait.min(self.retry.max_delay))
+                .unwrap_or_else(|| self.retry.backoff(attempt - 1));
+            let out_of_time = spent + wait >= self.retry.total_timeout;
             if !failure.retryable || attempt >= self.retry.max_attempts || out_of_time {
                 return Err(failure);
             }
@@ -486,6 +497,7 @@ impl StripeGateway {
                 "stripe request failed, retrying in {wait:?}"
             );
             tokio::time::sleep(wait).await;
+            spent += wait;
         }
     }
 }

@@ -38,6 +38,8 @@ pub struct TransportError {
     pub request_id: Option<String>,
     /// Stripe's own verdict on retrying, from the `Stripe-Should-Retry` header.
     pub should_retry: Option<bool>,
+    /// How long to wait before asking again, from a `Retry-After` in seconds.
+    pub retry_after: Option<Duration>,
     /// Stripe's error object, when the body was one.
     pub api: Option<Box<ApiErrors>>,
     /// For logs: Stripe's message or the transport's error. Never a secret.
@@ -50,6 +52,7 @@ impl TransportError {
             cause,
             request_id: None,
             should_retry: None,
+            retry_after: None,
             api: None,
             detail: detail.to_string(),
         }
@@ -130,6 +133,9 @@ impl Transport {
             };
             let request_id = header("request-id");
             let should_retry = header("stripe-should-retry").and_then(|v| v.parse().ok());
+            let retry_after = header("retry-after")
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .map(Duration::from_secs);
             let body = response
                 .into_body()
                 .collect()
@@ -151,6 +157,7 @@ impl Transport {
                 cause: Cause::Status(status),
                 request_id,
                 should_retry,
+                retry_after,
                 api,
                 detail,
             })

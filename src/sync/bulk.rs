@@ -1,6 +1,11 @@
 //! The bulk sync behind `stripe:sync-customers`: streams users in keyset pages and
 //! calls the same create and update the settings page calls, concurrently, under
 //! the gateway's rate limiter. One user's failure never stops the run.
+//!
+//! A user whose attempts all went unanswered (timeouts, dropped connections, 5xx,
+//! 429) gets a second pass at the end of the run, when the network may have
+//! recovered, before being reported failed; a failure Stripe answered with a
+//! verdict (a refused key, an invalid request) is final at once.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -56,7 +61,12 @@ pub struct FailedUser {
     pub action: &'static str,
     pub reason: String,
     pub request_id: Option<String>,
+    /// Whether Stripe answered (with an error status) rather than not at all.
+    pub stripe_answered: bool,
 }
+
+/// Users to try once more at the end of the run.
+type SecondPass = std::sync::Mutex<Vec<(i64, Action)>>;
 
 /// The final report; `--json` prints it as one object.
 #[derive(Debug, Clone, Serialize)]
@@ -76,6 +86,8 @@ pub struct BulkReport {
     /// holds the user: a later run finishes them.
     pub held: u64,
     pub failed: u64,
+    /// Users whose first attempts went unanswered and who were tried again at the end.
+    pub retried: u64,
     pub failures: Vec<FailedUser>,
     pub elapsed_seconds: f64,
 }
@@ -109,6 +121,7 @@ impl SyncService {
         }
         let started = Instant::now();
         let failures = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let second_pass = Arc::new(SecondPass::default());
         let permits = Arc::new(Semaphore::new(options.concurrency.max(1)));
         let mut tasks = JoinSet::new();
         let mut cursor = 0;
@@ -142,14 +155,49 @@ impl SyncService {
                     .await
                     .expect("semaphore open");
                 let (service, tally, failures) = (self.clone(), tally.clone(), failures.clone());
+                let second_pass = second_pass.clone();
                 let force = options.force;
                 tasks.spawn(async move {
                     let outcome = service.run(row.id, action, force).await;
-                    record(&tally, &failures, row.id, action, outcome);
+                    record(
+                        &tally,
+                        &failures,
+                        Some(&second_pass),
+                        row.id,
+                        action,
+                        outcome,
+                    );
                     drop(permit);
                 });
                 while tasks.try_join_next().is_some() {}
             }
+        }
+        while tasks.join_next().await.is_some() {}
+        let again = std::mem::take(&mut *second_pass.lock().expect("second pass lock"));
+        let retried = again.len() as u64;
+        for (user_id, action) in again {
+            if stop.load(Ordering::Relaxed) {
+                // Stopped before the second pass: these users are reported as
+                // interrupted, and a rerun picks them up.
+                interrupted = true;
+            }
+            let permit = permits
+                .clone()
+                .acquire_owned()
+                .await
+                .expect("semaphore open");
+            let (service, tally, failures) = (self.clone(), tally.clone(), failures.clone());
+            let force = options.force;
+            let give_up = stop.load(Ordering::Relaxed);
+            tasks.spawn(async move {
+                let outcome = if give_up {
+                    Err(SyncError::Interrupted)
+                } else {
+                    service.run(user_id, action, force).await
+                };
+                record(&tally, &failures, None, user_id, action, outcome);
+                drop(permit);
+            });
         }
         while tasks.join_next().await.is_some() {}
         let failures = std::mem::take(&mut *failures.lock().expect("failures lock"));
@@ -164,6 +212,7 @@ impl SyncService {
             skipped: Tally::get(&tally.skipped),
             held: Tally::get(&tally.held),
             failed: Tally::get(&tally.failed),
+            retried,
             failures,
             elapsed_seconds: started.elapsed().as_secs_f64(),
         })
@@ -228,9 +277,12 @@ fn plan(row: &SyncRow, options: &BulkOptions, tally: &Tally) -> Option<Action> {
     }
 }
 
+/// Counts one user's outcome. An unanswered failure goes to `second_pass` when
+/// there is one (the first pass), and is counted only when it comes back.
 fn record(
     tally: &Tally,
     failures: &std::sync::Mutex<Vec<FailedUser>>,
+    second_pass: Option<&SecondPass>,
     user_id: i64,
     action: Action,
     outcome: Result<Done, SyncError>,
@@ -246,6 +298,14 @@ fn record(
         Err(SyncError::AlreadyHasCustomer { .. } | SyncError::NoCustomer) => {
             tally.add(&tally.skipped)
         }
+        Err(err) if err.is_unanswered() && second_pass.is_some() => {
+            if let Some(second_pass) = second_pass {
+                second_pass
+                    .lock()
+                    .expect("second pass lock")
+                    .push((user_id, action));
+            }
+        }
         Err(err) => {
             tally.add(&tally.failed);
             failures.lock().expect("failures lock").push(FailedUser {
@@ -253,6 +313,7 @@ fn record(
                 action: action.name(),
                 reason: err.operator_reason(),
                 request_id: err.request_id().map(str::to_string),
+                stripe_answered: err.stripe_answered(),
             });
         }
     }

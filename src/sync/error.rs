@@ -24,6 +24,8 @@ pub enum SyncError {
     JobNotFound(i64),
     #[error("the job is paid for already")]
     JobAlreadyPaid,
+    #[error("the run was interrupted before this user was tried again")]
+    Interrupted,
     #[error(transparent)]
     Stripe(#[from] StripeFailure),
     #[error("database error: {0}")]
@@ -84,10 +86,22 @@ impl SyncError {
                     None => "Stripe rejected the request, nothing was changed.".into(),
                 },
             },
+            SyncError::Interrupted => "Stopped before this was done; run it again.".into(),
             SyncError::Database(_) => {
                 "Something went wrong on our side, nothing was changed. Please try again.".into()
             }
         }
+    }
+
+    /// A Stripe failure after every attempt: the last one with no verdict from Stripe
+    /// (no answer, a timeout, 5xx or 429), so asking later may well succeed.
+    pub fn is_unanswered(&self) -> bool {
+        matches!(self, SyncError::Stripe(failure) if failure.kind == FailureKind::Unavailable)
+    }
+
+    /// Whether Stripe answered the failed request (with an error status).
+    pub fn stripe_answered(&self) -> bool {
+        matches!(self, SyncError::Stripe(failure) if failure.status.is_some())
     }
 
     /// The reason in an operator's report: what happened, in a few words.

@@ -3,10 +3,12 @@
 
 use std::time::Duration;
 
-use stripe_sync::stripe::FailureKind;
+use std::sync::Arc;
+
+use stripe_sync::stripe::{FailureKind, RateLimiter};
 use stripe_sync::sync::{Push, SyncError};
 
-use crate::helpers::{TestApp, log_line_containing, spawn_app};
+use crate::helpers::{TestApp, log_line_containing, spawn_app, test_retry_policy};
 use crate::stripe_fake::Fault;
 
 async fn linked_user(app: &TestApp) -> i64 {
@@ -128,4 +130,63 @@ async fn a_plain_text_error_keeps_its_status_and_request_id_for_the_log() {
             .is_some(),
         "the failure is logged with its request id"
     );
+}
+
+#[tokio::test]
+async fn a_429_halves_the_bulk_rate_but_one_for_lock_contention_does_not() {
+    let app = spawn_app().await;
+    let user_id = linked_user(&app).await;
+    let limiter = Arc::new(RateLimiter::new(100));
+    let bulk = app.sync.for_bulk(limiter.clone(), test_retry_policy());
+    app.stripe.push_faults(1, Fault::LockTimeout);
+
+    bulk.refresh_customer(user_id).await.expect("retried");
+
+    assert_eq!(app.stripe.calls("GET", "/v1/customers/"), 2);
+    assert_eq!(
+        limiter.current_rate(),
+        100.0,
+        "lock contention is not the rate"
+    );
+    app.stripe.push_faults(1, Fault::Status(429));
+    bulk.refresh_customer(user_id).await.expect("retried");
+    assert!(limiter.current_rate() < 60.0, "{}", limiter.current_rate());
+}
+
+#[tokio::test]
+async fn a_retry_after_holds_the_bulk_run_back_that_long() {
+    let app = spawn_app().await;
+    let user_id = linked_user(&app).await;
+    let limiter = Arc::new(RateLimiter::new(100));
+    let bulk = app.sync.for_bulk(limiter, test_retry_policy());
+    app.stripe.push_faults(1, Fault::RateLimitedFor(1));
+    let started = std::time::Instant::now();
+
+    bulk.refresh_customer(user_id).await.expect("retried");
+
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(app.stripe.calls("GET", "/v1/customers/"), 2);
+}
+
+#[tokio::test]
+async fn time_queued_behind_the_rate_limiter_is_not_a_stripe_timeout() {
+    let app = spawn_app().await;
+    let user_id = linked_user(&app).await;
+    // One request a second, and a budget of far less than the queue: before, the
+    // wait for a token used up the budget and the call "timed out".
+    let limiter = Arc::new(RateLimiter::new(1));
+    let mut policy = test_retry_policy();
+    policy.total_timeout = Duration::from_millis(300);
+    policy.attempt_timeout = Duration::from_millis(300);
+    let bulk = app.sync.for_bulk(limiter, policy);
+
+    for _ in 0..3 {
+        bulk.refresh_customer(user_id)
+            .await
+            .expect("queued, then answered");
+    }
 }

@@ -28,6 +28,15 @@ pub enum Fault {
     Drop,
     /// Act normally, then hold the answer back this long (a lost or late reply).
     SlowReply(Duration),
+    /// Act, then answer with this status instead of the result (the call took
+    /// effect, but the caller is told it failed).
+    StatusAfterActing(u16),
+    /// Act, then close the connection without answering (the reply is lost).
+    DropAfterActing,
+    /// 429 with code `lock_timeout`: another request holds a lock on the object.
+    LockTimeout,
+    /// 429 with a `Retry-After` of this many seconds.
+    RateLimitedFor(u64),
 }
 
 #[derive(Clone, Debug)]
@@ -67,7 +76,8 @@ struct State {
     latency: Duration,
     rate_limit: Option<RateLimit>,
     rejected_for_rate: usize,
-    /// Share of requests (0..1) that meet a random 500, 429 or dropped connection.
+    /// Share of requests (0..1) that meet a random fault of the five kinds the
+    /// internet produces (see `random_fault`).
     fault_rate: f64,
     customers: BTreeMap<String, FakeCustomer>,
     idempotency: HashMap<String, Remembered>,
@@ -139,7 +149,9 @@ impl FakeStripe {
         self.state.lock().unwrap().rejected_for_rate
     }
 
-    /// Makes a share of all requests fail at random: 500, 429 or a dropped connection.
+    /// Makes a share of all requests fail at random, as the internet does: a 429, a
+    /// 500 before or after the call took effect, the connection dropped before or
+    /// after.
     pub fn set_fault_rate(&self, share: f64) {
         self.state.lock().unwrap().fault_rate = share;
     }
@@ -292,6 +304,7 @@ impl FakeStripe {
             tokio::time::sleep(latency).await;
         }
         let mut should_retry: Option<bool> = None;
+        let mut retry_after: Option<u64> = None;
         let mut plain_text = false;
         let (status, body) = match fault {
             // An error from the service makes hyper close the connection unanswered.
@@ -305,6 +318,28 @@ impl FakeStripe {
                 plain_text = true;
                 (StatusCode::from_u16(code).unwrap(), Value::Null)
             }
+            Some(Fault::StatusAfterActing(code)) => {
+                self.handle(&method, &path, &query, &body, key, &request_id);
+                injected(code, &request_id)
+            }
+            Some(Fault::LockTimeout) => (
+                StatusCode::TOO_MANY_REQUESTS,
+                error_body(
+                    "invalid_request_error",
+                    Some("lock_timeout"),
+                    "This object cannot be accessed right now because another API request \
+                     or Stripe process is currently accessing it.",
+                    &request_id,
+                ),
+            ),
+            Some(Fault::RateLimitedFor(seconds)) => {
+                retry_after = Some(seconds);
+                injected(429, &request_id)
+            }
+            Some(Fault::DropAfterActing) => {
+                self.handle(&method, &path, &query, &body, key, &request_id);
+                return Err(std::io::Error::other("injected drop after acting"));
+            }
             Some(Fault::SlowReply(delay)) => {
                 let reply = self.handle(&method, &path, &query, &body, key, &request_id);
                 tokio::time::sleep(delay).await;
@@ -317,6 +352,9 @@ impl FakeStripe {
             .header("request-id", request_id);
         if let Some(retry) = should_retry {
             response = response.header("stripe-should-retry", retry.to_string());
+        }
+        if let Some(seconds) = retry_after {
+            response = response.header("retry-after", seconds.to_string());
         }
         let response = if plain_text {
             response
@@ -546,10 +584,12 @@ impl State {
         if self.fault_rate <= 0.0 || rand::random::<f64>() >= self.fault_rate {
             return None;
         }
-        Some(match rand::random_range(0..3) {
-            0 => Fault::Status(500),
-            1 => Fault::Status(429),
-            _ => Fault::Drop,
+        Some(match rand::random_range(0..5) {
+            0 => Fault::Status(429),
+            1 => Fault::Status(500),
+            2 => Fault::StatusAfterActing(500),
+            3 => Fault::Drop,
+            _ => Fault::DropAfterActing,
         })
     }
 }

@@ -7,6 +7,7 @@ use serde_json::Value;
 use stripe_sync::db::users;
 
 use crate::helpers::{TestApp, spawn_app};
+use crate::stripe_fake::Fault;
 
 fn json_report(output: &std::process::Output) -> Value {
     let stdout = String::from_utf8_lossy(&output.stdout);
@@ -321,39 +322,100 @@ async fn a_failing_user_is_reported_in_words_and_the_run_goes_on_with_exit_code_
 }
 
 #[tokio::test]
-async fn with_20_percent_of_calls_failing_every_user_is_still_synced_and_counted_exactly() {
+async fn with_20_percent_of_calls_failing_in_five_ways_every_user_is_synced_and_counted_exactly() {
     let app = spawn_app().await;
-    let ids = app.insert_users(40).await;
+    let ids = app.insert_users(300).await;
+    // 429s; 500s before and after the call took effect; connections dropped
+    // before and after it.
     app.stripe.set_fault_rate(0.2);
+    let bulk = ["stripe:sync-customers", "--rate", "50"];
+
+    let report = run_ok(&app, &[&bulk[..], &["--create"]].concat()).await;
+
+    let linked = report["created"].as_u64().unwrap() + report["relinked"].as_u64().unwrap();
+    assert_eq!(
+        (linked, report["failed"].as_u64()),
+        (300, Some(0)),
+        "{report}"
+    );
+    assert_one_linked_customer_per_user(&app, &ids).await;
+    app.execute("UPDATE users SET name = name || ' 2'").await;
+
+    let report = run_ok(&app, &[&bulk[..], &["--update"]].concat()).await;
+
+    assert_eq!(
+        (report["updated"].as_u64(), report["failed"].as_u64()),
+        (Some(300), Some(0)),
+        "{report}"
+    );
+    let customers = app.stripe.customers();
+    assert!(
+        customers
+            .iter()
+            .all(|c| c.name.as_deref().is_some_and(|n| n.ends_with(" 2")))
+    );
+    assert_one_linked_customer_per_user(&app, &ids).await;
+}
+
+#[tokio::test]
+async fn a_user_whose_calls_all_went_unanswered_is_tried_again_at_the_end_of_the_run() {
+    let app = spawn_app().await;
+    let ids = app.insert_users(1).await;
+    // More dropped connections than one user's attempts (8): the first pass gives up.
+    app.stripe.push_faults(8, Fault::Drop);
 
     let report = run_ok(
         &app,
         &["stripe:sync-customers", "--create", "--rate", "200"],
     )
     .await;
+
     assert_eq!(
-        (report["created"].as_u64(), report["failed"].as_u64()),
-        (Some(40), Some(0)),
+        (
+            report["created"].as_u64(),
+            report["retried"].as_u64(),
+            report["failed"].as_u64()
+        ),
+        (Some(1), Some(1), Some(0)),
         "{report}"
     );
     assert_one_linked_customer_per_user(&app, &ids).await;
-    app.execute("UPDATE users SET name = name || ' 2'").await;
+}
 
-    let updated = app
+#[tokio::test]
+async fn failures_say_whether_stripe_answered_or_not() {
+    let app = spawn_app().await;
+    let ids = app.insert_users(2).await;
+    link(&app, ids[0]).await;
+    rename(&app, ids[0], "Ann v2").await;
+    // The update is refused outright; the create meets nothing but dropped
+    // connections, in both passes.
+    app.stripe.push_faults(1, Fault::Status(400));
+    app.stripe.push_faults(16, Fault::Drop);
+
+    let output = app
         .run(&[
             "stripe:sync-customers",
-            "--update",
-            "--json",
             "--rate",
             "200",
+            "--concurrency",
+            "1",
         ])
         .await;
 
-    let report = json_report(&updated);
-    assert_eq!(
-        (report["updated"].as_u64(), report["failed"].as_u64()),
-        (Some(40), Some(0)),
-        "{report}"
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let text = String::from_utf8_lossy(&output.stdout);
+    let answered = text.find("Stripe answered with an error:").expect(&text);
+    let unanswered = text.find("no answer from Stripe").expect(&text);
+    let update_line = text
+        .find(&format!("user {} (update)", ids[0]))
+        .expect(&text);
+    let create_line = text
+        .find(&format!("user {} (create)", ids[1]))
+        .expect(&text);
+    assert!(
+        answered < update_line && update_line < unanswered && unanswered < create_line,
+        "{text}"
     );
 }
 
