@@ -105,6 +105,35 @@ async fn run(settings: &Settings) -> Vec<Measured> {
     let mut results = vec![measure(&app, "create", &[&bulk[..], &["--create"]].concat()).await];
     app.execute("UPDATE users SET name = name || ' v2'").await;
     results.push(measure(&app, "update", &[&bulk[..], &["--update"]].concat()).await);
+    results.push(measure(&app, "refresh", &[&bulk[..], &["--refresh"]].concat()).await);
+
+    // A crash: a create run killed a third of the way, and a rerun right after. Its
+    // time is the time from the crash to every user linked, waiting out the dead
+    // run's claims included.
+    let app = spawn_app().await;
+    app.stripe
+        .set_latency(Duration::from_millis(settings.latency_ms));
+    app.stripe.set_rate_limit(settings.rate);
+    app.insert_users(settings.users).await;
+    let mut doomed = app
+        .command(&[&bulk[..], &["--create"]].concat())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("binary starts");
+    while app.stripe.customers().len() < settings.users / 3 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    doomed.start_kill().expect("SIGKILL");
+    doomed.wait().await.unwrap();
+    results.push(
+        measure(
+            &app,
+            "rerun after kill -9",
+            &[&bulk[..], &["--create"]].concat(),
+        )
+        .await,
+    );
 
     // The same create, with a share of calls going wrong the way the internet does.
     let app = spawn_app().await;
@@ -146,7 +175,8 @@ async fn measure(app: &TestApp, phase: &str, args: &[&str]) -> Measured {
     let report: Value = serde_json::from_str(std::fs::read_to_string(&out).unwrap().trim())
         .unwrap_or_else(|e| panic!("{phase}: no JSON report ({e})"));
     assert_eq!(report["failed"], 0, "{phase}: {report}");
-    let users = ["created", "relinked", "updated", "unchanged"]
+    assert_eq!(report["held"], 0, "{phase}: {report}");
+    let users = ["created", "relinked", "updated", "refreshed", "unchanged"]
         .iter()
         .map(|key| report[key].as_u64().unwrap())
         .sum();

@@ -33,6 +33,7 @@ pub enum ConfigError {
     BadTrustedProxy(String),
     #[error("PASSWORD_HASH_CONCURRENCY must be a whole number from 1 to 64")]
     BadHashConcurrency,
+
     #[error("APP_KEY must be base64 of at least {APP_KEY_MIN_BYTES} random bytes")]
     BadAppKey,
     #[error("could not read or create {path}: {source}")]
@@ -73,6 +74,8 @@ pub struct Config {
     /// Password hashes computed at once; more wait in a short queue or are refused.
     pub password_hash_concurrency: usize,
     pub limits: Limits,
+    /// Database connections in the pool (a bulk run raises it to its workers).
+    pub db_max_connections: u32,
 }
 
 /// At most `max` hits per `window`, counted in the database.
@@ -152,6 +155,14 @@ impl JobPosting {
     }
 }
 
+impl StripeConfig {
+    /// Whether the key is a live-mode key (Stripe's rate limits differ).
+    pub fn live_mode(&self) -> bool {
+        let secret = self.secret.expose_secret();
+        secret.starts_with("sk_live_") || secret.starts_with("rk_live_")
+    }
+}
+
 impl Config {
     /// Reads `.env` (when present) and then the environment, which wins.
     pub fn from_env() -> Result<Self, ConfigError> {
@@ -200,6 +211,7 @@ impl Config {
             trusted_proxies,
             password_hash_concurrency,
             limits: Limits::default(),
+            db_max_connections: crate::db::DEFAULT_MAX_CONNECTIONS,
         })
     }
 

@@ -40,16 +40,15 @@ impl App {
         config: Config,
         retry: RetryPolicy,
     ) -> Result<Self, StartupError> {
-        let db = Db::connect(&config.database_url).await?;
+        let db = Db::connect_with(&config.database_url, config.db_max_connections).await?;
         db.migrate().await.map_err(StartupError::Migrate)?;
         let stripe = match &config.stripe {
             Some(stripe) => Some(StripeGateway::new(stripe, retry)?),
             None => None,
         };
-        Ok(App {
-            sync: SyncService::new(db, stripe),
-            config,
-        })
+        let sync = SyncService::new(db, stripe);
+        sync.spawn_heartbeat();
+        Ok(App { sync, config })
     }
 
     pub fn router(&self) -> Router {

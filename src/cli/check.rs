@@ -1,19 +1,28 @@
 //! `stripe:sync-customers --check [--repair]`: the drift report.
 
-use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
-
 use super::CliError;
-use super::sync_customers::Args;
+use super::sync_customers::{Args, Stop};
 use crate::sync::SyncService;
-use crate::sync::drift::DriftReport;
+use crate::sync::drift::{DriftReport, Repair};
 
-pub async fn run(sync: &SyncService, args: &Args, stop: Arc<AtomicBool>) -> Result<(), CliError> {
+pub async fn run(sync: &SyncService, args: &Args, stop: Stop) -> Result<(), CliError> {
+    let repair = args.repair.then_some(Repair {
+        max_missing_share: args.max_missing_share,
+    });
     let report = sync
-        .check_drift(args.user, args.repair, stop)
+        .check_drift(args.user, repair, stop.flag.clone())
         .await
         .map_err(|e| CliError::Failed(e.operator_reason()))?;
     print(&report, args.json);
+    if let Some(signal) = stop.signal() {
+        return Err(CliError::Interrupted {
+            signal,
+            detail: "check interrupted".into(),
+        });
+    }
+    if let Some(refused) = &report.repair_refused {
+        return Err(CliError::Reported(format!("repair refused: {refused}")));
+    }
     match report.unrepaired() {
         0 if report.interrupted => Err(CliError::Reported("check interrupted".into())),
         0 => Ok(()),
@@ -30,8 +39,10 @@ fn print(report: &DriftReport, json: bool) {
         return;
     }
     println!(
-        "stripe:sync-customers --check: {} Stripe customers seen, {} cases of drift{}",
+        "stripe:sync-customers --check: {} Stripe customers seen, {} links checked, {} cases \
+         of drift{}",
         report.customers_seen,
+        report.links_checked,
         report.drift.len(),
         if report.interrupted {
             " (interrupted)"
@@ -41,12 +52,16 @@ fn print(report: &DriftReport, json: bool) {
     );
     for drift in &report.drift {
         let fixed = if drift.repaired { "  [repaired]" } else { "" };
+        let kind = serde_json::to_value(drift.kind)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default();
         println!(
-            "  user {:<8} {:<10} {:<24} {}{fixed}",
-            drift.user_id,
-            format!("{:?}", drift.kind).to_lowercase(),
-            drift.stripe_id,
-            drift.detail
+            "  user {:<8} {:<14} {:<24} {}{fixed}",
+            drift.user_id, kind, drift.stripe_id, drift.detail
         );
+    }
+    if let Some(refused) = &report.repair_refused {
+        println!("Repair refused: {refused}");
     }
 }

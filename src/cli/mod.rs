@@ -103,12 +103,18 @@ pub enum CliError {
     /// The command ran and printed its report; the run was not a full success.
     #[error("{0}")]
     Reported(String),
+    /// Stopped by a signal after printing its report.
+    #[error("{detail}")]
+    Interrupted { signal: i32, detail: String },
 }
 
 impl CliError {
     pub fn exit_code(&self) -> ExitCode {
         match self {
             CliError::Usage(_) => ExitCode::from(2),
+            CliError::Interrupted { signal, .. } => {
+                ExitCode::from(u8::try_from(128 + signal).unwrap_or(1))
+            }
             _ => ExitCode::FAILURE,
         }
     }

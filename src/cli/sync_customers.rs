@@ -1,9 +1,9 @@
-//! `stripe-sync stripe:sync-customers`: bulk create and update at Stripe's rate
-//! limit, with progress, a final report, and `--check` for drift.
+//! `stripe-sync stripe:sync-customers`: bulk create, update and refresh at
+//! Stripe's rate limit, with progress, a final report, and `--check` for drift.
 
 use std::io::IsTerminal as _;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
@@ -29,6 +29,10 @@ pub struct Args {
     /// Push local name and email of users who have a customer
     #[arg(long)]
     pub update: bool,
+    /// Pull every linked user's customer into the local copy (card, trial end,
+    /// snapshot); customers missing in Stripe are reported, not unlinked
+    #[arg(long, conflicts_with_all = ["create", "update", "force"])]
+    pub refresh: bool,
     /// Only this user
     #[arg(long, value_name = "ID")]
     pub user: Option<i64>,
@@ -36,11 +40,17 @@ pub struct Args {
     #[arg(long, conflicts_with = "check")]
     pub dry_run: bool,
     /// Report drift between local users and Stripe customers; write nothing
-    #[arg(long, conflicts_with_all = ["create", "update", "force"])]
+    #[arg(long, conflicts_with_all = ["create", "update", "force", "refresh"])]
     pub check: bool,
-    /// With --check: fix what is safe to fix (re-link orphans, clear dead ids)
+    /// With --check: fix what is safe to fix (re-link orphans whose email matches,
+    /// clear ids of customers Stripe has deleted)
     #[arg(long, requires = "check")]
     pub repair: bool,
+    /// With --repair: the largest share of checked links that may be missing in
+    /// Stripe before repair refuses to clear any (a wrong key or account)
+    #[arg(long, value_name = "SHARE", default_value_t = 0.05, requires = "repair",
+          value_parser = parse_share)]
+    pub max_missing_share: f64,
     /// Update users even when their data is unchanged since the last push
     #[arg(long)]
     pub force: bool,
@@ -55,7 +65,16 @@ pub struct Args {
     pub concurrency: Option<u32>,
 }
 
-pub async fn run(config: Config, args: Args) -> Result<(), CliError> {
+pub async fn run(mut config: Config, args: Args) -> Result<(), CliError> {
+    let live_mode = config.stripe.as_ref().is_some_and(|s| s.live_mode());
+    let rate = args.rate.unwrap_or(if live_mode {
+        LIVE_DEFAULT_RATE
+    } else {
+        TEST_DEFAULT_RATE
+    });
+    let concurrency = args.concurrency.unwrap_or((rate / 2).clamp(4, 64));
+    // Every worker may hold a connection; a few more for the scan and heartbeat.
+    config.db_max_connections = config.db_max_connections.max(concurrency + 4);
     let app = App::build(config).await?;
     if let Some(id) = args.user
         && users::find(app.sync.db(), id)
@@ -71,68 +90,110 @@ pub async fn run(config: Config, args: Args) -> Result<(), CliError> {
                 .into(),
         ));
     }
-    let rate = args.rate.unwrap_or(if app.sync.live_mode() {
-        LIVE_DEFAULT_RATE
-    } else {
-        TEST_DEFAULT_RATE
-    });
-    let concurrency = args.concurrency.unwrap_or((rate / 2).clamp(4, 64)) as usize;
     let limiter = Arc::new(RateLimiter::new(rate));
     let sync = app.sync.for_bulk(limiter.clone(), RetryPolicy::bulk());
-    let stop = stop_on_ctrl_c();
+    let stop = Stop::on_signals();
 
     if args.check {
         return super::check::run(&sync, &args, stop).await;
     }
     let options = BulkOptions {
         // With neither flag, do both.
-        create: args.create || !args.update,
-        update: args.update || !args.create,
+        create: !args.refresh && (args.create || !args.update),
+        update: !args.refresh && (args.update || !args.create),
+        refresh: args.refresh,
         user: args.user,
         dry_run: args.dry_run,
         force: args.force,
-        concurrency,
+        concurrency: concurrency as usize,
     };
     tracing::info!(?options, rate, "stripe:sync-customers starting");
-    let report = run_with_progress(&sync, &options, stop).await?;
+    let report = run_with_progress(&sync, &options, stop.flag.clone()).await?;
     tracing::info!(
         created = report.created,
         updated = report.updated,
+        refreshed = report.refreshed,
         failed = report.failed,
+        held = report.held,
         rate_limited = limiter.rate_limited_count(),
         "stripe:sync-customers finished"
     );
     print_report(&report, args.json);
-    if report.failed > 0 {
-        return Err(CliError::Reported(format!(
-            "{} users failed",
-            report.failed
-        )));
+    if let Some(signal) = stop.signal() {
+        return Err(CliError::Interrupted {
+            signal,
+            detail: "stopped before every user was handled; run it again to finish".into(),
+        });
     }
-    if report.interrupted {
-        return Err(CliError::Reported(
-            "interrupted before every user was seen".into(),
+    if report.complete() {
+        return Ok(());
+    }
+    let mut problems = Vec::new();
+    if report.failed > 0 {
+        problems.push(format!("{} users failed", report.failed));
+    }
+    if report.held > 0 {
+        problems.push(format!(
+            "{} users are held by another run that is still working on them",
+            report.held
         ));
     }
-    Ok(())
+    if report.interrupted {
+        problems.push("interrupted before every user was seen".into());
+    }
+    Err(CliError::Reported(problems.join("; ")))
+}
+
+fn parse_share(value: &str) -> Result<f64, String> {
+    match value.parse::<f64>() {
+        Ok(share) if (0.0..=1.0).contains(&share) => Ok(share),
+        _ => Err("a share from 0 to 1, such as 0.05 for 5%".into()),
+    }
+}
+
+/// SIGINT (Ctrl-C) and SIGTERM (systemd, Kubernetes, `timeout`) both stop the run
+/// gracefully: no new users, requests in flight finish, the report is printed, and
+/// the exit code says which signal (128 + its number).
+pub struct Stop {
+    pub flag: Arc<AtomicBool>,
+    signal: Arc<AtomicI32>,
+}
+
+impl Stop {
+    pub fn on_signals() -> Self {
+        let stop = Stop {
+            flag: Arc::new(AtomicBool::new(false)),
+            signal: Arc::new(AtomicI32::new(0)),
+        };
+        for (kind, number) in [
+            (tokio::signal::unix::SignalKind::interrupt(), 2),
+            (tokio::signal::unix::SignalKind::terminate(), 15),
+        ] {
+            let Ok(mut signals) = tokio::signal::unix::signal(kind) else {
+                continue;
+            };
+            let (flag, signal) = (stop.flag.clone(), stop.signal.clone());
+            tokio::spawn(async move {
+                if signals.recv().await.is_some() {
+                    eprintln!("Stopping: letting requests in flight finish ...");
+                    let _ = signal.compare_exchange(0, number, Ordering::SeqCst, Ordering::SeqCst);
+                    flag.store(true, Ordering::SeqCst);
+                }
+            });
+        }
+        stop
+    }
+
+    pub fn signal(&self) -> Option<i32> {
+        match self.signal.load(Ordering::SeqCst) {
+            0 => None,
+            n => Some(n),
+        }
+    }
 }
 
 fn failed(err: impl std::fmt::Display) -> CliError {
     CliError::Failed(err.to_string())
-}
-
-/// The first Ctrl-C stops scheduling; requests in flight finish and the report
-/// is printed.
-fn stop_on_ctrl_c() -> Arc<AtomicBool> {
-    let stop = Arc::new(AtomicBool::new(false));
-    let flag = stop.clone();
-    tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            eprintln!("Stopping: letting requests in flight finish ...");
-            flag.store(true, Ordering::Relaxed);
-        }
-    });
-    stop
 }
 
 async fn run_with_progress(
@@ -209,9 +270,10 @@ impl Progress {
 
 fn counts(tally: &Tally) -> String {
     format!(
-        "created {} · updated {} · skipped {} · failed {}",
+        "created {} · updated {} · refreshed {} · skipped {} · failed {}",
         Tally::get(&tally.created) + Tally::get(&tally.relinked),
         Tally::get(&tally.updated),
+        Tally::get(&tally.refreshed),
         Tally::get(&tally.unchanged) + Tally::get(&tally.skipped) + Tally::get(&tally.held),
         Tally::get(&tally.failed),
     )
@@ -248,6 +310,7 @@ fn print_report(report: &BulkReport, json: bool) {
         (create, report.created),
         ("re-linked", report.relinked),
         (update, report.updated),
+        ("refreshed", report.refreshed),
         ("unchanged", report.unchanged),
         ("skipped", report.skipped),
         ("held elsewhere", report.held),
@@ -258,8 +321,9 @@ fn print_report(report: &BulkReport, json: bool) {
     }
     if report.held > 0 {
         println!(
-            "{} users were held by another run (or a killed one, until its claim lapses in \
-             about 90 s): run again to finish them.",
+            "{} users are held by another run that is still working on them (a living run \
+             renews its claims; a killed one's lapse within seconds): run again when it has \
+             finished.",
             report.held
         );
     }

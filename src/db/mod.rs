@@ -81,6 +81,9 @@ impl DbKind {
     }
 }
 
+/// Connections per pool unless a command asks for more.
+pub const DEFAULT_MAX_CONNECTIONS: u32 = 10;
+
 #[derive(Clone, Debug)]
 pub enum Db {
     Sqlite(SqlitePool),
@@ -91,23 +94,29 @@ impl Db {
     /// Connects to `sqlite://...` (creating the file and its folder when missing) or
     /// `postgres://...`; any other scheme is refused.
     pub async fn connect(url: &str) -> Result<Self, sqlx::Error> {
+        Self::connect_with(url, DEFAULT_MAX_CONNECTIONS).await
+    }
+
+    /// As [`Db::connect`], with a pool of at most `max_connections` (a bulk run
+    /// sizes it to its workers, so they do not queue for connections).
+    pub async fn connect_with(url: &str, max_connections: u32) -> Result<Self, sqlx::Error> {
         match DbKind::from_url(url) {
             Some(DbKind::Postgres) => {
                 let pool = PgPoolOptions::new()
-                    .max_connections(10)
+                    .max_connections(max_connections)
                     .acquire_timeout(Duration::from_secs(10))
                     .connect(url)
                     .await?;
                 Ok(Db::Postgres(pool))
             }
-            Some(DbKind::Sqlite) => Self::connect_sqlite(url).await,
+            Some(DbKind::Sqlite) => Self::connect_sqlite(url, max_connections).await,
             None => Err(sqlx::Error::Configuration(
                 "DATABASE_URL must start with sqlite:, postgres:// or postgresql://".into(),
             )),
         }
     }
 
-    async fn connect_sqlite(url: &str) -> Result<Self, sqlx::Error> {
+    async fn connect_sqlite(url: &str, max_connections: u32) -> Result<Self, sqlx::Error> {
         let options = SqliteConnectOptions::from_str(url)?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
@@ -119,7 +128,7 @@ impl Db {
             std::fs::create_dir_all(parent).map_err(sqlx::Error::Io)?;
         }
         let pool = SqlitePoolOptions::new()
-            .max_connections(8)
+            .max_connections(max_connections)
             .connect_with(options)
             .await?;
         Ok(Db::Sqlite(pool))

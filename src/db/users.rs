@@ -9,7 +9,8 @@ use super::{Db, Tx, on_pool, on_tx};
 
 const COLUMNS: &str = "id, name, email, password_hash, stripe_id, pm_type, pm_last_four, \
      trial_ends_at, stripe_snapshot, stripe_snapshot_at, stripe_create_key, \
-     stripe_create_params, stripe_lease_until, stripe_synced_hash, stripe_synced_at, \
+     stripe_create_params, stripe_lease_holder, stripe_lease_expires, stripe_synced_hash, \
+     stripe_synced_at, \
      created_at, updated_at";
 
 #[derive(Clone, FromRow)]
@@ -26,7 +27,9 @@ pub struct User {
     pub stripe_snapshot_at: Option<OffsetDateTime>,
     pub stripe_create_key: Option<String>,
     pub stripe_create_params: Option<String>,
-    pub stripe_lease_until: Option<OffsetDateTime>,
+    /// Which process holds the row for a create or update, and until when (Unix ms).
+    pub stripe_lease_holder: Option<String>,
+    pub stripe_lease_expires: Option<i64>,
     pub stripe_synced_hash: Option<String>,
     pub stripe_synced_at: Option<OffsetDateTime>,
     pub created_at: OffsetDateTime,
@@ -83,6 +86,11 @@ pub struct SyncRow {
     pub stripe_synced_hash: Option<String>,
 }
 
+/// A time as Unix milliseconds, the form lease times are stored in.
+pub fn unix_ms(at: OffsetDateTime) -> i64 {
+    i64::try_from(at.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
+}
+
 pub async fn insert(db: &Db, user: NewUser<'_>, now: OffsetDateTime) -> Result<i64, sqlx::Error> {
     const SQL: &str = "INSERT INTO users (name, email, password_hash, created_at, updated_at) \
                        VALUES ($1, $2, $3, $4, $4) RETURNING id";
@@ -130,22 +138,22 @@ pub async fn claim_create(
     id: i64,
     fresh_key: &str,
     fresh_params: &str,
-    now: OffsetDateTime,
-    lease_until: OffsetDateTime,
+    lease: Lease<'_>,
 ) -> Result<Option<CreateClaim>, sqlx::Error> {
     const SQL: &str = "UPDATE users SET \
             stripe_create_key = COALESCE(stripe_create_key, $2), \
             stripe_create_params = COALESCE(stripe_create_params, $3), \
-            stripe_lease_until = $5 \
+            stripe_lease_holder = $4, stripe_lease_expires = $6 \
         WHERE id = $1 AND stripe_id IS NULL \
-          AND (stripe_lease_until IS NULL OR stripe_lease_until < $4) \
+          AND (stripe_lease_expires IS NULL OR stripe_lease_expires < $5) \
         RETURNING stripe_create_key, stripe_create_params";
     on_pool!(db, pool => sqlx::query_as(SQL)
         .bind(id)
         .bind(fresh_key)
         .bind(fresh_params)
-        .bind(now)
-        .bind(lease_until)
+        .bind(lease.holder)
+        .bind(lease.now_ms)
+        .bind(lease.expires_ms)
         .fetch_optional(pool)
         .await)
 }
@@ -159,7 +167,7 @@ pub async fn release_create(
     forget_key: bool,
 ) -> Result<(), sqlx::Error> {
     const SQL: &str = "UPDATE users SET \
-            stripe_lease_until = NULL, \
+            stripe_lease_holder = NULL, stripe_lease_expires = NULL, \
             stripe_create_key = CASE WHEN $3 THEN NULL ELSE stripe_create_key END, \
             stripe_create_params = CASE WHEN $3 THEN NULL ELSE stripe_create_params END \
         WHERE id = $1 AND stripe_create_key = $2";
@@ -182,7 +190,7 @@ pub async fn link_customer(
             stripe_snapshot = $6, stripe_snapshot_at = $7, \
             stripe_synced_hash = $8, stripe_synced_at = $7, \
             stripe_create_key = NULL, stripe_create_params = NULL, \
-            stripe_lease_until = NULL \
+            stripe_lease_holder = NULL, stripe_lease_expires = NULL \
         WHERE id = $1 AND stripe_id IS NULL AND stripe_create_key = $2";
     let done = on_pool!(db, pool => sqlx::query(SQL)
         .bind(id)
@@ -271,17 +279,17 @@ pub async fn clear_customer(
 pub async fn claim_update(
     db: &Db,
     id: i64,
-    now: OffsetDateTime,
-    lease_until: OffsetDateTime,
+    lease: Lease<'_>,
 ) -> Result<Option<UpdateClaim>, sqlx::Error> {
-    const SQL: &str = "UPDATE users SET stripe_lease_until = $3 \
+    const SQL: &str = "UPDATE users SET stripe_lease_holder = $2, stripe_lease_expires = $4 \
         WHERE id = $1 AND stripe_id IS NOT NULL \
-          AND (stripe_lease_until IS NULL OR stripe_lease_until < $2) \
+          AND (stripe_lease_expires IS NULL OR stripe_lease_expires < $3) \
         RETURNING name, email, stripe_id, stripe_synced_hash";
     on_pool!(db, pool => sqlx::query_as(SQL)
         .bind(id)
-        .bind(now)
-        .bind(lease_until)
+        .bind(lease.holder)
+        .bind(lease.now_ms)
+        .bind(lease.expires_ms)
         .fetch_optional(pool)
         .await)
 }
@@ -297,7 +305,8 @@ pub async fn store_pushed(
 ) -> Result<(), sqlx::Error> {
     const SQL: &str = "UPDATE users SET \
             pm_type = $3, pm_last_four = $4, stripe_snapshot = $5, stripe_snapshot_at = $6, \
-            stripe_synced_hash = $7, stripe_synced_at = $6, stripe_lease_until = NULL \
+            stripe_synced_hash = $7, stripe_synced_at = $6, \
+            stripe_lease_holder = NULL, stripe_lease_expires = NULL \
         WHERE id = $1 AND stripe_id = $2";
     on_pool!(db, pool => sqlx::query(SQL)
         .bind(id)
@@ -313,11 +322,28 @@ pub async fn store_pushed(
     Ok(())
 }
 
-/// Ends an update's claim without recording a push.
-pub async fn release_lease(db: &Db, id: i64) -> Result<(), sqlx::Error> {
-    const SQL: &str = "UPDATE users SET stripe_lease_until = NULL WHERE id = $1";
-    on_pool!(db, pool => sqlx::query(SQL).bind(id).execute(pool).await.map(|r| r.rows_affected()))?;
+/// Ends an update's claim without recording a push, if `holder` still holds it.
+pub async fn release_lease(db: &Db, id: i64, holder: &str) -> Result<(), sqlx::Error> {
+    const SQL: &str = "UPDATE users SET stripe_lease_holder = NULL, stripe_lease_expires = NULL \
+        WHERE id = $1 AND stripe_lease_holder = $2";
+    on_pool!(db, pool => sqlx::query(SQL).bind(id).bind(holder).execute(pool).await.map(|r| r.rows_affected()))?;
     Ok(())
+}
+
+/// Extends every claim `holder` has to `expires_ms`: the heartbeat of a living
+/// process. Returns how many it holds.
+pub async fn renew_leases(db: &Db, holder: &str, expires_ms: i64) -> Result<u64, sqlx::Error> {
+    const SQL: &str = "UPDATE users SET stripe_lease_expires = $2 \
+        WHERE stripe_lease_holder = $1 AND stripe_lease_expires IS NOT NULL";
+    on_pool!(db, pool => sqlx::query(SQL).bind(holder).bind(expires_ms).execute(pool).await.map(|r| r.rows_affected()))
+}
+
+/// A claim on a user row: who takes it, the time now and when it lapses (Unix ms).
+#[derive(Debug, Clone, Copy)]
+pub struct Lease<'a> {
+    pub holder: &'a str,
+    pub now_ms: i64,
+    pub expires_ms: i64,
 }
 
 /// The next page of users after `after_id`, in id order (keyset pagination, so a
@@ -353,14 +379,15 @@ pub async fn link_orphan(
     now: OffsetDateTime,
 ) -> Result<bool, sqlx::Error> {
     const SQL: &str = "UPDATE users SET stripe_id = $2, \
-            stripe_create_key = NULL, stripe_create_params = NULL, stripe_lease_until = NULL, \
-            updated_at = $3 \
+            stripe_create_key = NULL, stripe_create_params = NULL, \
+            stripe_lease_holder = NULL, stripe_lease_expires = NULL, updated_at = $3 \
         WHERE id = $1 AND stripe_id IS NULL \
-          AND (stripe_lease_until IS NULL OR stripe_lease_until < $3)";
+          AND (stripe_lease_expires IS NULL OR stripe_lease_expires < $4)";
     let done = on_pool!(db, pool => sqlx::query(SQL)
         .bind(id)
         .bind(stripe_id)
         .bind(now)
+        .bind(unix_ms(now))
         .execute(pool)
         .await
         .map(|r| r.rows_affected()))?;

@@ -79,11 +79,6 @@ impl RetryPolicy {
             .min(self.max_delay);
         bound.mul_f64(rand::random::<f64>())
     }
-
-    /// The longest a creation attempt can hold its claim on a user row.
-    pub fn worst_case(&self) -> Duration {
-        self.total_timeout + self.attempt_timeout
-    }
 }
 
 /// What went wrong talking to Stripe, sorted by what the caller can do about it.
@@ -221,6 +216,12 @@ pub enum CustomerLookup {
     Gone,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Missing {
+    Deleted,
+    NotFound,
+}
+
 #[derive(Clone, Debug)]
 pub struct StripeGateway {
     transport: Transport,
@@ -236,7 +237,7 @@ impl StripeGateway {
             transport: Transport::new(&config.api_base, secret)?,
             limiter: None,
             retry,
-            live_mode: secret.starts_with("sk_live_") || secret.starts_with("rk_live_"),
+            live_mode: config.live_mode(),
         })
     }
 
@@ -294,6 +295,19 @@ impl StripeGateway {
             }
             Ok(RetrieveCustomerReturned::DeletedCustomer(_)) => Ok(CustomerLookup::Gone),
             Err(failure) if failure.kind == FailureKind::NotFound => Ok(CustomerLookup::Gone),
+            Err(failure) => Err(failure),
+        }
+    }
+
+    /// Whether a customer the list did not show is gone, and how sure that is:
+    /// `Deleted` is Stripe saying so (`deleted: true`), proof that this key's account
+    /// had it; `NotFound` (404) is also what a key of another account sees.
+    pub async fn missing_customer(&self, id: &str) -> Result<Option<Missing>, StripeFailure> {
+        let request = RetrieveCustomer::new(CustomerId::from(id));
+        match self.send("retrieve customer", None, &request).await {
+            Ok(RetrieveCustomerReturned::Customer(_)) => Ok(None),
+            Ok(RetrieveCustomerReturned::DeletedCustomer(_)) => Ok(Some(Missing::Deleted)),
+            Err(failure) if failure.kind == FailureKind::NotFound => Ok(Some(Missing::NotFound)),
             Err(failure) => Err(failure),
         }
     }
@@ -409,7 +423,9 @@ impl StripeGateway {
         &self,
         after: Option<&str>,
     ) -> Result<(Vec<Customer>, bool), StripeFailure> {
-        let mut request = ListCustomer::new().limit(100);
+        let mut request = ListCustomer::new()
+            .limit(100)
+            .expand([format!("data.{DEFAULT_PM}")]);
         if let Some(after) = after {
             request = request.starting_after(after);
         }

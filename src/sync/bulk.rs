@@ -1,30 +1,41 @@
 //! The bulk sync behind `stripe:sync-customers`: streams users in keyset pages and
-//! calls the same create and update the settings page calls, concurrently, under
-//! the gateway's rate limiter. One user's failure never stops the run.
+//! calls the same create, update and refresh the settings page calls,
+//! concurrently, under the gateway's rate limiter. One user's failure never stops
+//! the run.
 //!
-//! A user whose attempts all went unanswered (timeouts, dropped connections, 5xx,
-//! 429) gets a second pass at the end of the run, when the network may have
-//! recovered, before being reported failed; a failure Stripe answered with a
-//! verdict (a refused key, an invalid request) is final at once.
+//! Every selected user ends the run handled, failed, or reported as held by a
+//! living run; none is silently left out:
+//! 1. A user whose attempts all went unanswered (timeouts, dropped connections,
+//!    5xx, 429) gets a second pass at the end, when the network may have
+//!    recovered; a failure Stripe answered with a verdict is final at once.
+//! 2. A user another process holds is tried again every second until its claim
+//!    is released or lapses; claims of a living holder are renewed by its
+//!    heartbeat and never lapse, a killed holder's lapse within [`LEASE`]. Users
+//!    still held after [`LEASE`] and a margin are reported as held.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::Instant;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
-use super::{CreateOutcome, Push, SyncError, SyncService, UpdateOutcome, payload_hash};
+use super::{CreateOutcome, LEASE, Push, SyncError, SyncService, UpdateOutcome, payload_hash};
 use crate::db::users::{self, SyncRow};
 use crate::stripe::CustomerParams;
 
 const PAGE_SIZE: i64 = 500;
+/// How long a run waits for users held elsewhere: past a killed holder's lease.
+const HELD_WAIT: Duration = Duration::from_secs(LEASE.as_secs() + 5);
+const HELD_POLL: Duration = Duration::from_secs(1);
 
 #[derive(Debug, Clone)]
 pub struct BulkOptions {
     pub create: bool,
     pub update: bool,
+    /// Pull every linked user's customer (card, trial, snapshot) instead.
+    pub refresh: bool,
     pub user: Option<i64>,
     pub dry_run: bool,
     pub force: bool,
@@ -38,6 +49,7 @@ pub struct Tally {
     pub created: AtomicU64,
     pub relinked: AtomicU64,
     pub updated: AtomicU64,
+    pub refreshed: AtomicU64,
     pub unchanged: AtomicU64,
     pub skipped: AtomicU64,
     pub held: AtomicU64,
@@ -65,9 +77,6 @@ pub struct FailedUser {
     pub stripe_answered: bool,
 }
 
-/// Users to try once more at the end of the run.
-type SecondPass = std::sync::Mutex<Vec<(i64, Action)>>;
-
 /// The final report; `--json` prints it as one object.
 #[derive(Debug, Clone, Serialize)]
 pub struct BulkReport {
@@ -79,11 +88,12 @@ pub struct BulkReport {
     pub relinked: u64,
     /// In a dry run: customers that would be updated.
     pub updated: u64,
+    /// Customers pulled into the local copy (`--refresh`).
+    pub refreshed: u64,
     pub unchanged: u64,
     /// Not acted on: outside the chosen actions, or done by another run meanwhile.
     pub skipped: u64,
-    /// Not acted on because another run (or a killed one, until its claim lapses)
-    /// holds the user: a later run finishes them.
+    /// Still held by another living run when this one gave up waiting.
     pub held: u64,
     pub failed: u64,
     /// Users whose first attempts went unanswered and who were tried again at the end.
@@ -92,10 +102,18 @@ pub struct BulkReport {
     pub elapsed_seconds: f64,
 }
 
-#[derive(Debug, Clone, Copy)]
+impl BulkReport {
+    /// Every selected user was handled: nothing failed, held or left unseen.
+    pub fn complete(&self) -> bool {
+        self.failed == 0 && self.held == 0 && !self.interrupted
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Action {
     Create,
     Update,
+    Refresh,
 }
 
 impl Action {
@@ -103,13 +121,87 @@ impl Action {
         match self {
             Action::Create => "create",
             Action::Update => "update",
+            Action::Refresh => "refresh",
         }
     }
 }
 
+enum Done {
+    Created,
+    Relinked,
+    Updated,
+    Unchanged,
+    Refreshed,
+}
+
+/// Which pass a user's attempt belongs to: what happens to an attempt that is not
+/// final (no answer, held elsewhere) depends on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pass {
+    First,
+    Again,
+}
+
+/// Users to try again, and the failure to report if they cannot be.
+#[derive(Default)]
+struct Later {
+    unanswered: Vec<(i64, Action, FailedUser)>,
+    held: Vec<(i64, Action)>,
+}
+
+/// Runs users' actions concurrently, at most `concurrency` at once, and counts
+/// each outcome.
+struct Workers {
+    service: SyncService,
+    force: bool,
+    permits: Arc<Semaphore>,
+    tasks: JoinSet<()>,
+    tally: Arc<Tally>,
+    failures: Arc<Mutex<Vec<FailedUser>>>,
+    later: Arc<Mutex<Later>>,
+}
+
+impl Workers {
+    async fn spawn(&mut self, user_id: i64, action: Action, pass: Pass) {
+        let permit = self
+            .permits
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("semaphore open");
+        let service = self.service.clone();
+        let force = self.force;
+        let (tally, failures, later) = (
+            self.tally.clone(),
+            self.failures.clone(),
+            self.later.clone(),
+        );
+        self.tasks.spawn(async move {
+            let outcome = service.run(user_id, action, force).await;
+            record(&tally, &failures, &later, pass, user_id, action, outcome);
+            drop(permit);
+        });
+        while self.tasks.try_join_next().is_some() {}
+    }
+
+    async fn finish(&mut self) {
+        while self.tasks.join_next().await.is_some() {}
+    }
+
+    fn take_later(&self) -> Later {
+        std::mem::take(&mut *self.later.lock().expect("later lock"))
+    }
+
+    fn fail(&self, failure: FailedUser) {
+        self.tally.add(&self.tally.failed);
+        self.failures.lock().expect("failures lock").push(failure);
+    }
+}
+
 impl SyncService {
-    /// Creates and/or updates customers for every user (or one), as `options` says.
-    /// Stops scheduling new users once `stop` is set; in-flight calls finish.
+    /// Creates, updates or refreshes customers for every user (or one), as
+    /// `options` says. Stops scheduling new users once `stop` is set; in-flight
+    /// calls finish.
     pub async fn sync_customers(
         &self,
         options: &BulkOptions,
@@ -120,10 +212,16 @@ impl SyncService {
             self.stripe()?;
         }
         let started = Instant::now();
-        let failures = Arc::new(std::sync::Mutex::new(Vec::new()));
-        let second_pass = Arc::new(SecondPass::default());
-        let permits = Arc::new(Semaphore::new(options.concurrency.max(1)));
-        let mut tasks = JoinSet::new();
+        let mut workers = Workers {
+            service: self.clone(),
+            force: options.force,
+            permits: Arc::new(Semaphore::new(options.concurrency.max(1))),
+            tasks: JoinSet::new(),
+            tally: tally.clone(),
+            failures: Arc::default(),
+            later: Arc::default(),
+        };
+        let stopped = || stop.load(Ordering::Relaxed);
         let mut cursor = 0;
         let mut interrupted = false;
         'pages: loop {
@@ -135,7 +233,7 @@ impl SyncService {
             let Some(last) = page.last() else { break };
             cursor = last.id;
             for row in page {
-                if stop.load(Ordering::Relaxed) {
+                if stopped() {
                     interrupted = true;
                     break 'pages;
                 }
@@ -146,61 +244,45 @@ impl SyncService {
                     tally.add(match action {
                         Action::Create => &tally.created,
                         Action::Update => &tally.updated,
+                        Action::Refresh => &tally.refreshed,
                     });
                     continue;
                 }
-                let permit = permits
-                    .clone()
-                    .acquire_owned()
-                    .await
-                    .expect("semaphore open");
-                let (service, tally, failures) = (self.clone(), tally.clone(), failures.clone());
-                let second_pass = second_pass.clone();
-                let force = options.force;
-                tasks.spawn(async move {
-                    let outcome = service.run(row.id, action, force).await;
-                    record(
-                        &tally,
-                        &failures,
-                        Some(&second_pass),
-                        row.id,
-                        action,
-                        outcome,
-                    );
-                    drop(permit);
-                });
-                while tasks.try_join_next().is_some() {}
+                workers.spawn(row.id, action, Pass::First).await;
             }
         }
-        while tasks.join_next().await.is_some() {}
-        let again = std::mem::take(&mut *second_pass.lock().expect("second pass lock"));
-        let retried = again.len() as u64;
-        for (user_id, action) in again {
-            if stop.load(Ordering::Relaxed) {
-                // Stopped before the second pass: these users are reported as
-                // interrupted, and a rerun picks them up.
+        workers.finish().await;
+
+        // Second pass for the unanswered.
+        let Later { unanswered, held } = workers.take_later();
+        let retried = unanswered.len() as u64;
+        for (user_id, action, failure) in unanswered {
+            if stopped() {
                 interrupted = true;
+                workers.fail(failure);
+            } else {
+                workers.spawn(user_id, action, Pass::Again).await;
             }
-            let permit = permits
-                .clone()
-                .acquire_owned()
-                .await
-                .expect("semaphore open");
-            let (service, tally, failures) = (self.clone(), tally.clone(), failures.clone());
-            let force = options.force;
-            let give_up = stop.load(Ordering::Relaxed);
-            tasks.spawn(async move {
-                let outcome = if give_up {
-                    Err(SyncError::Interrupted)
-                } else {
-                    service.run(user_id, action, force).await
-                };
-                record(&tally, &failures, None, user_id, action, outcome);
-                drop(permit);
-            });
         }
-        while tasks.join_next().await.is_some() {}
-        let failures = std::mem::take(&mut *failures.lock().expect("failures lock"));
+        workers.finish().await;
+
+        // Users held elsewhere, until their holder lets go or dies.
+        let mut held = [held, workers.take_later().held].concat();
+        let waiting_since = Instant::now();
+        while !held.is_empty() && !stopped() && waiting_since.elapsed() < HELD_WAIT {
+            tokio::time::sleep(HELD_POLL).await;
+            for (user_id, action) in std::mem::take(&mut held) {
+                workers.spawn(user_id, action, Pass::Again).await;
+            }
+            workers.finish().await;
+            held = workers.take_later().held;
+        }
+        interrupted |= stopped() && !held.is_empty();
+        for _ in &held {
+            tally.add(&tally.held);
+        }
+
+        let failures = std::mem::take(&mut *workers.failures.lock().expect("failures lock"));
         Ok(BulkReport {
             dry_run: options.dry_run,
             interrupted,
@@ -208,6 +290,7 @@ impl SyncService {
             created: Tally::get(&tally.created),
             relinked: Tally::get(&tally.relinked),
             updated: Tally::get(&tally.updated),
+            refreshed: Tally::get(&tally.refreshed),
             unchanged: Tally::get(&tally.unchanged),
             skipped: Tally::get(&tally.skipped),
             held: Tally::get(&tally.held),
@@ -242,21 +325,19 @@ impl SyncService {
                     UpdateOutcome::Unchanged => Ok(Done::Unchanged),
                 }
             }
+            Action::Refresh => {
+                self.refresh_customer(user_id).await?;
+                Ok(Done::Refreshed)
+            }
         }
     }
-}
-
-enum Done {
-    Created,
-    Relinked,
-    Updated,
-    Unchanged,
 }
 
 /// What to do for one user, from the scan alone: unchanged users and users outside
 /// the chosen actions are counted here and cost no Stripe call and no write.
 fn plan(row: &SyncRow, options: &BulkOptions, tally: &Tally) -> Option<Action> {
     match &row.stripe_id {
+        Some(_) if options.refresh => Some(Action::Refresh),
         None if options.create => Some(Action::Create),
         Some(_) if options.update => {
             let params = CustomerParams {
@@ -277,44 +358,53 @@ fn plan(row: &SyncRow, options: &BulkOptions, tally: &Tally) -> Option<Action> {
     }
 }
 
-/// Counts one user's outcome. An unanswered failure goes to `second_pass` when
-/// there is one (the first pass), and is counted only when it comes back.
+/// Counts one user's outcome. An unanswered failure in the first pass, and a user
+/// held elsewhere in any pass, are set aside to try again and counted then.
 fn record(
     tally: &Tally,
-    failures: &std::sync::Mutex<Vec<FailedUser>>,
-    second_pass: Option<&SecondPass>,
+    failures: &Mutex<Vec<FailedUser>>,
+    later: &Mutex<Later>,
+    pass: Pass,
     user_id: i64,
     action: Action,
     outcome: Result<Done, SyncError>,
 ) {
+    let failure = |err: &SyncError| FailedUser {
+        user_id,
+        action: action.name(),
+        reason: err.operator_reason(),
+        request_id: err.request_id().map(str::to_string),
+        stripe_answered: err.stripe_answered(),
+    };
     match outcome {
         Ok(Done::Created) => tally.add(&tally.created),
         Ok(Done::Relinked) => tally.add(&tally.relinked),
         Ok(Done::Updated) => tally.add(&tally.updated),
         Ok(Done::Unchanged) => tally.add(&tally.unchanged),
+        Ok(Done::Refreshed) => tally.add(&tally.refreshed),
         // Another run (or the page) holds the user right now.
-        Err(SyncError::CreateInProgress | SyncError::Busy) => tally.add(&tally.held),
+        Err(SyncError::CreateInProgress | SyncError::Busy) => {
+            later
+                .lock()
+                .expect("later lock")
+                .held
+                .push((user_id, action));
+        }
         // Another run got there first.
         Err(SyncError::AlreadyHasCustomer { .. } | SyncError::NoCustomer) => {
             tally.add(&tally.skipped)
         }
-        Err(err) if err.is_unanswered() && second_pass.is_some() => {
-            if let Some(second_pass) = second_pass {
-                second_pass
-                    .lock()
-                    .expect("second pass lock")
-                    .push((user_id, action));
-            }
+        Err(err) if err.is_unanswered() && pass == Pass::First => {
+            let failed = failure(&err);
+            later
+                .lock()
+                .expect("later lock")
+                .unanswered
+                .push((user_id, action, failed));
         }
         Err(err) => {
             tally.add(&tally.failed);
-            failures.lock().expect("failures lock").push(FailedUser {
-                user_id,
-                action: action.name(),
-                reason: err.operator_reason(),
-                request_id: err.request_id().map(str::to_string),
-                stripe_answered: err.stripe_answered(),
-            });
+            failures.lock().expect("failures lock").push(failure(&err));
         }
     }
 }

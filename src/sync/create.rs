@@ -82,17 +82,14 @@ impl SyncService {
             email: user.email,
         };
         let fresh_params_json = serde_json::to_string(&fresh_params).expect("params serialize");
-        let started = now();
-        let lease = self.lease()?;
-        let claim = users::claim_create(
-            self.db(),
-            user_id,
-            &fresh_key,
-            &fresh_params_json,
-            started,
-            started + lease,
-        )
-        .await?;
+        let (holder, now_ms, expires_ms) = self.lease_from(now());
+        let lease = users::Lease {
+            holder: &holder,
+            now_ms,
+            expires_ms,
+        };
+        let claim =
+            users::claim_create(self.db(), user_id, &fresh_key, &fresh_params_json, lease).await?;
         let Some(claim) = claim else {
             return Err(match self.user(user_id).await?.stripe_id {
                 Some(stripe_id) => SyncError::AlreadyHasCustomer { stripe_id },
@@ -106,20 +103,26 @@ impl SyncService {
         let params: CustomerParams =
             serde_json::from_str(&claim.stripe_create_params).unwrap_or(fresh_params);
 
+        // The key is dropped only when Stripe surely made nothing with it: a create
+        // it refused outright, after (on a resumed attempt) a look-up that answered
+        // and found no customer naming the user. A look-up that failed (a timeout,
+        // a 401 after a key roll) proves nothing, and the key is kept.
         let created = async {
             if resumed {
                 tracing::info!(user_id, "resuming an interrupted customer creation");
-                if let Some(customer) = stripe
-                    .find_customer_for_user(user_id, &params.email)
-                    .await?
-                {
-                    return Ok((customer, true));
+                match stripe.find_customer_for_user(user_id, &params.email).await {
+                    Ok(Some(customer)) => return Ok((customer, true)),
+                    Ok(None) => {}
+                    Err(failure) => return Err((failure, false)),
                 }
             }
-            stripe
-                .create_customer(user_id, &params, &key)
-                .await
-                .map(|customer| (customer, false))
+            match stripe.create_customer(user_id, &params, &key).await {
+                Ok(customer) => Ok((customer, false)),
+                Err(failure) => {
+                    let proven_absent = failure.is_definitive();
+                    Err((failure, proven_absent))
+                }
+            }
         }
         .await;
 
@@ -128,8 +131,8 @@ impl SyncService {
                 let pushed = payload_hash(&params);
                 self.link(user_id, &key, &customer, &pushed, relinked).await
             }
-            Err(failure) => {
-                users::release_create(self.db(), user_id, &key, failure.is_definitive()).await?;
+            Err((failure, proven_absent)) => {
+                users::release_create(self.db(), user_id, &key, proven_absent).await?;
                 Err(failure.into())
             }
         }

@@ -1,5 +1,12 @@
 //! `--check`: where local users and Stripe customers disagree, and with `--repair`
 //! the fixes that are safe to make without a person deciding.
+//!
+//! Repair must never unlink users because the key points somewhere else. A link is
+//! cleared only when Stripe proves the customer deleted (`deleted: true` is shown
+//! only to the account that had it), or when it answers "no such customer" for a
+//! small share of the links checked: a wrong key or account answers that for all
+//! of them, and then nothing is cleared. An orphan is re-linked only to the user
+//! whose email it carries.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -7,20 +14,27 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde::Serialize;
 
+use super::snapshot::default_card;
 use super::{SyncError, SyncService, now};
-use crate::db::users;
-use crate::stripe::{CustomerLookup, StripeCustomer};
+use crate::db::users::{self, User};
+use crate::stripe::{Missing, StripeCustomer};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DriftKind {
     /// The customer's name or email is not the local one (`--update` pushes it).
     Differs,
+    /// The default card in Stripe is not the local `pm_type` / `pm_last_four`
+    /// (`--refresh` pulls it).
+    CardDiffers,
     /// `stripe_id` points at a customer Stripe no longer has.
     DeadId,
-    /// A customer names this user in `metadata.user_id`, but the user is not linked
-    /// to any customer (e.g. a database write lost after Stripe's answer).
+    /// A customer names this user in `metadata.user_id` and carries their email, but
+    /// the user is not linked to any customer (e.g. a write lost after Stripe's answer).
     Orphan,
+    /// A customer names this user in `metadata.user_id` but carries another email:
+    /// left for a person, never linked.
+    ClaimMismatch,
     /// A customer names this user, who is linked to another customer.
     Duplicate,
 }
@@ -37,7 +51,11 @@ pub struct Drift {
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct DriftReport {
     pub customers_seen: u64,
+    /// Local links compared with Stripe.
+    pub links_checked: u64,
     pub drift: Vec<Drift>,
+    /// Why repair left the dead ids alone, when it did.
+    pub repair_refused: Option<String>,
     pub interrupted: bool,
 }
 
@@ -47,13 +65,21 @@ impl DriftReport {
     }
 }
 
+/// What `--repair` may do: nothing when `None`.
+#[derive(Debug, Clone, Copy)]
+pub struct Repair {
+    /// The largest share of checked links that may answer "no such customer"
+    /// before clearing any of them is refused.
+    pub max_missing_share: f64,
+}
+
 impl SyncService {
     /// Pages through every Stripe customer once, then confirms with Stripe each
     /// linked id the list did not contain. Writes only when `repair` is set.
     pub async fn check_drift(
         &self,
         only_user: Option<i64>,
-        repair: bool,
+        repair: Option<Repair>,
         stop: Arc<AtomicBool>,
     ) -> Result<DriftReport, SyncError> {
         let stripe = self.stripe()?;
@@ -70,17 +96,22 @@ impl SyncService {
             after = page.last().map(|c| c.id.as_str().to_string());
             for customer in &page {
                 report.customers_seen += 1;
-                if let Some(drift) = self
-                    .check_customer(customer, only_user, &mut linked_seen)
+                for drift in self
+                    .check_customer(customer, only_user, &mut linked_seen, &mut report)
                     .await?
                 {
-                    report.drift.push(self.maybe_repair(drift, repair).await?);
+                    let drift = match repair {
+                        Some(_) => self.repair(drift).await?,
+                        None => drift,
+                    };
+                    report.drift.push(drift);
                 }
             }
             if !has_more || after.is_none() {
                 break;
             }
         }
+        let mut dead = Vec::new();
         let mut cursor = 0;
         loop {
             let page = users::linked_after(self.db(), cursor, 500).await?;
@@ -93,21 +124,34 @@ impl SyncService {
                 }
                 if stop.load(Ordering::Relaxed) {
                     report.interrupted = true;
+                    report
+                        .drift
+                        .extend(dead.into_iter().map(|(drift, _)| drift));
                     return Ok(report);
                 }
+                report.links_checked += 1;
                 // Not in the list: deleted, or created after the list was read.
-                if let CustomerLookup::Gone = stripe.retrieve_customer(&stripe_id).await? {
+                if let Some(missing) = stripe.missing_customer(&stripe_id).await? {
+                    let detail = match missing {
+                        Missing::Deleted => "deleted in Stripe",
+                        Missing::NotFound => "Stripe has no such customer",
+                    };
                     let drift = Drift {
                         user_id,
                         kind: DriftKind::DeadId,
-                        detail: "Stripe has no such customer".into(),
+                        detail: detail.into(),
                         stripe_id,
                         repaired: false,
                     };
-                    report.drift.push(self.maybe_repair(drift, repair).await?);
+                    dead.push((drift, missing));
                 }
             }
         }
+        let dead = match repair {
+            Some(repair) => self.repair_dead_ids(dead, repair, &mut report).await?,
+            None => dead.into_iter().map(|(drift, _)| drift).collect(),
+        };
+        report.drift.extend(dead);
         Ok(report)
     }
 
@@ -116,22 +160,16 @@ impl SyncService {
         customer: &StripeCustomer,
         only_user: Option<i64>,
         linked_seen: &mut HashSet<String>,
-    ) -> Result<Option<Drift>, SyncError> {
+        report: &mut DriftReport,
+    ) -> Result<Vec<Drift>, SyncError> {
         let stripe_id = customer.id.as_str();
         if let Some(user) = users::find_by_stripe_id(self.db(), stripe_id).await? {
             linked_seen.insert(stripe_id.to_string());
             if only_user.is_some_and(|only| only != user.id) {
-                return Ok(None);
+                return Ok(Vec::new());
             }
-            let same = customer.name.as_deref() == Some(user.name.as_str())
-                && customer.email.as_deref() == Some(user.email.as_str());
-            return Ok((!same).then(|| Drift {
-                user_id: user.id,
-                kind: DriftKind::Differs,
-                stripe_id: stripe_id.to_string(),
-                detail: "name or email differs from Stripe (run --update)".into(),
-                repaired: false,
-            }));
+            report.links_checked += 1;
+            return Ok(linked_drift(customer, &user));
         }
         let named = customer
             .metadata
@@ -139,47 +177,117 @@ impl SyncService {
             .and_then(|m| m.get("user_id"))
             .and_then(|id| id.parse::<i64>().ok());
         let Some(user_id) = named.filter(|id| only_user.is_none_or(|only| only == *id)) else {
-            return Ok(None);
+            return Ok(Vec::new());
         };
         let Some(user) = users::find(self.db(), user_id).await? else {
-            return Ok(None);
+            return Ok(Vec::new());
         };
+        let same_email = customer
+            .email
+            .as_deref()
+            .is_some_and(|email| email.trim().eq_ignore_ascii_case(&user.email));
         let (kind, detail) = match &user.stripe_id {
-            None => (DriftKind::Orphan, "not linked to its user".to_string()),
             Some(linked) => (
                 DriftKind::Duplicate,
                 format!("a second customer for a user linked to {linked}"),
             ),
+            None if same_email => (DriftKind::Orphan, "not linked to its user".to_string()),
+            None => (
+                DriftKind::ClaimMismatch,
+                format!("claims user {user_id}, email differs"),
+            ),
         };
-        Ok(Some(Drift {
+        Ok(vec![Drift {
             user_id,
             kind,
             stripe_id: stripe_id.to_string(),
             detail,
             repaired: false,
-        }))
+        }])
     }
 
-    /// Re-links orphans and clears dead ids; differing data and duplicates need a
-    /// person (or `--update`) and are only reported.
-    async fn maybe_repair(&self, mut drift: Drift, repair: bool) -> Result<Drift, SyncError> {
-        if !repair {
-            return Ok(drift);
-        }
-        let now = now();
-        drift.repaired = match drift.kind {
-            DriftKind::Orphan => {
-                users::link_orphan(self.db(), drift.user_id, &drift.stripe_id, now).await?
-            }
-            DriftKind::DeadId => {
-                users::clear_customer(self.db(), drift.user_id, &drift.stripe_id, now).await?;
-                true
-            }
-            DriftKind::Differs | DriftKind::Duplicate => false,
-        };
-        if drift.repaired {
-            tracing::info!(user_id = drift.user_id, stripe_id = %drift.stripe_id, kind = ?drift.kind, "drift repaired");
+    /// Re-links orphans; everything else the scan finds needs a person, `--update`
+    /// or `--refresh`, and is only reported.
+    async fn repair(&self, mut drift: Drift) -> Result<Drift, SyncError> {
+        if drift.kind == DriftKind::Orphan {
+            drift.repaired =
+                users::link_orphan(self.db(), drift.user_id, &drift.stripe_id, now()).await?;
+            log_repair(&drift);
         }
         Ok(drift)
+    }
+
+    /// Clears the links Stripe proved deleted, and those it does not know, unless
+    /// more of the checked links than `max_missing_share` are unknown.
+    async fn repair_dead_ids(
+        &self,
+        dead: Vec<(Drift, Missing)>,
+        repair: Repair,
+        report: &mut DriftReport,
+    ) -> Result<Vec<Drift>, SyncError> {
+        let not_found = dead
+            .iter()
+            .filter(|(_, missing)| *missing == Missing::NotFound)
+            .count();
+        let checked = report.links_checked.max(1) as f64;
+        let share = not_found as f64 / checked;
+        let clear_not_found = share <= repair.max_missing_share;
+        if !clear_not_found {
+            report.repair_refused = Some(format!(
+                "{not_found} of {} checked links point at customers this Stripe key cannot \
+                 find ({:.0}%, more than the {:.0}% --max-missing-share allows). This usually \
+                 means STRIPE_SECRET belongs to another Stripe account or mode (test or live); \
+                 no such link was cleared.",
+                report.links_checked,
+                share * 100.0,
+                repair.max_missing_share * 100.0
+            ));
+        }
+        let mut drifts = Vec::with_capacity(dead.len());
+        for (mut drift, missing) in dead {
+            if missing == Missing::Deleted || clear_not_found {
+                users::clear_customer(self.db(), drift.user_id, &drift.stripe_id, now()).await?;
+                drift.repaired = true;
+                log_repair(&drift);
+            }
+            drifts.push(drift);
+        }
+        Ok(drifts)
+    }
+}
+
+/// How a linked customer differs from its user: name or email, and the card.
+fn linked_drift(customer: &StripeCustomer, user: &User) -> Vec<Drift> {
+    let drift = |kind, detail: &str| Drift {
+        user_id: user.id,
+        kind,
+        stripe_id: customer.id.as_str().to_string(),
+        detail: detail.into(),
+        repaired: false,
+    };
+    let mut drifts = Vec::new();
+    let same = customer.name.as_deref() == Some(user.name.as_str())
+        && customer.email.as_deref() == Some(user.email.as_str());
+    if !same {
+        drifts.push(drift(
+            DriftKind::Differs,
+            "name or email differs from Stripe (run --update)",
+        ));
+    }
+    let card = default_card(customer);
+    let same_card = card.map(|c| c.brand) == user.pm_type.as_deref()
+        && card.map(|c| c.last4) == user.pm_last_four.as_deref();
+    if !same_card {
+        drifts.push(drift(
+            DriftKind::CardDiffers,
+            "default card differs from pm_type / pm_last_four (run --refresh)",
+        ));
+    }
+    drifts
+}
+
+fn log_repair(drift: &Drift) {
+    if drift.repaired {
+        tracing::info!(user_id = drift.user_id, stripe_id = %drift.stripe_id, kind = ?drift.kind, "drift repaired");
     }
 }

@@ -24,8 +24,6 @@ pub enum SyncError {
     JobNotFound(i64),
     #[error("the job is paid for already")]
     JobAlreadyPaid,
-    #[error("the run was interrupted before this user was tried again")]
-    Interrupted,
     #[error(transparent)]
     Stripe(#[from] StripeFailure),
     #[error("database error: {0}")]
@@ -86,7 +84,6 @@ impl SyncError {
                     None => "Stripe rejected the request, nothing was changed.".into(),
                 },
             },
-            SyncError::Interrupted => "Stopped before this was done; run it again.".into(),
             SyncError::Database(_) => {
                 "Something went wrong on our side, nothing was changed. Please try again.".into()
             }

@@ -11,6 +11,7 @@ pub mod events;
 pub mod snapshot;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use time::OffsetDateTime;
 
@@ -27,11 +28,15 @@ use snapshot::{CustomerSnapshot, Snapshot};
 pub struct SyncService {
     db: Db,
     stripe: Option<StripeGateway>,
+    /// Names this process's claims on user rows; its heartbeat renews them.
+    holder: Arc<str>,
 }
 
-/// Extra time on top of the worst-case Stripe call before a claim on a user row
-/// counts as abandoned.
-const LEASE_MARGIN: time::Duration = time::Duration::seconds(15);
+/// How long a claim on a user row lasts unless its holder renews it. A living
+/// holder renews every [`HEARTBEAT`], however long its Stripe calls take; a killed
+/// one's claims lapse within this.
+pub const LEASE: Duration = Duration::from_secs(15);
+pub const HEARTBEAT: Duration = Duration::from_secs(5);
 
 /// Whether an update sends data that is already what Stripe was last given.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,7 +61,33 @@ pub enum DeleteOutcome {
 
 impl SyncService {
     pub fn new(db: Db, stripe: Option<StripeGateway>) -> Self {
-        SyncService { db, stripe }
+        SyncService {
+            db,
+            stripe,
+            holder: uuid::Uuid::new_v4().simple().to_string().into(),
+        }
+    }
+
+    /// Renews this process's claims every [`HEARTBEAT`] until the task is aborted
+    /// (or the process dies, and with it the claims within [`LEASE`]).
+    pub fn spawn_heartbeat(&self) -> tokio::task::JoinHandle<()> {
+        let (db, holder) = (self.db.clone(), self.holder.clone());
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(HEARTBEAT);
+            loop {
+                every.tick().await;
+                let expires = users::unix_ms(now()) + lease_ms();
+                if let Err(err) = users::renew_leases(&db, &holder, expires).await {
+                    tracing::warn!(error = %err, "could not renew claims on user rows");
+                }
+            }
+        })
+    }
+
+    /// A claim on a user row for this process, from now.
+    fn lease_from(&self, now: OffsetDateTime) -> (Arc<str>, i64, i64) {
+        let now_ms = users::unix_ms(now);
+        (self.holder.clone(), now_ms, now_ms + lease_ms())
     }
 
     /// The same service with every Stripe request paced by `limiter` and retried
@@ -68,6 +99,7 @@ impl SyncService {
                 .stripe
                 .as_ref()
                 .map(|gateway| gateway.with_rate_limiter(limiter).with_retry_policy(retry)),
+            holder: self.holder.clone(),
         }
     }
 
@@ -98,8 +130,13 @@ impl SyncService {
 
     async fn update_once(&self, user_id: i64, push: Push) -> Result<UpdateOutcome, SyncError> {
         let stripe = self.stripe()?;
-        let now = now();
-        let claim = users::claim_update(&self.db, user_id, now, now + self.lease()?).await?;
+        let (holder, now_ms, expires_ms) = self.lease_from(now());
+        let lease = users::Lease {
+            holder: &holder,
+            now_ms,
+            expires_ms,
+        };
+        let claim = users::claim_update(&self.db, user_id, lease).await?;
         let Some(claim) = claim else {
             return Err(match self.user(user_id).await?.stripe_id {
                 None => SyncError::NoCustomer,
@@ -112,7 +149,7 @@ impl SyncService {
         };
         let hash = payload_hash(&params);
         if push == Push::IfChanged && claim.stripe_synced_hash.as_deref() == Some(hash.as_str()) {
-            users::release_lease(&self.db, user_id).await?;
+            users::release_lease(&self.db, user_id, &holder).await?;
             return Ok(UpdateOutcome::Unchanged);
         }
         let stripe_id = claim.stripe_id;
@@ -124,17 +161,10 @@ impl SyncService {
                 Ok(UpdateOutcome::Updated)
             }
             Err(failure) => {
-                users::release_lease(&self.db, user_id).await?;
+                users::release_lease(&self.db, user_id, &holder).await?;
                 Err(self.stripe_failure(user_id, &stripe_id, failure).await)
             }
         }
-    }
-
-    /// How long a create or update may hold a user's row: the longest a Stripe call
-    /// can take, and a margin (a crashed holder never releases it).
-    fn lease(&self) -> Result<time::Duration, SyncError> {
-        let worst = self.stripe()?.retry_policy().worst_case();
-        Ok(time::Duration::try_from(worst).unwrap_or(time::Duration::MINUTE) + LEASE_MARGIN)
     }
 
     /// Pulls the customer and stores its default card and the page's snapshot.
@@ -265,6 +295,10 @@ impl SyncService {
             }
         }
     }
+}
+
+fn lease_ms() -> i64 {
+    i64::try_from(LEASE.as_millis()).unwrap_or(i64::MAX)
 }
 
 /// The pm columns and snapshot to store for a customer Stripe returned.

@@ -34,7 +34,11 @@ impl Status {
         match (&user.stripe_id, snapshot) {
             (Some(_), Some(Snapshot::Missing)) => Status::Missing,
             (Some(_), _) => Status::Linked,
-            (None, _) if user.stripe_lease_until.is_some_and(|until| until > now) => {
+            (None, _)
+                if user
+                    .stripe_lease_expires
+                    .is_some_and(|until| until > crate::db::users::unix_ms(now)) =>
+            {
                 Status::Creating
             }
             (None, _) => Status::NotLinked,

@@ -159,19 +159,17 @@ async fn an_interrupted_create_is_relinked_on_localstripe_which_ignores_idempote
     let (_, user_id) = app.signed_in_user("Ann", &email).await;
     // The crash: a customer exists at Stripe, the key and parameters were saved, the
     // claim lapsed and stripe_id was never written.
-    let lapsed = time::OffsetDateTime::now_utc() - time::Duration::hours(1);
+    let lapsed = stripe_sync::db::users::unix_ms(time::OffsetDateTime::now_utc()) - 3_600_000;
     let params = serde_json::json!({"name": "Ann", "email": email}).to_string();
-    stripe_sync::db::users::claim_create(
-        &app.db,
-        user_id,
-        "crashed-attempt",
-        &params,
-        lapsed,
-        lapsed,
-    )
-    .await
-    .unwrap()
-    .expect("claimed");
+    let lease = stripe_sync::db::users::Lease {
+        holder: "a-process-that-crashed",
+        now_ms: lapsed,
+        expires_ms: lapsed,
+    };
+    stripe_sync::db::users::claim_create(&app.db, user_id, "crashed-attempt", &params, lease)
+        .await
+        .unwrap()
+        .expect("claimed");
     let user_id_text = user_id.to_string();
     let orphan = localstripe(
         reqwest::Method::POST,

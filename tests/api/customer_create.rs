@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use stripe_sync::db::users;
 
-use crate::helpers::{StripeSetup, spawn_app, spawn_app_with};
+use crate::helpers::{StripeSetup, TestApp, spawn_app, spawn_app_with};
 use crate::stripe_fake::Fault;
 
 #[tokio::test]
@@ -112,19 +112,7 @@ async fn a_crash_between_stripes_answer_and_the_database_write_is_repaired_by_a_
     let (browser, user_id) = app.signed_in_user("Ann", "ann@example.com").await;
     // The state a crash leaves: the attempt's key and parameters were saved and its
     // claim has lapsed; Stripe made the customer, but stripe_id was never written.
-    let lapsed = time::OffsetDateTime::now_utc() - time::Duration::hours(1);
-    let params = r#"{"name":"Ann","email":"ann@example.com"}"#;
-    let claim = users::claim_create(
-        &app.db,
-        user_id,
-        "key-of-the-crashed-attempt",
-        params,
-        lapsed,
-        lapsed,
-    )
-    .await
-    .unwrap();
-    assert!(claim.is_some());
+    crashed_attempt(&app, user_id).await;
     let orphan = app
         .stripe
         .insert_customer("Ann", "ann@example.com", Some(user_id));
@@ -143,19 +131,17 @@ async fn a_crash_between_stripes_answer_and_the_database_write_is_repaired_by_a_
 async fn an_attempt_in_flight_makes_a_second_one_wait_instead_of_creating() {
     let app = spawn_app().await;
     let (browser, user_id) = app.signed_in_user("Ann", "ann@example.com").await;
-    let now = time::OffsetDateTime::now_utc();
+    let now_ms = users::unix_ms(time::OffsetDateTime::now_utc());
     let params = r#"{"name":"Ann","email":"ann@example.com"}"#;
-    users::claim_create(
-        &app.db,
-        user_id,
-        "key-in-flight",
-        params,
-        now,
-        now + time::Duration::minutes(1),
-    )
-    .await
-    .unwrap()
-    .expect("claimed");
+    let lease = users::Lease {
+        holder: "another-living-process",
+        now_ms,
+        expires_ms: now_ms + 60_000,
+    };
+    users::claim_create(&app.db, user_id, "key-in-flight", params, lease)
+        .await
+        .unwrap()
+        .expect("claimed");
 
     let html = browser.press("create").await;
 
@@ -179,7 +165,7 @@ async fn a_definite_refusal_from_stripe_frees_the_user_for_a_new_attempt() {
         user.stripe_create_key.is_none(),
         "nothing was created, so the key is dropped"
     );
-    assert!(user.stripe_lease_until.is_none());
+    assert!(user.stripe_lease_expires.is_none());
     browser.press("create").await;
     assert_eq!(app.stripe.customers().len(), 1);
 }
@@ -198,7 +184,7 @@ async fn stripe_unavailable_during_create_keeps_the_key_for_the_retry() {
         .stripe_create_key
         .clone()
         .expect("the ambiguous attempt's key is kept");
-    assert!(user.stripe_lease_until.is_none(), "the claim is released");
+    assert!(user.stripe_lease_expires.is_none(), "the claim is released");
     browser.press("create").await;
     let user = app.user(user_id).await;
     assert_eq!(app.stripe.customers().len(), 1);
@@ -216,4 +202,54 @@ async fn without_stripe_keys_create_says_stripe_is_not_configured() {
     assert!(html.contains("Stripe is not configured"));
     assert!(app.user(user_id).await.stripe_create_key.is_none());
     assert_eq!(app.stripe.total_calls(), 0);
+}
+
+/// The state a crashed create leaves: its key and parameters saved, its claim lapsed
+/// (the holder is dead), and no `stripe_id`.
+async fn crashed_attempt(app: &TestApp, user_id: i64) {
+    let lapsed = users::unix_ms(time::OffsetDateTime::now_utc()) - 3_600_000;
+    let params = r#"{"name":"Ann","email":"ann@example.com"}"#;
+    let lease = users::Lease {
+        holder: "a-process-that-crashed",
+        now_ms: lapsed,
+        expires_ms: lapsed,
+    };
+    let claim = users::claim_create(
+        &app.db,
+        user_id,
+        "key-of-the-crashed-attempt",
+        params,
+        lease,
+    )
+    .await
+    .unwrap();
+    assert!(claim.is_some());
+}
+
+#[tokio::test]
+async fn a_resumed_create_keeps_its_key_when_the_look_up_fails() {
+    let app = spawn_app().await;
+    let (browser, user_id) = app.signed_in_user("Ann", "ann@example.com").await;
+    crashed_attempt(&app, user_id).await;
+    // The customer the crashed attempt made, and a key that is refused for a while
+    // (rolled): the look-up cannot say whether a customer exists.
+    let made = app
+        .stripe
+        .insert_customer("Ann", "ann@example.com", Some(user_id));
+    app.stripe.push_faults(1, Fault::Status(401));
+
+    let html = browser.press("create").await;
+
+    assert!(
+        html.contains("Stripe refused the app&#39;s API key"),
+        "{html}"
+    );
+    assert_eq!(
+        app.user(user_id).await.stripe_create_key.as_deref(),
+        Some("key-of-the-crashed-attempt"),
+        "nothing proved the customer absent"
+    );
+    browser.press("create").await;
+    assert_eq!(app.stripe.customers().len(), 1, "no second customer");
+    assert_eq!(app.user(user_id).await.stripe_id, Some(made));
 }

@@ -113,6 +113,7 @@ fn test_config(database_url: &str, api_base: Option<String>, app_key: &[u8]) -> 
         // Debug builds hash slowly; room for a test's parallel sign-ins.
         password_hash_concurrency: 4,
         limits: Default::default(),
+        db_max_connections: stripe_sync::db::DEFAULT_MAX_CONNECTIONS,
     }
 }
 

@@ -2,6 +2,7 @@
 
 mod accounts;
 mod browser;
+mod bulk_integrity;
 mod cli;
 mod conformance;
 mod customer_actions;

@@ -9,7 +9,7 @@ use stripe_sync::db::users;
 use crate::helpers::{TestApp, spawn_app};
 use crate::stripe_fake::Fault;
 
-fn json_report(output: &std::process::Output) -> Value {
+pub(crate) fn json_report(output: &std::process::Output) -> Value {
     let stdout = String::from_utf8_lossy(&output.stdout);
     serde_json::from_str(stdout.trim()).unwrap_or_else(|_| {
         panic!(
@@ -20,7 +20,7 @@ fn json_report(output: &std::process::Output) -> Value {
 }
 
 /// Runs the command with `--json`, expects success, and returns its report.
-async fn run_ok(app: &TestApp, args: &[&str]) -> Value {
+pub(crate) async fn run_ok(app: &TestApp, args: &[&str]) -> Value {
     let mut all = args.to_vec();
     all.push("--json");
     let output = app.run(&all).await;
@@ -34,7 +34,7 @@ async fn run_ok(app: &TestApp, args: &[&str]) -> Value {
 }
 
 /// Links one user through the command, as an operator would.
-async fn link(app: &TestApp, id: i64) {
+pub(crate) async fn link(app: &TestApp, id: i64) {
     let user = id.to_string();
     app.run(&["stripe:sync-customers", "--create", "--user", &user])
         .await;
@@ -48,12 +48,12 @@ async fn rename(app: &TestApp, id: i64, name: &str) {
         .unwrap();
 }
 
-fn stderr(output: &std::process::Output) -> String {
+pub(crate) fn stderr(output: &std::process::Output) -> String {
     String::from_utf8_lossy(&output.stderr).to_string()
 }
 
 /// Every user has exactly one live customer naming them, and is linked to it.
-async fn assert_one_linked_customer_per_user(app: &TestApp, ids: &[i64]) {
+pub(crate) async fn assert_one_linked_customer_per_user(app: &TestApp, ids: &[i64]) {
     let customers = app.stripe.customers();
     let named: Vec<String> = customers
         .iter()
@@ -205,7 +205,7 @@ async fn snapshot_rows(app: &TestApp) -> Vec<String> {
                 "{:?} {:?} {:?} {:?} {:?} {}",
                 user.stripe_id,
                 user.stripe_synced_hash,
-                user.stripe_lease_until,
+                user.stripe_lease_expires,
                 user.stripe_create_key,
                 user.stripe_snapshot,
                 user.name
@@ -447,10 +447,9 @@ async fn killing_the_run_at_any_point_and_rerunning_never_duplicates_or_unlinks(
         linked += usize::from(app.user(*id).await.stripe_id.is_some());
     }
     assert!(linked < ids.len(), "the kills left work undone");
-    // Claims of the killed runs lapse with time; let that time pass.
-    app.execute("UPDATE users SET stripe_lease_until = NULL")
-        .await;
 
+    // Right away: the killed runs' claims are still there, and lapse within seconds.
+    let started = std::time::Instant::now();
     let output = app
         .run(&[
             "stripe:sync-customers",
@@ -462,6 +461,12 @@ async fn killing_the_run_at_any_point_and_rerunning_never_duplicates_or_unlinks(
         .await;
 
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(json_report(&output)["held"], 0);
+    assert!(
+        started.elapsed() < Duration::from_secs(25),
+        "{:?}",
+        started.elapsed()
+    );
     assert_one_linked_customer_per_user(&app, &ids).await;
 }
 
@@ -613,8 +618,9 @@ async fn without_a_terminal_progress_is_a_plain_line_every_few_seconds() {
     assert!(stdout.contains("created            200"), "{stdout}");
 }
 
-#[tokio::test]
-async fn ctrl_c_lets_requests_in_flight_finish_and_prints_the_report() {
+/// Starts a run over 200 users, sends `signal` once some are linked, and checks
+/// that requests in flight finished, the report was printed and nothing was lost.
+async fn stop_a_run_with(signal: libc::c_int, expected_code: i32) {
     let app = spawn_app().await;
     let ids = app.insert_users(200).await;
     app.stripe.set_latency(Duration::from_millis(100));
@@ -628,13 +634,20 @@ async fn ctrl_c_lets_requests_in_flight_finish_and_prints_the_report() {
         ])
         .spawn()
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    while app.stripe.customers().len() < 10 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 
     // SAFETY: kill(2) on our own child's pid.
-    unsafe { libc::kill(child.id().unwrap() as libc::pid_t, libc::SIGINT) };
+    unsafe { libc::kill(child.id().unwrap() as libc::pid_t, signal) };
     let output = child.wait_with_output().await.unwrap();
 
-    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert_eq!(
+        output.status.code(),
+        Some(expected_code),
+        "{}",
+        stderr(&output)
+    );
     let report = json_report(&output);
     assert_eq!(report["interrupted"], true);
     let created = report["created"].as_u64().unwrap();
@@ -649,6 +662,16 @@ async fn ctrl_c_lets_requests_in_flight_finish_and_prints_the_report() {
         linked += u64::from(app.user(*id).await.stripe_id.is_some());
     }
     assert_eq!(linked, created, "nothing was left unlinked");
+}
+
+#[tokio::test]
+async fn ctrl_c_lets_requests_in_flight_finish_prints_the_report_and_exits_130() {
+    stop_a_run_with(libc::SIGINT, 130).await;
+}
+
+#[tokio::test]
+async fn sigterm_lets_requests_in_flight_finish_prints_the_report_and_exits_143() {
+    stop_a_run_with(libc::SIGTERM, 143).await;
 }
 
 #[tokio::test]
