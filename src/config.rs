@@ -33,7 +33,8 @@ pub enum ConfigError {
     BadTrustedProxy(String),
     #[error("PASSWORD_HASH_CONCURRENCY must be a whole number from 1 to 64")]
     BadHashConcurrency,
-
+    #[error("LOG_MAX_FILES must be a whole number of days from 1 to 3650")]
+    BadLogMaxFiles,
     #[error("APP_KEY must be base64 of at least {APP_KEY_MIN_BYTES} random bytes")]
     BadAppKey,
     #[error("could not read or create {path}: {source}")]
@@ -68,6 +69,8 @@ pub struct Config {
     pub app_key: SecretBox<Vec<u8>>,
     pub bind: String,
     pub log_dir: PathBuf,
+    /// Daily log files kept.
+    pub log_max_files: usize,
     pub job_posting: JobPosting,
     /// Proxies whose `X-Forwarded-For` names the client; empty: the socket's peer.
     pub trusted_proxies: Vec<IpNet>,
@@ -197,8 +200,18 @@ impl Config {
                 .ok_or(ConfigError::BadHashConcurrency)?,
             None => default_hash_concurrency(),
         };
+        let log_max_files = match var("LOG_MAX_FILES") {
+            Some(n) => n
+                .trim()
+                .parse()
+                .ok()
+                .filter(|n| (1..=3650).contains(n))
+                .ok_or(ConfigError::BadLogMaxFiles)?,
+            None => crate::telemetry::DEFAULT_LOG_MAX_FILES,
+        };
         Ok(Config {
             database_url,
+            log_max_files,
             stripe,
             webhook_secret: var("STRIPE_WEBHOOK_SECRET").map(SecretString::from),
             app_url: app_url.trim_end_matches('/').to_string(),

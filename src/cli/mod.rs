@@ -52,7 +52,7 @@ pub fn main() -> ExitCode {
         Command::Serve => Console::Stdout,
         _ => Console::Stderr,
     };
-    let _guard = match telemetry::init(&config.log_dir, console) {
+    let _guard = match telemetry::init(&config.log_dir, config.log_max_files, console) {
         Ok(guard) => guard,
         Err(err) => {
             eprintln!(

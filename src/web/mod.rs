@@ -8,6 +8,7 @@ mod jobs;
 mod limits;
 mod page;
 mod profile;
+mod request;
 pub mod session;
 mod settings;
 mod webhook;
@@ -131,10 +132,13 @@ pub fn router(config: &Config, sync: SyncService) -> Router {
         .route("/static/app.css", get(stylesheet))
         .fallback(error::not_found)
         .layer(MessagesManagerLayer)
+        .layer(axum::middleware::from_fn(request::record_user))
         .layer(auth_layer)
         .layer(CsrfLayer::new(csrf))
         .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES));
-    headers::with_security_headers(router, secure).with_state(state)
+    headers::with_security_headers(router, secure)
+        .layer(axum::middleware::from_fn(request::trace))
+        .with_state(state)
 }
 
 async fn healthz() -> &'static str {

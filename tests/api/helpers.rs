@@ -30,7 +30,9 @@ pub fn log_dir() -> PathBuf {
 
 fn init_logging() {
     static GUARD: OnceLock<Option<tracing_appender::non_blocking::WorkerGuard>> = OnceLock::new();
-    GUARD.get_or_init(|| telemetry::init(&log_dir(), Console::Off).ok());
+    GUARD.get_or_init(|| {
+        telemetry::init(&log_dir(), telemetry::DEFAULT_LOG_MAX_FILES, Console::Off).ok()
+    });
 }
 
 /// Fast retries so fault tests take milliseconds, with a real per-attempt timeout.
@@ -108,6 +110,7 @@ fn test_config(database_url: &str, api_base: Option<String>, app_key: &[u8]) -> 
         app_key: secrecy::SecretBox::new(Box::new(app_key.to_vec())),
         bind: "127.0.0.1:0".into(),
         log_dir: log_dir(),
+        log_max_files: telemetry::DEFAULT_LOG_MAX_FILES,
         job_posting: Default::default(),
         trusted_proxies: Vec::new(),
         // Debug builds hash slowly; room for a test's parallel sign-ins.
@@ -239,17 +242,7 @@ impl TestApp {
     }
 
     pub fn browser(&self) -> Browser {
-        let jar = Arc::new(Jar::default());
-        Browser {
-            base: self.address.clone(),
-            jar: jar.clone(),
-            client: reqwest::Client::builder()
-                .cookie_provider(jar)
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .unwrap(),
-            token: Mutex::new(None),
-        }
+        Browser::at(&self.address)
     }
 
     /// A browser with a freshly registered, signed-in user; returns the user's id.
@@ -284,6 +277,21 @@ pub struct Browser {
 }
 
 impl Browser {
+    /// A browser with no cookies yet, for the site at `base`.
+    pub fn at(base: &str) -> Browser {
+        let jar = Arc::new(Jar::default());
+        Browser {
+            base: base.to_string(),
+            jar: jar.clone(),
+            client: reqwest::Client::builder()
+                .cookie_provider(jar)
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            token: Mutex::new(None),
+        }
+    }
+
     /// The same browser (cookies, form token) pointed at another instance.
     pub fn on(&self, app: &TestApp) -> Browser {
         Browser {

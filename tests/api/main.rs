@@ -9,6 +9,7 @@ mod customer_actions;
 mod customer_create;
 mod helpers;
 mod jobs;
+mod log_lines;
 mod profile;
 mod settings_page;
 mod stripe_client;
