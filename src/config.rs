@@ -11,6 +11,7 @@ use ipnet::IpNet;
 use secrecy::{ExposeSecret, SecretBox, SecretString};
 
 use crate::db::DbKind;
+use crate::telemetry::{LogFormat, LogSettings};
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://storage/app.db";
 pub const DEFAULT_STRIPE_API_BASE: &str = "https://api.stripe.com";
@@ -22,6 +23,29 @@ pub const DEFAULT_JOB_POSTING_CURRENCY: &str = "usd";
 const APP_KEY_FILE: &str = "storage/app.key";
 /// The cookie crate's signing keys need at least 64 bytes of key material.
 pub const APP_KEY_MIN_BYTES: usize = 64;
+
+/// Every setting with its default, for `--help`. A test holds it to `.env.example`.
+pub const SETTINGS_HELP: &str = "\
+Settings (from the environment, or .env in the working directory; the environment wins):
+  DATABASE_URL               sqlite:..., postgres://... or postgresql://...; other schemes are refused
+                             [default: sqlite://storage/app.db, created if missing]
+  STRIPE_SECRET              secret key (sk_... or rk_...) [default: none: Stripe actions say \"Stripe is not configured\"]
+  STRIPE_KEY                 publishable key; accepted for a Laravel/Cashier .env, not used (no page loads Stripe.js)
+  STRIPE_WEBHOOK_SECRET      signing secret(s) of the webhook endpoint, comma-separated while rotating
+                             [default: none: POST /stripe/webhook answers 503]
+  STRIPE_API_BASE            base URL of the Stripe API, for a local stand-in [default: https://api.stripe.com]
+  APP_URL                    public base URL; https:// makes cookies Secure and adds HSTS [default: http://127.0.0.1:3000]
+  APP_KEY                    base64 of 64+ random bytes; every instance needs the same
+                             [default: generated into storage/app.key on first start]
+  BIND                       listen address of serve [default: 127.0.0.1:3000]
+  LOG_DIR                    folder of the daily log files stripe-sync.YYYY-MM-DD.log [default: storage/logs]
+  LOG_MAX_FILES              daily log files kept [default: 14]
+  LOG_FORMAT                 text, or json for one JSON object a line (console and file) [default: text]
+  TRUSTED_PROXIES            addresses or networks whose X-Forwarded-For names the client [default: none]
+  PASSWORD_HASH_CONCURRENCY  password hashes computed at once [default: cores - 1, at least 1]
+  JOB_POSTING_FEE            job-posting fee in the currency's minor unit [default: 4900]
+  JOB_POSTING_CURRENCY       its currency, an ISO code [default: usd]
+  RUST_LOG                   log filter [default: info,sqlx=warn,tower_sessions=warn,axum_login=warn]";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -35,6 +59,8 @@ pub enum ConfigError {
     BadHashConcurrency,
     #[error("LOG_MAX_FILES must be a whole number of days from 1 to 3650")]
     BadLogMaxFiles,
+    #[error("LOG_FORMAT must be text or json")]
+    BadLogFormat,
     #[error("APP_KEY must be base64 of at least {APP_KEY_MIN_BYTES} random bytes")]
     BadAppKey,
     #[error("could not read or create {path}: {source}")]
@@ -71,6 +97,7 @@ pub struct Config {
     pub log_dir: PathBuf,
     /// Daily log files kept.
     pub log_max_files: usize,
+    pub log_format: LogFormat,
     pub job_posting: JobPosting,
     /// Proxies whose `X-Forwarded-For` names the client; empty: the socket's peer.
     pub trusted_proxies: Vec<IpNet>,
@@ -209,9 +236,14 @@ impl Config {
                 .ok_or(ConfigError::BadLogMaxFiles)?,
             None => crate::telemetry::DEFAULT_LOG_MAX_FILES,
         };
+        let log_format = match var("LOG_FORMAT") {
+            Some(format) => LogFormat::parse(&format).ok_or(ConfigError::BadLogFormat)?,
+            None => LogFormat::Text,
+        };
         Ok(Config {
             database_url,
             log_max_files,
+            log_format,
             stripe,
             webhook_secret: var("STRIPE_WEBHOOK_SECRET").map(SecretString::from),
             app_url: app_url.trim_end_matches('/').to_string(),
@@ -237,6 +269,14 @@ impl Config {
         hkdf.expand(label.as_bytes(), &mut key)
             .expect("32 bytes is a valid HKDF-SHA256 output length");
         key
+    }
+
+    pub fn log_settings(&self) -> LogSettings<'_> {
+        LogSettings {
+            dir: &self.log_dir,
+            max_files: self.log_max_files,
+            format: self.log_format,
+        }
     }
 
     /// Whether `X-Forwarded-For` from this peer is believed.

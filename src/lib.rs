@@ -2,6 +2,7 @@
 //!
 //! Data flows one way: `web` and `cli` call `sync`, which uses `db` and `stripe`.
 
+pub mod accounts;
 pub mod cli;
 pub mod config;
 pub mod db;

@@ -19,7 +19,7 @@ use tracing_subscriber::field::RecordFields;
 use tracing_subscriber::fmt::FormatFields;
 use tracing_subscriber::fmt::format::{DefaultFields, Writer};
 use tracing_subscriber::fmt::writer::MakeWriterExt as _;
-use tracing_subscriber::layer::SubscriberExt as _;
+use tracing_subscriber::layer::{Layer as _, SubscriberExt as _};
 use tracing_subscriber::util::SubscriberInitExt as _;
 
 /// Where console output goes: commands that print a report to stdout log to stderr.
@@ -50,9 +50,36 @@ impl<'writer> FormatFields<'writer> for PlainFields {
     }
 }
 
+/// `LOG_FORMAT`: lines of text, or one JSON object a line for a log pipeline.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+impl LogFormat {
+    pub fn parse(value: &str) -> Option<Self> {
+        match value.trim().to_ascii_lowercase().as_str() {
+            "text" => Some(LogFormat::Text),
+            "json" => Some(LogFormat::Json),
+            _ => None,
+        }
+    }
+}
+
+/// Where and how to log.
+#[derive(Clone, Debug)]
+pub struct LogSettings<'a> {
+    pub dir: &'a Path,
+    pub max_files: usize,
+    pub format: LogFormat,
+}
+
 /// Installs the global subscriber. Keep the guard alive until exit so the file
 /// writer flushes. Fails when a subscriber is already installed.
-pub fn init(log_dir: &Path, max_files: usize, console: Console) -> std::io::Result<WorkerGuard> {
+pub fn init(settings: &LogSettings<'_>, console: Console) -> std::io::Result<WorkerGuard> {
+    let (log_dir, max_files) = (settings.dir, settings.max_files);
     std::fs::create_dir_all(log_dir)?;
     let file = RollingFileAppender::builder()
         .rotation(Rotation::DAILY)
@@ -69,21 +96,35 @@ pub fn init(log_dir: &Path, max_files: usize, console: Console) -> std::io::Resu
         Console::Stderr => std::io::stderr().is_terminal(),
         Console::Off => false,
     };
-    let console_layer = tracing_subscriber::fmt::layer()
-        .with_ansi(colour)
-        .with_writer(
-            std::io::stdout
-                .with_filter(move |_| console == Console::Stdout)
-                .or_else(std::io::stderr.with_filter(move |_| console == Console::Stderr)),
-        );
-    let file_layer = tracing_subscriber::fmt::layer()
-        .fmt_fields(PlainFields::default())
-        .with_ansi(false)
-        .with_writer(file_writer);
+    let console_writer = std::io::stdout
+        .with_filter(move |_| console == Console::Stdout)
+        .or_else(std::io::stderr.with_filter(move |_| console == Console::Stderr));
+    let text = settings.format == LogFormat::Text;
+    let text_layers = text.then(|| {
+        let console = tracing_subscriber::fmt::layer()
+            .with_ansi(colour)
+            .with_writer(console_writer);
+        let file = tracing_subscriber::fmt::layer()
+            .fmt_fields(PlainFields::default())
+            .with_ansi(false)
+            .with_writer(file_writer.clone());
+        console.and_then(file)
+    });
+    // JSON layers may share their span fields: JsonFields merges each recorded
+    // field into one object, and JSON carries no colour.
+    let json_layers = (!text).then(|| {
+        let console = tracing_subscriber::fmt::layer()
+            .json()
+            .with_writer(console_writer);
+        let file = tracing_subscriber::fmt::layer()
+            .json()
+            .with_writer(file_writer);
+        console.and_then(file)
+    });
     tracing_subscriber::registry()
         .with(filter)
-        .with(console_layer)
-        .with(file_layer)
+        .with(text_layers)
+        .with(json_layers)
         .try_init()
         .map_err(std::io::Error::other)?;
     Ok(guard)

@@ -1,19 +1,23 @@
 //! `stripe:sync-customers --check [--repair]`: the drift report.
 
 use super::CliError;
-use super::sync_customers::{Args, Stop};
+use super::signals::Stop;
 use crate::sync::SyncService;
 use crate::sync::drift::{DriftReport, Repair};
 
-pub async fn run(sync: &SyncService, args: &Args, stop: Stop) -> Result<(), CliError> {
-    let repair = args.repair.then_some(Repair {
-        max_missing_share: args.max_missing_share,
-    });
+/// What `--check` was asked for.
+pub struct CheckOptions {
+    pub user: Option<i64>,
+    pub repair: Option<Repair>,
+    pub json: bool,
+}
+
+pub async fn run(sync: &SyncService, options: CheckOptions, stop: Stop) -> Result<(), CliError> {
     let report = sync
-        .check_drift(args.user, repair, stop.flag.clone())
+        .check_drift(options.user, options.repair, stop.flag.clone())
         .await
         .map_err(|e| CliError::Failed(e.operator_reason()))?;
-    print(&report, args.json);
+    print(&report, options.json);
     if let Some(signal) = stop.signal() {
         return Err(CliError::Interrupted {
             signal,

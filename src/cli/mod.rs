@@ -3,6 +3,7 @@
 mod check;
 mod migrate;
 mod serve;
+mod signals;
 pub mod sync_customers;
 pub mod user_create;
 
@@ -10,7 +11,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use crate::config::Config;
+use crate::config::{Config, SETTINGS_HELP};
 use crate::telemetry::{self, Console};
 
 #[derive(Debug, Parser)]
@@ -27,16 +28,35 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the web app (migrations are applied at start)
+    #[command(after_help = SETTINGS_HELP)]
     Serve,
     /// Apply database migrations and exit
+    #[command(after_help = SETTINGS_HELP)]
     Migrate,
     /// Create a login
-    #[command(name = "user:create")]
+    #[command(name = "user:create", after_help = SETTINGS_HELP)]
     UserCreate(user_create::Args),
-    /// Create or update Stripe customers in bulk (with neither --create nor --update: both)
-    #[command(name = "stripe:sync-customers")]
+    /// Create, update or refresh Stripe customers in bulk (with no action flag:
+    /// create and update)
+    #[command(
+        name = "stripe:sync-customers",
+        after_help = SETTINGS_HELP,
+        after_long_help = SYNC_EXAMPLES
+    )]
     SyncCustomers(sync_customers::Args),
 }
+
+const SYNC_EXAMPLES: &str = "\
+Examples:
+  stripe-sync stripe:sync-customers --dry-run            what would be created and updated
+  stripe-sync stripe:sync-customers --create --update    create missing customers, push changes
+  stripe-sync stripe:sync-customers --refresh            pull cards and trial ends of every linked user
+  stripe-sync stripe:sync-customers --user=42 --create   one user
+  stripe-sync stripe:sync-customers --check --repair     report drift, fix what is safe to fix
+
+Exit codes: 0 every selected user handled; 1 a user failed, drift found, or users held by
+another living run; 2 bad input; 130 after Ctrl-C; 143 after SIGTERM.
+Run with -h to list the settings.";
 
 /// Exit codes: 0 success, 1 the command failed, 2 usage error (clap's own).
 pub fn main() -> ExitCode {
@@ -52,7 +72,7 @@ pub fn main() -> ExitCode {
         Command::Serve => Console::Stdout,
         _ => Console::Stderr,
     };
-    let _guard = match telemetry::init(&config.log_dir, config.log_max_files, console) {
+    let _guard = match telemetry::init(&config.log_settings(), console) {
         Ok(guard) => guard,
         Err(err) => {
             eprintln!(

@@ -3,17 +3,19 @@
 
 use std::io::IsTerminal as _;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::CliError;
+use super::signals::Stop;
 use crate::config::Config;
 use crate::db::users;
 use crate::startup::App;
 use crate::stripe::{RateLimiter, RetryPolicy};
 use crate::sync::bulk::{BulkOptions, BulkReport, Tally};
+use crate::sync::drift::Repair;
 use crate::sync::{SyncError, SyncService};
 
 /// Stripe allows 100 requests/s in live mode and 25/s in test mode; stay below.
@@ -95,7 +97,14 @@ pub async fn run(mut config: Config, args: Args) -> Result<(), CliError> {
     let stop = Stop::on_signals();
 
     if args.check {
-        return super::check::run(&sync, &args, stop).await;
+        let check = super::check::CheckOptions {
+            user: args.user,
+            repair: args.repair.then_some(Repair {
+                max_missing_share: args.max_missing_share,
+            }),
+            json: args.json,
+        };
+        return super::check::run(&sync, check, stop).await;
     }
     let options = BulkOptions {
         // With neither flag, do both.
@@ -148,47 +157,6 @@ fn parse_share(value: &str) -> Result<f64, String> {
     match value.parse::<f64>() {
         Ok(share) if (0.0..=1.0).contains(&share) => Ok(share),
         _ => Err("a share from 0 to 1, such as 0.05 for 5%".into()),
-    }
-}
-
-/// SIGINT (Ctrl-C) and SIGTERM (systemd, Kubernetes, `timeout`) both stop the run
-/// gracefully: no new users, requests in flight finish, the report is printed, and
-/// the exit code says which signal (128 + its number).
-pub struct Stop {
-    pub flag: Arc<AtomicBool>,
-    signal: Arc<AtomicI32>,
-}
-
-impl Stop {
-    pub fn on_signals() -> Self {
-        let stop = Stop {
-            flag: Arc::new(AtomicBool::new(false)),
-            signal: Arc::new(AtomicI32::new(0)),
-        };
-        for (kind, number) in [
-            (tokio::signal::unix::SignalKind::interrupt(), 2),
-            (tokio::signal::unix::SignalKind::terminate(), 15),
-        ] {
-            let Ok(mut signals) = tokio::signal::unix::signal(kind) else {
-                continue;
-            };
-            let (flag, signal) = (stop.flag.clone(), stop.signal.clone());
-            tokio::spawn(async move {
-                if signals.recv().await.is_some() {
-                    eprintln!("Stopping: letting requests in flight finish ...");
-                    let _ = signal.compare_exchange(0, number, Ordering::SeqCst, Ordering::SeqCst);
-                    flag.store(true, Ordering::SeqCst);
-                }
-            });
-        }
-        stop
-    }
-
-    pub fn signal(&self) -> Option<i32> {
-        match self.signal.load(Ordering::SeqCst) {
-            0 => None,
-            n => Some(n),
-        }
     }
 }
 

@@ -5,8 +5,8 @@ use std::io::BufRead;
 use secrecy::SecretString;
 
 use super::CliError;
+use crate::accounts::{AccountError, create_account};
 use crate::config::Config;
-use crate::db;
 use crate::domain::{UserEmail, UserName, check_new_password};
 use crate::password;
 use crate::startup::App;
@@ -49,22 +49,16 @@ async fn create(
     password: SecretString,
 ) -> Result<i64, CliError> {
     let app = App::build(config).await?;
-    let hash = password::Hasher::new(1)
-        .hash(password)
-        .await
-        .map_err(|e| CliError::Failed(e.to_string()))?;
-    let new_user = db::users::NewUser {
-        name: name.as_str(),
-        email: email.as_str(),
-        password_hash: &hash,
-    };
-    match db::users::insert(app.sync.db(), new_user, crate::sync::now()).await {
-        Ok(id) => Ok(id),
-        Err(err) if db::is_unique_violation(&err) => Err(CliError::Usage(format!(
+    let hasher = password::Hasher::new(1);
+    match create_account(app.sync.db(), &hasher, name, email, password).await {
+        Ok(user) => Ok(user.id),
+        Err(AccountError::EmailTaken) => Err(CliError::Usage(format!(
             "a user with email {} already exists",
             email.as_str()
         ))),
-        Err(err) => Err(CliError::Failed(format!("could not save the user: {err}"))),
+        Err(err) => Err(CliError::Failed(format!(
+            "could not create the user: {err}"
+        ))),
     }
 }
 

@@ -150,6 +150,14 @@ impl Db {
         })
     }
 
+    /// Whether the database answers a trivial query within `timeout`.
+    pub async fn ping(&self, timeout: Duration) -> bool {
+        let ping = async {
+            on_pool!(self, pool => sqlx::query("SELECT 1").execute(pool).await.map(|_| ()))
+        };
+        matches!(tokio::time::timeout(timeout, ping).await, Ok(Ok(())))
+    }
+
     pub fn session_store(&self) -> SessionStore {
         SessionStore::new(self)
     }

@@ -112,6 +112,11 @@ impl SyncService {
         &self.db
     }
 
+    /// Readiness: the database answers within `timeout`.
+    pub async fn database_ready(&self, timeout: Duration) -> bool {
+        self.db.ping(timeout).await
+    }
+
     pub fn is_configured(&self) -> bool {
         self.stripe.is_some()
     }

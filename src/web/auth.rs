@@ -18,7 +18,7 @@ use super::limits::ClientAddr;
 use super::page::{Layout, PageContext};
 use super::session::{AuthError, AuthSession, Credentials};
 use super::{AppState, WebError};
-use crate::db;
+use crate::accounts::{AccountError, create_account};
 use crate::domain::{UserEmail, UserName, check_new_password};
 use crate::password::HashError;
 use crate::throttle::{Bucket, Verdict};
@@ -206,35 +206,20 @@ pub async fn register(
         tracing::warn!("registration refused: too many attempts from one address");
         return Err(WebError::TooManyRequests { retry_after });
     }
-    let hash = match state
-        .hasher
-        .hash(SecretString::from(form.password.clone()))
-        .await
-    {
-        Ok(hash) => hash,
-        Err(HashError::Busy) => return Err(WebError::Busy),
-        Err(err) => return Err(WebError::internal(err)),
-    };
-    let new_user = db::users::NewUser {
-        name: name.as_str(),
-        email: email.as_str(),
-        password_hash: &hash,
-    };
-    let id = match db::users::insert(state.sync.db(), new_user, crate::sync::now()).await {
-        Ok(id) => id,
-        Err(err) if db::is_unique_violation(&err) => {
+    let password = SecretString::from(form.password.clone());
+    let user = match create_account(state.sync.db(), &state.hasher, &name, &email, password).await {
+        Ok(user) => user,
+        Err(AccountError::EmailTaken) => {
             let error = "That email is already registered. Sign in instead.".to_string();
             return Ok(invalid(ctx, vec![error]));
         }
-        Err(err) => return Err(err.into()),
+        Err(AccountError::Hashing(HashError::Busy)) => return Err(WebError::Busy),
+        Err(err) => return Err(WebError::internal(err)),
     };
-    let user = db::users::find(state.sync.db(), id)
-        .await?
-        .ok_or_else(|| WebError::internal("registered user vanished"))?;
     auth.login(&user)
         .await
         .map_err(|e| WebError::internal(format!("login: {e}")))?;
-    tracing::info!(user_id = id, "user registered");
+    tracing::info!(user_id = user.id, "user registered");
     messages.success("Your account is ready.");
     Ok(Redirect::to(AFTER_LOGIN).into_response())
 }

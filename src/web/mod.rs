@@ -16,8 +16,8 @@ mod webhook;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
-use axum::http::header;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Redirect};
 use axum::routing::{get, post};
 use axum_csrf::{CsrfConfig, CsrfLayer};
@@ -129,7 +129,9 @@ pub fn router(config: &Config, sync: SyncService) -> Router {
             post(webhook::receive).layer(DefaultBodyLimit::max(WEBHOOK_BODY_LIMIT_BYTES)),
         )
         .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
         .route("/static/app.css", get(stylesheet))
+        .route("/favicon.ico", get(favicon))
         .fallback(error::not_found)
         .layer(MessagesManagerLayer)
         .layer(axum::middleware::from_fn(request::record_user))
@@ -141,8 +143,34 @@ pub fn router(config: &Config, sync: SyncService) -> Router {
         .with_state(state)
 }
 
+/// Liveness: the process answers. Touches nothing else, so a database outage does
+/// not get the app restarted.
 async fn healthz() -> &'static str {
     "ok"
+}
+
+/// How long readiness waits for the database before saying no.
+const READY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Readiness, for a load balancer: 200 when the database answers, else 503.
+async fn readyz(State(state): State<AppState>) -> (StatusCode, &'static str) {
+    if state.sync.database_ready(READY_TIMEOUT).await {
+        (StatusCode::OK, "ready")
+    } else {
+        tracing::warn!("not ready: the database did not answer");
+        (StatusCode::SERVICE_UNAVAILABLE, "database unavailable")
+    }
+}
+
+/// Browsers ask for `/favicon.ico` on every page; an SVG serves every modern one.
+async fn favicon() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "image/svg+xml"),
+            (header::CACHE_CONTROL, "public, max-age=86400"),
+        ],
+        include_str!("../../static/favicon.svg"),
+    )
 }
 
 /// The stylesheet is compiled in, so the binary serves it from any directory.

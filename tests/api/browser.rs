@@ -12,7 +12,7 @@ use fantoccini::{Client, ClientBuilder, Locator};
 use hyper_util::client::legacy::connect::HttpConnector;
 use serde_json::json;
 
-use crate::helpers::{PASSWORD, TestApp, spawn_app};
+use crate::helpers::{Needs, PASSWORD, TestApp, skip_without, spawn_app};
 use crate::stripe_fake::Fault;
 
 struct Chrome {
@@ -184,6 +184,9 @@ impl Chrome {
 
 #[tokio::test]
 async fn register_login_profile_create_update_refresh_delete_in_a_browser() {
+    if skip_without(Needs::Chromium) {
+        return;
+    }
     let app = spawn_app().await;
     let mut chrome = Chrome::start(&app, "journey").await;
 
@@ -241,6 +244,9 @@ async fn register_login_profile_create_update_refresh_delete_in_a_browser() {
 
 #[tokio::test]
 async fn stripe_errors_read_as_words_with_the_remedy_in_a_browser() {
+    if skip_without(Needs::Chromium) {
+        return;
+    }
     let app = spawn_app().await;
     let mut chrome = Chrome::start(&app, "errors").await;
     chrome.register("Ann", "ann@example.com").await;
@@ -272,6 +278,9 @@ async fn stripe_errors_read_as_words_with_the_remedy_in_a_browser() {
 
 #[tokio::test]
 async fn the_pages_work_by_keyboard_with_labelled_controls_and_visible_focus() {
+    if skip_without(Needs::Chromium) {
+        return;
+    }
     let app = spawn_app().await;
     app.signed_in_user("Ann", "ann@example.com").await;
     let mut chrome = Chrome::start(&app, "keyboard").await;
@@ -351,6 +360,9 @@ async fn assert_every_control_is_labelled(chrome: &Chrome) {
 
 #[tokio::test]
 async fn the_settings_page_reads_on_a_phone_without_sideways_scrolling() {
+    if skip_without(Needs::Chromium) {
+        return;
+    }
     let app = spawn_app().await;
     let mut chrome = Chrome::start(&app, "phone").await;
     chrome

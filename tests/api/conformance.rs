@@ -3,7 +3,7 @@
 
 use stripe_sync::sync::{CreateOutcome, DeleteOutcome, Push, SyncError};
 
-use crate::helpers::{StripeSetup, TestApp, spawn_app_with};
+use crate::helpers::{Needs, StripeSetup, TestApp, skip_without, spawn_app_with};
 
 fn localstripe_url() -> String {
     std::env::var("LOCALSTRIPE_URL").expect(
@@ -46,6 +46,9 @@ async fn localstripe(
 
 #[tokio::test]
 async fn create_retrieve_update_and_delete_round_trip_on_localstripe() {
+    if skip_without(Needs::Localstripe) {
+        return;
+    }
     let app = app_on_localstripe().await;
     let email = unique_email("round-trip");
     let (_, user_id) = app.signed_in_user("Ann", &email).await;
@@ -96,6 +99,9 @@ async fn create_retrieve_update_and_delete_round_trip_on_localstripe() {
 
 #[tokio::test]
 async fn a_customer_deleted_on_localstripe_is_reported_as_missing() {
+    if skip_without(Needs::Localstripe) {
+        return;
+    }
     let (app, user_id, stripe_id) = linked_user_on_localstripe("deleted").await;
     // localstripe answers a retrieve after delete with 404 and no error code;
     // real Stripe answers 200 with deleted: true. Both must read as "missing".
@@ -127,6 +133,9 @@ async fn a_customer_deleted_on_localstripe_is_reported_as_missing() {
 
 #[tokio::test]
 async fn the_default_card_attached_on_localstripe_reaches_pm_type_and_pm_last_four() {
+    if skip_without(Needs::Localstripe) {
+        return;
+    }
     let (app, user_id, stripe_id) = linked_user_on_localstripe("card").await;
     let pm = localstripe(
         reqwest::Method::POST,
@@ -154,6 +163,9 @@ async fn the_default_card_attached_on_localstripe_reaches_pm_type_and_pm_last_fo
 
 #[tokio::test]
 async fn an_interrupted_create_is_relinked_on_localstripe_which_ignores_idempotency_keys() {
+    if skip_without(Needs::Localstripe) {
+        return;
+    }
     let app = app_on_localstripe().await;
     let email = unique_email("crash");
     let (_, user_id) = app.signed_in_user("Ann", &email).await;
@@ -205,6 +217,9 @@ async fn an_interrupted_create_is_relinked_on_localstripe_which_ignores_idempote
 
 #[tokio::test]
 async fn concurrent_creates_make_one_customer_on_localstripe_by_the_database_guard_alone() {
+    if skip_without(Needs::Localstripe) {
+        return;
+    }
     let app = app_on_localstripe().await;
     let email = unique_email("concurrent");
     let (_, user_id) = app.signed_in_user("Ann", &email).await;
@@ -234,6 +249,9 @@ async fn concurrent_creates_make_one_customer_on_localstripe_by_the_database_gua
 
 #[tokio::test]
 async fn localstripe_deliveries_update_and_unlink_the_user_through_signed_webhooks() {
+    if skip_without(Needs::Localstripe) {
+        return;
+    }
     let secret = "whsec_test_localstripe";
     let app = crate::helpers::spawn_app_customized(StripeSetup::At(localstripe_url()), |config| {
         config.webhook_secret = Some(secret.to_string().into());

@@ -31,7 +31,13 @@ pub fn log_dir() -> PathBuf {
 fn init_logging() {
     static GUARD: OnceLock<Option<tracing_appender::non_blocking::WorkerGuard>> = OnceLock::new();
     GUARD.get_or_init(|| {
-        telemetry::init(&log_dir(), telemetry::DEFAULT_LOG_MAX_FILES, Console::Off).ok()
+        let dir = log_dir();
+        let settings = telemetry::LogSettings {
+            dir: &dir,
+            max_files: telemetry::DEFAULT_LOG_MAX_FILES,
+            format: telemetry::LogFormat::Text,
+        };
+        telemetry::init(&settings, Console::Off).ok()
     });
 }
 
@@ -111,6 +117,7 @@ fn test_config(database_url: &str, api_base: Option<String>, app_key: &[u8]) -> 
         bind: "127.0.0.1:0".into(),
         log_dir: log_dir(),
         log_max_files: telemetry::DEFAULT_LOG_MAX_FILES,
+        log_format: telemetry::LogFormat::Text,
         job_posting: Default::default(),
         trusted_proxies: Vec::new(),
         // Debug builds hash slowly; room for a test's parallel sign-ins.
@@ -444,4 +451,43 @@ pub async fn log_line_containing(needles: &[&str]) -> Option<String> {
 pub async fn body(response: reqwest::Response, status: StatusCode) -> String {
     assert_eq!(response.status(), status, "{}", response.url());
     response.text().await.unwrap()
+}
+
+/// What a group of tests needs from outside the suite.
+#[derive(Clone, Copy, Debug)]
+pub enum Needs {
+    /// localstripe, at `LOCALSTRIPE_URL` (`scripts/test` starts it).
+    Localstripe,
+    /// `chromedriver` and Chromium on the PATH (`scripts/test` installs them).
+    Chromium,
+}
+
+/// Whether a test must be skipped because what it needs is missing: plain
+/// `cargo test` skips it with one printed line; under `scripts/test`
+/// (`STRIPE_SYNC_TESTS_REQUIRE_ALL=1`) a missing need fails the test instead.
+pub fn skip_without(needs: Needs) -> bool {
+    let (present, missing) = match needs {
+        Needs::Localstripe => (
+            std::env::var_os("LOCALSTRIPE_URL").is_some(),
+            "LOCALSTRIPE_URL is not set (scripts/test starts localstripe)",
+        ),
+        Needs::Chromium => (
+            on_path("chromedriver") && (on_path("chromium") || on_path("chromium-browser")),
+            "chromedriver or chromium is not installed (scripts/test installs them)",
+        ),
+    };
+    if present {
+        return false;
+    }
+    if std::env::var_os("STRIPE_SYNC_TESTS_REQUIRE_ALL").is_some() {
+        panic!("{missing}");
+    }
+    println!("skipped: {missing}");
+    true
+}
+
+/// Whether an executable of that name is on the PATH.
+pub fn on_path(program: &str) -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(program).is_file()))
 }

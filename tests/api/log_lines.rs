@@ -49,6 +49,28 @@ async fn the_log_file_is_plain_text_with_each_field_once_and_no_false_errors() {
 }
 
 #[tokio::test]
+async fn with_log_format_json_every_line_is_one_json_object() {
+    let (dir, user_id) = session_logged_as(None, "json").await;
+    let text = log_text(&dir);
+
+    let mut answered = 0;
+    for line in text.lines() {
+        let object: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+        assert!(object.is_object(), "{line}");
+        if object["fields"]["message"] == "request answered" && object["span"]["user_id"] == user_id
+        {
+            answered += 1;
+        }
+    }
+    assert!(
+        answered > 0,
+        "access lines carry the span's user_id:\n{text}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[tokio::test]
 async fn the_readme_s_grep_examples_find_what_they_promise() {
     let (dir, user_id) = session_logged_with(None).await;
     let readme =
@@ -85,6 +107,10 @@ async fn the_readme_s_grep_examples_find_what_they_promise() {
 /// register, create, refresh, an update Stripe refuses, a valid `customer.updated`
 /// and `customer.deleted`, and a forged webhook. Returns the folder and the user.
 async fn session_logged_with(rust_log: Option<&str>) -> (PathBuf, i64) {
+    session_logged_as(rust_log, "text").await
+}
+
+async fn session_logged_as(rust_log: Option<&str>, format: &str) -> (PathBuf, i64) {
     let app = spawn_app().await;
     let dir = std::env::temp_dir().join(format!("stripe-sync-logs-{}", uuid::Uuid::new_v4()));
     let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -97,6 +123,7 @@ async fn session_logged_with(rust_log: Option<&str>) -> (PathBuf, i64) {
         .env("BIND", format!("127.0.0.1:{port}"))
         .env("LOG_DIR", &dir)
         .env("STRIPE_WEBHOOK_SECRET", WEBHOOK_SECRET)
+        .env("LOG_FORMAT", format)
         .stdout(Stdio::null())
         .stderr(Stdio::null());
     match rust_log {

@@ -10,6 +10,7 @@ mod customer_create;
 mod helpers;
 mod jobs;
 mod log_lines;
+mod operations;
 mod profile;
 mod settings_page;
 mod stripe_client;
