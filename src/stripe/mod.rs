@@ -537,14 +537,32 @@ mod tests {
     }
 
     #[test]
-    fn backoff_stays_within_its_exponential_bound() {
-        let policy = RetryPolicy::default();
-        for retry in 0..10 {
-            let bound = policy
-                .base_delay
-                .saturating_mul(2u32.saturating_pow(retry))
-                .min(policy.max_delay);
-            assert!(policy.backoff(retry) <= bound);
+    fn backoff_is_jittered_below_a_bound_that_doubles_up_to_the_cap() {
+        let policy = RetryPolicy::default(); // 300 ms base, 4 s cap
+        let longest = |retry: u32| {
+            (0..2000)
+                .map(|_| policy.backoff(retry))
+                .max()
+                .expect("samples")
+        };
+        for (retry, bound_ms) in [
+            (0, 300),
+            (1, 600),
+            (2, 1200),
+            (3, 2400),
+            (4, 4000),
+            (9, 4000),
+        ] {
+            let bound = Duration::from_millis(bound_ms);
+            let seen = longest(retry);
+            assert!(seen <= bound, "retry {retry}: {seen:?} > {bound:?}");
+            // Full jitter spreads the waits over the whole range.
+            assert!(
+                seen >= bound.mul_f64(0.9),
+                "retry {retry}: at most {seen:?}"
+            );
         }
+        let shortest = (0..2000).map(|_| policy.backoff(3)).min().unwrap();
+        assert!(shortest <= Duration::from_millis(240), "{shortest:?}");
     }
 }

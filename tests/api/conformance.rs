@@ -286,7 +286,7 @@ async fn localstripe_deliveries_update_and_unlink_the_user_through_signed_webhoo
     )
     .await;
 
-    let renamed = eventually(|| async {
+    let renamed = TestApp::eventually(|| async {
         app.user(user_id)
             .await
             .stripe_snapshot
@@ -302,21 +302,7 @@ async fn localstripe_deliveries_update_and_unlink_the_user_through_signed_webhoo
     )
     .await;
 
-    let unlinked = eventually(|| async { app.user(user_id).await.stripe_id.is_none() }).await;
+    let unlinked =
+        TestApp::eventually(|| async { app.user(user_id).await.stripe_id.is_none() }).await;
     assert!(unlinked, "customer.deleted unlinked the user");
-}
-
-/// localstripe delivers a second or so after the change.
-async fn eventually<F, Fut>(check: F) -> bool
-where
-    F: Fn() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    for _ in 0..100 {
-        if check().await {
-            return true;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    false
 }

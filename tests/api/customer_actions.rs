@@ -1,19 +1,12 @@
 //! Update, refresh, delete and re-create, and what a person is told when they fail.
 
-use crate::helpers::{Browser, TestApp, log_line_containing, spawn_app};
+use crate::helpers::{log_line_containing, spawn_app};
 use crate::stripe_fake::Fault;
-
-async fn linked_user(app: &TestApp) -> (Browser, i64, String) {
-    let (browser, user_id) = app.signed_in_user("Ann", "ann@example.com").await;
-    browser.press("create").await;
-    let stripe_id = app.user(user_id).await.stripe_id.expect("linked");
-    (browser, user_id, stripe_id)
-}
 
 #[tokio::test]
 async fn update_pushes_the_local_name_and_email_to_stripe() {
     let app = spawn_app().await;
-    let (browser, user_id, stripe_id) = linked_user(&app).await;
+    let (browser, user_id, stripe_id) = app.linked_user().await;
     browser
         .post_form(
             "/settings/profile",
@@ -36,7 +29,7 @@ async fn update_pushes_the_local_name_and_email_to_stripe() {
 #[tokio::test]
 async fn refresh_pulls_the_default_card_into_pm_type_and_pm_last_four() {
     let app = spawn_app().await;
-    let (browser, user_id, stripe_id) = linked_user(&app).await;
+    let (browser, user_id, stripe_id) = app.linked_user().await;
     app.stripe.set_default_card(&stripe_id, "visa", "4242");
     app.stripe.rename_customer(&stripe_id, "Ann From Dashboard");
 
@@ -57,7 +50,7 @@ async fn refresh_pulls_the_default_card_into_pm_type_and_pm_last_four() {
 #[tokio::test]
 async fn refresh_without_a_default_card_clears_the_pm_columns() {
     let app = spawn_app().await;
-    let (browser, user_id, stripe_id) = linked_user(&app).await;
+    let (browser, user_id, stripe_id) = app.linked_user().await;
     app.stripe.set_default_card(&stripe_id, "visa", "4242");
     browser.press("refresh").await;
     app.stripe.clear_default_card(&stripe_id);
@@ -72,7 +65,7 @@ async fn refresh_without_a_default_card_clears_the_pm_columns() {
 #[tokio::test]
 async fn delete_removes_the_customer_in_stripe_and_clears_the_local_columns() {
     let app = spawn_app().await;
-    let (browser, user_id, stripe_id) = linked_user(&app).await;
+    let (browser, user_id, stripe_id) = app.linked_user().await;
     app.stripe.set_default_card(&stripe_id, "visa", "4242");
     browser.press("refresh").await;
 
@@ -91,7 +84,7 @@ async fn delete_removes_the_customer_in_stripe_and_clears_the_local_columns() {
 #[tokio::test]
 async fn deleting_a_customer_stripe_no_longer_has_clears_the_link_and_says_so() {
     let app = spawn_app().await;
-    let (browser, user_id, stripe_id) = linked_user(&app).await;
+    let (browser, user_id, stripe_id) = app.linked_user().await;
     app.stripe.delete_customer(&stripe_id);
 
     let html = browser.press("delete").await;
@@ -103,7 +96,7 @@ async fn deleting_a_customer_stripe_no_longer_has_clears_the_link_and_says_so() 
 #[tokio::test]
 async fn a_customer_deleted_in_stripe_is_reported_and_can_be_re_created() {
     let app = spawn_app().await;
-    let (browser, user_id, stripe_id) = linked_user(&app).await;
+    let (browser, user_id, stripe_id) = app.linked_user().await;
     app.stripe.delete_customer(&stripe_id);
 
     let html = browser.press("refresh").await;
@@ -130,7 +123,7 @@ async fn a_customer_deleted_in_stripe_is_reported_and_can_be_re_created() {
 #[tokio::test]
 async fn updating_a_customer_stripe_no_longer_has_offers_re_create() {
     let app = spawn_app().await;
-    let (browser, _, stripe_id) = linked_user(&app).await;
+    let (browser, _, stripe_id) = app.linked_user().await;
     app.stripe.delete_customer(&stripe_id);
 
     let html = browser.press("update").await;
@@ -142,7 +135,7 @@ async fn updating_a_customer_stripe_no_longer_has_offers_re_create() {
 #[tokio::test]
 async fn re_create_refuses_while_the_customer_still_exists() {
     let app = spawn_app().await;
-    let (browser, user_id, stripe_id) = linked_user(&app).await;
+    let (browser, user_id, stripe_id) = app.linked_user().await;
 
     let response = browser.post_form("/settings/stripe/recreate", &[]).await;
     assert!(response.status().is_redirection());
@@ -169,7 +162,7 @@ async fn actions_without_a_customer_say_no_stripe_customer_found() {
 #[tokio::test]
 async fn stripe_500_gives_a_friendly_message_a_logged_request_id_and_no_change() {
     let app = spawn_app().await;
-    let (browser, user_id, stripe_id) = linked_user(&app).await;
+    let (browser, user_id, stripe_id) = app.linked_user().await;
     browser
         .post_form(
             "/settings/profile",
@@ -207,7 +200,7 @@ async fn stripe_500_gives_a_friendly_message_a_logged_request_id_and_no_change()
 #[tokio::test]
 async fn a_user_only_ever_sees_and_changes_their_own_customer() {
     let app = spawn_app().await;
-    let (ann, ann_id, ann_customer) = linked_user(&app).await;
+    let (ann, ann_id, ann_customer) = app.linked_user().await;
     let (bob, bob_id) = app.signed_in_user("Bob", "bob@example.com").await;
 
     let bob_page = bob.page("/settings/stripe").await;

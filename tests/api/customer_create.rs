@@ -47,40 +47,23 @@ async fn a_user_who_has_a_customer_is_told_so_and_nothing_is_created() {
 async fn twenty_concurrent_create_requests_make_exactly_one_customer() {
     let app = spawn_app().await;
     let (browser, user_id) = app.signed_in_user("Ann", "ann@example.com").await;
-    let token = browser.csrf_token().await;
     // Slow answers keep the first attempt in flight while the others arrive.
     app.stripe
         .push_faults(1, Fault::SlowReply(Duration::from_millis(300)));
 
-    let requests = (0..20).map(|_| {
-        browser
-            .client
-            .post(format!("{}/settings/stripe/create", browser.base))
-            .form(&[("authenticity_token", token.as_str())])
-            .send()
-    });
-    let responses = join_all(requests).await;
+    let statuses = browser
+        .post_form_at_once("/settings/stripe/create", &[], 20)
+        .await;
 
-    for response in responses {
-        assert_eq!(response.unwrap().status(), reqwest::StatusCode::SEE_OTHER);
-    }
+    assert!(
+        statuses
+            .iter()
+            .all(|s| *s == reqwest::StatusCode::SEE_OTHER),
+        "{statuses:?}"
+    );
     assert_eq!(app.stripe.customers().len(), 1);
     let user = app.user(user_id).await;
     assert_eq!(user.stripe_id, Some(app.stripe.customers()[0].id.clone()));
-}
-
-/// Runs every request at once and waits for all of them.
-async fn join_all<F>(futures: impl Iterator<Item = F>) -> Vec<F::Output>
-where
-    F: std::future::Future + Send + 'static,
-    F::Output: Send + 'static,
-{
-    let handles: Vec<_> = futures.map(tokio::spawn).collect();
-    let mut outputs = Vec::new();
-    for handle in handles {
-        outputs.push(handle.await.unwrap());
-    }
-    outputs
 }
 
 #[tokio::test]

@@ -268,6 +268,29 @@ impl TestApp {
         (browser, user.id)
     }
 
+    /// A signed-in user whose customer the sync service created at the stand-in:
+    /// the browser, the user's id and the customer's id.
+    pub async fn linked_user(&self) -> (Browser, i64, String) {
+        let (browser, user_id) = self.signed_in_user("Ann", "ann@example.com").await;
+        let created = self.sync.create_customer(user_id).await.expect("created");
+        (browser, user_id, created.stripe_id().to_string())
+    }
+
+    /// Polls `check` until it holds (at most about ten seconds).
+    pub async fn eventually<F, Fut>(check: F) -> bool
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = bool>,
+    {
+        for _ in 0..100 {
+            if check().await {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        false
+    }
+
     pub async fn user(&self, id: i64) -> users::User {
         users::find(&self.db, id)
             .await

@@ -8,14 +8,8 @@ use std::sync::Arc;
 use stripe_sync::stripe::{FailureKind, RateLimiter};
 use stripe_sync::sync::{Push, SyncError};
 
-use crate::helpers::{TestApp, log_line_containing, spawn_app, test_retry_policy};
+use crate::helpers::{log_line_containing, spawn_app, test_retry_policy};
 use crate::stripe_fake::Fault;
-
-async fn linked_user(app: &TestApp) -> i64 {
-    let (_, user_id) = app.signed_in_user("Ann", "ann@example.com").await;
-    app.sync.create_customer(user_id).await.expect("created");
-    user_id
-}
 
 fn stripe_failure<T: std::fmt::Debug>(
     result: Result<T, SyncError>,
@@ -29,7 +23,7 @@ fn stripe_failure<T: std::fmt::Debug>(
 #[tokio::test]
 async fn transient_failures_are_retried_until_one_succeeds() {
     let app = spawn_app().await;
-    let user_id = linked_user(&app).await;
+    let (_, user_id, _) = app.linked_user().await;
     app.stripe.push_faults(1, Fault::Status(503));
     app.stripe.push_faults(1, Fault::Drop);
     app.stripe.push_faults(1, Fault::Status(429));
@@ -45,7 +39,7 @@ async fn transient_failures_are_retried_until_one_succeeds() {
 #[tokio::test]
 async fn stripe_should_retry_false_stops_retries_of_a_5xx() {
     let app = spawn_app().await;
-    let user_id = linked_user(&app).await;
+    let (_, user_id, _) = app.linked_user().await;
     app.stripe
         .push_faults(1, Fault::StatusShouldRetry(500, false));
 
@@ -58,7 +52,7 @@ async fn stripe_should_retry_false_stops_retries_of_a_5xx() {
 #[tokio::test]
 async fn stripe_should_retry_true_retries_even_a_status_that_is_not_transient() {
     let app = spawn_app().await;
-    let user_id = linked_user(&app).await;
+    let (_, user_id, _) = app.linked_user().await;
     app.stripe
         .push_faults(1, Fault::StatusShouldRetry(400, true));
 
@@ -73,7 +67,7 @@ async fn stripe_should_retry_true_retries_even_a_status_that_is_not_transient() 
 #[tokio::test]
 async fn a_refusal_is_not_retried() {
     let app = spawn_app().await;
-    let user_id = linked_user(&app).await;
+    let (_, user_id, _) = app.linked_user().await;
     app.stripe.push_faults(1, Fault::Status(400));
 
     let failure = stripe_failure(app.sync.update_customer(user_id, Push::Always).await);
@@ -85,7 +79,7 @@ async fn a_refusal_is_not_retried() {
 #[tokio::test]
 async fn retries_stop_after_the_attempt_limit() {
     let app = spawn_app().await;
-    let user_id = linked_user(&app).await;
+    let (_, user_id, _) = app.linked_user().await;
     app.stripe.push_faults(10, Fault::Status(500));
 
     let failure = stripe_failure(app.sync.refresh_customer(user_id).await);
@@ -97,7 +91,7 @@ async fn retries_stop_after_the_attempt_limit() {
 #[tokio::test]
 async fn a_slow_stripe_is_given_up_on_within_the_total_time_limit() {
     let app = spawn_app().await;
-    let user_id = linked_user(&app).await;
+    let (_, user_id, _) = app.linked_user().await;
     app.stripe
         .push_faults(10, Fault::SlowReply(Duration::from_secs(3)));
     let started = std::time::Instant::now();
@@ -116,7 +110,7 @@ async fn a_slow_stripe_is_given_up_on_within_the_total_time_limit() {
 #[tokio::test]
 async fn a_plain_text_error_keeps_its_status_and_request_id_for_the_log() {
     let app = spawn_app().await;
-    let user_id = linked_user(&app).await;
+    let (_, user_id, _) = app.linked_user().await;
     app.stripe.push_faults(10, Fault::PlainText(502));
 
     let failure = stripe_failure(app.sync.refresh_customer(user_id).await);
@@ -135,7 +129,7 @@ async fn a_plain_text_error_keeps_its_status_and_request_id_for_the_log() {
 #[tokio::test]
 async fn a_429_halves_the_bulk_rate_but_one_for_lock_contention_does_not() {
     let app = spawn_app().await;
-    let user_id = linked_user(&app).await;
+    let (_, user_id, _) = app.linked_user().await;
     let limiter = Arc::new(RateLimiter::new(100));
     let bulk = app.sync.for_bulk(limiter.clone(), test_retry_policy());
     app.stripe.push_faults(1, Fault::LockTimeout);
@@ -156,7 +150,7 @@ async fn a_429_halves_the_bulk_rate_but_one_for_lock_contention_does_not() {
 #[tokio::test]
 async fn a_retry_after_holds_the_bulk_run_back_that_long() {
     let app = spawn_app().await;
-    let user_id = linked_user(&app).await;
+    let (_, user_id, _) = app.linked_user().await;
     let limiter = Arc::new(RateLimiter::new(100));
     let bulk = app.sync.for_bulk(limiter, test_retry_policy());
     app.stripe.push_faults(1, Fault::RateLimitedFor(1));
@@ -175,7 +169,7 @@ async fn a_retry_after_holds_the_bulk_run_back_that_long() {
 #[tokio::test]
 async fn time_queued_behind_the_rate_limiter_is_not_a_stripe_timeout() {
     let app = spawn_app().await;
-    let user_id = linked_user(&app).await;
+    let (_, user_id, _) = app.linked_user().await;
     // One request a second, and a budget of far less than the queue: before, the
     // wait for a token used up the budget and the call "timed out".
     let limiter = Arc::new(RateLimiter::new(1));

@@ -684,7 +684,9 @@ async fn the_page_and_the_command_at_once_still_make_one_customer() {
         .spawn()
         .unwrap();
     // The command is past its start-up and waiting on Stripe when the user clicks.
-    tokio::time::sleep(Duration::from_millis(250)).await;
+    while app.stripe.calls("POST", "/v1/customers") == 0 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 
     let page = browser.press("create").await;
     let output = command.wait_with_output().await.unwrap();

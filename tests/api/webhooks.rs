@@ -4,6 +4,8 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use stripe_webhook::Webhook;
 
+use stripe_sync::db::Db;
+
 use crate::helpers::{StripeSetup, TestApp, log_line_containing, spawn_app_customized};
 use crate::stripe_fake::Fault;
 
@@ -64,17 +66,10 @@ pub async fn deliver(app: &TestApp, payload: &str) -> reqwest::Response {
     post(app, payload, Some(&signature)).await
 }
 
-/// A user linked to a customer at the stand-in, with a pulled snapshot.
-async fn linked_user(app: &TestApp) -> (i64, String) {
-    let (_, user_id) = app.signed_in_user("Ann", "ann@example.com").await;
-    let created = app.sync.create_customer(user_id).await.unwrap();
-    (user_id, created.stripe_id().to_string())
-}
-
 #[tokio::test]
 async fn the_signature_matrix() {
     let app = app_with_webhooks().await;
-    let (user_id, customer) = linked_user(&app).await;
+    let (_, user_id, customer) = app.linked_user().await;
     let payload = deleted_event("evt_matrix_1", &customer);
     let sign =
         |secret: &str, age: i64| Webhook::generate_test_header(&payload, secret, Some(now() - age));
@@ -126,7 +121,7 @@ async fn the_signature_matrix() {
 #[tokio::test]
 async fn the_second_secret_of_a_rotation_is_accepted() {
     let app = app_with_webhooks().await;
-    let (user_id, customer) = linked_user(&app).await;
+    let (_, user_id, customer) = app.linked_user().await;
     let payload = deleted_event("evt_rotation", &customer);
 
     let signature = Webhook::generate_test_header(&payload, OLD_SECRET, None);
@@ -139,7 +134,7 @@ async fn the_second_secret_of_a_rotation_is_accepted() {
 #[tokio::test]
 async fn without_a_webhook_secret_the_endpoint_answers_503_and_processes_nothing() {
     let app = spawn_app_customized(StripeSetup::Fake, |_| {}).await;
-    let (user_id, customer) = linked_user(&app).await;
+    let (_, user_id, customer) = app.linked_user().await;
     let payload = deleted_event("evt_unconfigured", &customer);
 
     let response = deliver(&app, &payload).await;
@@ -151,7 +146,7 @@ async fn without_a_webhook_secret_the_endpoint_answers_503_and_processes_nothing
 #[tokio::test]
 async fn customer_deleted_clears_the_linked_users_cashier_columns() {
     let app = app_with_webhooks().await;
-    let (user_id, customer) = linked_user(&app).await;
+    let (_, user_id, customer) = app.linked_user().await;
     app.stripe.set_default_card(&customer, "visa", "4242");
     app.sync.refresh_customer(user_id).await.unwrap();
     app.execute("UPDATE users SET trial_ends_at = updated_at")
@@ -170,7 +165,7 @@ async fn customer_deleted_clears_the_linked_users_cashier_columns() {
 #[tokio::test]
 async fn customer_deleted_for_a_customer_no_user_has_changes_nothing() {
     let app = app_with_webhooks().await;
-    let (user_id, customer) = linked_user(&app).await;
+    let (_, user_id, customer) = app.linked_user().await;
 
     let response = deliver(&app, &deleted_event("evt_stranger", "cus_nobodys")).await;
 
@@ -181,7 +176,7 @@ async fn customer_deleted_for_a_customer_no_user_has_changes_nothing() {
 #[tokio::test]
 async fn customer_updated_pulls_the_customer_and_its_default_card() {
     let app = app_with_webhooks().await;
-    let (user_id, customer) = linked_user(&app).await;
+    let (_, user_id, customer) = app.linked_user().await;
     app.stripe.set_default_card(&customer, "mastercard", "4444");
     app.stripe.rename_customer(&customer, "Ann In Dashboard");
 
@@ -197,7 +192,7 @@ async fn customer_updated_pulls_the_customer_and_its_default_card() {
 #[tokio::test]
 async fn a_redelivered_event_answers_200_and_changes_nothing() {
     let app = app_with_webhooks().await;
-    let (user_id, customer) = linked_user(&app).await;
+    let (_, user_id, customer) = app.linked_user().await;
     let payload = updated_event("evt_replayed", &customer, now());
     deliver(&app, &payload).await;
     let snapshot = app.user(user_id).await.stripe_snapshot;
@@ -218,7 +213,7 @@ async fn a_redelivered_event_answers_200_and_changes_nothing() {
 #[tokio::test]
 async fn an_older_event_delivered_after_a_newer_one_never_brings_back_older_data() {
     let app = app_with_webhooks().await;
-    let (user_id, customer) = linked_user(&app).await;
+    let (_, user_id, customer) = app.linked_user().await;
     app.stripe.rename_customer(&customer, "Newest Name");
     let newer = updated_event("evt_newer", &customer, now());
     let older = updated_event("evt_older", &customer, now() - 60);
@@ -233,7 +228,7 @@ async fn an_older_event_delivered_after_a_newer_one_never_brings_back_older_data
 #[tokio::test]
 async fn payment_method_events_update_the_pm_columns() {
     let app = app_with_webhooks().await;
-    let (user_id, customer) = linked_user(&app).await;
+    let (_, user_id, customer) = app.linked_user().await;
     app.stripe.set_default_card(&customer, "visa", "4242");
     let attached = event(
         "evt_pm_on",
@@ -265,7 +260,7 @@ async fn payment_method_events_update_the_pm_columns() {
 #[tokio::test]
 async fn a_failing_handler_answers_500_and_writes_nothing_so_the_retry_applies_it() {
     let app = app_with_webhooks().await;
-    let (user_id, customer) = linked_user(&app).await;
+    let (_, user_id, customer) = app.linked_user().await;
     app.stripe.set_default_card(&customer, "visa", "4242");
     let payload = updated_event("evt_retry_me", &customer, now());
     // As many failures as the client's attempts: the delivery fails, then Stripe is back.
@@ -283,9 +278,60 @@ async fn a_failing_handler_answers_500_and_writes_nothing_so_the_retry_applies_i
 }
 
 #[tokio::test]
+async fn a_failure_inside_the_transaction_rolls_back_the_event_record_too() {
+    let app = app_with_webhooks().await;
+    let (_, user_id, customer) = app.linked_user().await;
+    app.stripe.set_default_card(&customer, "visa", "4242");
+    let payload = updated_event("evt_rolled_back", &customer, now());
+    // The retrieve succeeds; the write of the card, after the event was recorded in
+    // the same transaction, fails.
+    refuse_card_writes(&app, true).await;
+
+    let failed = deliver(&app, &payload).await;
+
+    assert_eq!(failed.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(app.user(user_id).await.pm_type, None);
+    refuse_card_writes(&app, false).await;
+    let retried = deliver(&app, &payload).await;
+    assert_eq!(retried.status(), StatusCode::OK);
+    assert_eq!(
+        app.user(user_id).await.pm_type.as_deref(),
+        Some("visa"),
+        "the failed attempt left no record that would make the retry a duplicate"
+    );
+}
+
+/// A trigger that makes any write of `users.pm_type` fail, or its removal.
+async fn refuse_card_writes(app: &TestApp, refuse: bool) {
+    match (&app.db, refuse) {
+        (Db::Sqlite(_), true) => {
+            app.execute(
+                "CREATE TRIGGER refuse_card BEFORE UPDATE OF pm_type ON users \
+                 BEGIN SELECT RAISE(ABORT, 'refused by the test'); END",
+            )
+            .await
+        }
+        (Db::Sqlite(_), false) => app.execute("DROP TRIGGER refuse_card").await,
+        (Db::Postgres(_), true) => {
+            app.execute(
+                "CREATE FUNCTION refuse_card() RETURNS trigger AS $$ \
+                 BEGIN RAISE EXCEPTION 'refused by the test'; END $$ LANGUAGE plpgsql",
+            )
+            .await;
+            app.execute(
+                "CREATE TRIGGER refuse_card BEFORE UPDATE OF pm_type ON users \
+                 FOR EACH ROW EXECUTE FUNCTION refuse_card()",
+            )
+            .await
+        }
+        (Db::Postgres(_), false) => app.execute("DROP TRIGGER refuse_card ON users").await,
+    }
+}
+
+#[tokio::test]
 async fn an_unknown_event_type_is_acknowledged_and_ignored() {
     let app = app_with_webhooks().await;
-    let (user_id, customer) = linked_user(&app).await;
+    let (_, user_id, customer) = app.linked_user().await;
     let payload = event(
         "evt_unknown",
         "invoice.finalized",
@@ -302,7 +348,7 @@ async fn an_unknown_event_type_is_acknowledged_and_ignored() {
 #[tokio::test]
 async fn fields_the_handler_does_not_read_never_make_a_valid_event_fail() {
     let app = app_with_webhooks().await;
-    let (user_id, customer) = linked_user(&app).await;
+    let (_, user_id, customer) = app.linked_user().await;
     // No pending_webhooks, no livemode, no api_version, and fields from the future.
     let payload = json!({
         "id": "evt_lean", "type": "customer.deleted", "created": now(),
