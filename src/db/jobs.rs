@@ -5,8 +5,32 @@ use time::OffsetDateTime;
 
 use super::{Db, Tx, on_pool, on_tx};
 
-pub const AWAITING_PAYMENT: &str = "awaiting_payment";
-pub const PUBLISHED: &str = "published";
+/// Where a job posting stands; stored as its snake_case name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobStatus {
+    AwaitingPayment,
+    Published,
+}
+
+impl JobStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobStatus::AwaitingPayment => "awaiting_payment",
+            JobStatus::Published => "published",
+        }
+    }
+}
+
+impl TryFrom<String> for JobStatus {
+    type Error = String;
+
+    fn try_from(stored: String) -> Result<Self, String> {
+        [JobStatus::AwaitingPayment, JobStatus::Published]
+            .into_iter()
+            .find(|status| status.as_str() == stored)
+            .ok_or_else(|| format!("unknown job status {stored:?}"))
+    }
+}
 
 const COLUMNS: &str = "id, user_id, title, company, description, fee_amount, fee_currency, \
      status, checkout_attempt, checkout_session_id, checkout_url, published_at, created_at";
@@ -20,7 +44,8 @@ pub struct Job {
     pub description: String,
     pub fee_amount: i64,
     pub fee_currency: String,
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub status: JobStatus,
     pub checkout_attempt: i32,
     pub checkout_session_id: Option<String>,
     pub checkout_url: Option<String>,
@@ -56,7 +81,7 @@ pub async fn insert_once(
         .bind(job.description)
         .bind(job.fee_amount)
         .bind(job.fee_currency)
-        .bind(AWAITING_PAYMENT)
+        .bind(JobStatus::AwaitingPayment.as_str())
         .bind(now)
         .execute(pool)
         .await
@@ -97,7 +122,7 @@ pub async fn store_checkout(
 pub async fn publish(tx: &mut Tx, id: i64, now: OffsetDateTime) -> Result<(), sqlx::Error> {
     const SQL: &str = "UPDATE jobs SET status = $2, published_at = $3, updated_at = $3 \
         WHERE id = $1 AND status <> $2";
-    on_tx!(tx, conn => sqlx::query(SQL).bind(id).bind(PUBLISHED).bind(now).execute(conn).await.map(|r| r.rows_affected()))?;
+    on_tx!(tx, conn => sqlx::query(SQL).bind(id).bind(JobStatus::Published.as_str()).bind(now).execute(conn).await.map(|r| r.rows_affected()))?;
     Ok(())
 }
 

@@ -5,10 +5,50 @@ use time::OffsetDateTime;
 
 use super::{Db, Tx, on_pool, on_tx};
 
-pub const PAID: &str = "paid";
-pub const PROCESSING: &str = "processing";
-pub const FAILED: &str = "failed";
-pub const EXPIRED: &str = "expired";
+/// What Stripe said of a job's Checkout payment; stored as its lower-case name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PaymentStatus {
+    /// Completed, the money not yet confirmed (a delayed payment method).
+    Processing,
+    Paid,
+    Failed,
+    Expired,
+}
+
+impl PaymentStatus {
+    const ALL: [PaymentStatus; 4] = [
+        PaymentStatus::Processing,
+        PaymentStatus::Paid,
+        PaymentStatus::Failed,
+        PaymentStatus::Expired,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PaymentStatus::Processing => "processing",
+            PaymentStatus::Paid => "paid",
+            PaymentStatus::Failed => "failed",
+            PaymentStatus::Expired => "expired",
+        }
+    }
+}
+
+impl TryFrom<String> for PaymentStatus {
+    type Error = String;
+
+    fn try_from(stored: String) -> Result<Self, String> {
+        PaymentStatus::ALL
+            .into_iter()
+            .find(|status| status.as_str() == stored)
+            .ok_or_else(|| format!("unknown payment status {stored:?}"))
+    }
+}
+
+impl std::fmt::Display for PaymentStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 #[derive(Debug, Clone, FromRow)]
 pub struct PaymentRow {
@@ -18,7 +58,8 @@ pub struct PaymentRow {
     pub checkout_session_id: String,
     pub amount: i64,
     pub currency: String,
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub status: PaymentStatus,
     pub created_at: OffsetDateTime,
 }
 
@@ -29,7 +70,7 @@ pub struct PaymentUpdate<'a> {
     pub payment_intent_id: Option<&'a str>,
     pub amount: i64,
     pub currency: &'a str,
-    pub status: &'a str,
+    pub status: PaymentStatus,
 }
 
 /// Records what an event says about a session's payment. A final status (paid,
@@ -44,7 +85,7 @@ pub async fn upsert(
         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) \
         ON CONFLICT (checkout_session_id) DO UPDATE SET \
             payment_intent_id = COALESCE(excluded.payment_intent_id, payments.payment_intent_id), \
-            status = CASE WHEN payments.status IN ('paid', 'failed') THEN payments.status \
+            status = CASE WHEN payments.status IN ($9, $10) THEN payments.status \
                           ELSE excluded.status END, \
             updated_at = excluded.updated_at";
     on_tx!(tx, conn => sqlx::query(SQL)
@@ -54,8 +95,10 @@ pub async fn upsert(
         .bind(payment.payment_intent_id)
         .bind(payment.amount)
         .bind(payment.currency)
-        .bind(payment.status)
+        .bind(payment.status.as_str())
         .bind(now)
+        .bind(PaymentStatus::Paid.as_str())
+        .bind(PaymentStatus::Failed.as_str())
         .execute(conn)
         .await
         .map(|r| r.rows_affected()))?;

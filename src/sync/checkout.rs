@@ -33,7 +33,7 @@ impl SyncService {
         let job = jobs::find_for_user(self.db(), job_id, user_id)
             .await?
             .ok_or(SyncError::JobNotFound(job_id))?;
-        if job.status == jobs::PUBLISHED {
+        if job.status == jobs::JobStatus::Published {
             return Err(SyncError::JobAlreadyPaid);
         }
         if let Some(url) = job.checkout_url {

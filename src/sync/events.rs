@@ -7,7 +7,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::{SyncError, SyncService, now};
-use crate::db::payments::{self, PaymentUpdate};
+use crate::db::payments::{self, PaymentStatus, PaymentUpdate};
 use crate::db::{events, jobs, users};
 
 /// The part of an event this app reads.
@@ -138,11 +138,11 @@ impl SyncService {
             return self.record_only(event).await;
         };
         let status = match event.type_.as_str() {
-            "checkout.session.completed" if session.paid => payments::PAID,
-            "checkout.session.completed" => payments::PROCESSING,
-            "checkout.session.async_payment_succeeded" => payments::PAID,
-            "checkout.session.async_payment_failed" => payments::FAILED,
-            _ => payments::EXPIRED,
+            "checkout.session.completed" if session.paid => PaymentStatus::Paid,
+            "checkout.session.completed" => PaymentStatus::Processing,
+            "checkout.session.async_payment_succeeded" => PaymentStatus::Paid,
+            "checkout.session.async_payment_failed" => PaymentStatus::Failed,
+            _ => PaymentStatus::Expired,
         };
         let now = now();
         let mut tx = self.db().begin().await?;
@@ -166,8 +166,8 @@ impl SyncService {
         };
         payments::upsert(&mut tx, payment, now).await?;
         match status {
-            payments::PAID => jobs::publish(&mut tx, job.id, now).await?,
-            payments::EXPIRED => {
+            PaymentStatus::Paid => jobs::publish(&mut tx, job.id, now).await?,
+            PaymentStatus::Expired => {
                 jobs::forget_expired_checkout(&mut tx, job.id, session.id, now).await?
             }
             _ => {}
@@ -176,7 +176,7 @@ impl SyncService {
         tracing::info!(
             user_id = job.user_id,
             job_id = job.id,
-            status,
+            status = status.as_str(),
             "job payment recorded"
         );
         Ok(EventOutcome::Applied)

@@ -175,7 +175,7 @@ async fn job_page(
         .await?
         .ok_or(WebError::NotFound)?;
     let fee = format_money(job.fee_amount, &job.fee_currency);
-    let published = job.status == jobs::PUBLISHED;
+    let published = job.status == jobs::JobStatus::Published;
     Ok(ctx.render(|layout| JobPage {
         layout,
         heading,

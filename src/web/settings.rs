@@ -136,7 +136,7 @@ pub async fn show(
             job_id: p.job_id,
             job_title: p.job_title,
             amount: format_money(p.amount, &p.currency),
-            status: p.status,
+            status: p.status.to_string(),
         })
         .collect();
     Ok(ctx.render(|layout| StripePage {
