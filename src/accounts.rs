@@ -17,8 +17,64 @@ pub enum AccountError {
     Database(#[from] sqlx::Error),
 }
 
-/// Hashes the password (under the caller's cap) and stores the new user.
-pub async fn create_account(
+/// Logins and the local profile that sync pushes, over the users table.
+#[derive(Clone, Debug)]
+pub struct Accounts {
+    db: Db,
+    hasher: Hasher,
+}
+
+impl Accounts {
+    /// `hasher` caps the password hashes computed at once in this process.
+    pub fn new(db: Db, hasher: Hasher) -> Self {
+        Accounts { db, hasher }
+    }
+
+    pub fn hasher(&self) -> &Hasher {
+        &self.hasher
+    }
+
+    /// Hashes the password (under the cap) and stores the new user.
+    pub async fn create(
+        &self,
+        name: &UserName,
+        email: &UserEmail,
+        password: SecretString,
+    ) -> Result<User, AccountError> {
+        create_account(&self.db, &self.hasher, name, email, password).await
+    }
+
+    /// Saves the local name and email; another account's email is `EmailTaken`.
+    pub async fn update_profile(
+        &self,
+        user_id: i64,
+        name: &UserName,
+        email: &UserEmail,
+    ) -> Result<(), AccountError> {
+        let now = crate::sync::now();
+        match db::users::update_profile(&self.db, user_id, name.as_str(), email.as_str(), now).await
+        {
+            Ok(()) => Ok(()),
+            Err(err) if db::is_unique_violation(&err) => Err(AccountError::EmailTaken),
+            Err(err) => Err(err.into()),
+        }
+    }
+
+    /// The user signing in with this email (as typed; it is parsed here).
+    pub async fn find_by_email(&self, email: &str) -> Result<Option<User>, AccountError> {
+        match UserEmail::parse(email) {
+            Ok(email) => Ok(db::users::find_by_email(&self.db, email.as_str()).await?),
+            Err(_) => Ok(None),
+        }
+    }
+
+    /// The user, as a session's id names them.
+    pub async fn find(&self, user_id: i64) -> Result<Option<User>, AccountError> {
+        Ok(db::users::find(&self.db, user_id).await?)
+    }
+}
+
+async fn create_account(
     db: &Db,
     hasher: &Hasher,
     name: &UserName,

@@ -8,8 +8,10 @@ use axum::Router;
 use tokio::net::TcpListener;
 use tower_sessions::ExpiredDeletion as _;
 
+use crate::accounts::Accounts;
 use crate::config::Config;
 use crate::db::Db;
+use crate::password::Hasher;
 use crate::stripe::{RetryPolicy, StripeGateway};
 use crate::sync::SyncService;
 use crate::throttle::Throttle;
@@ -28,6 +30,7 @@ pub enum StartupError {
 pub struct App {
     pub config: Config,
     pub sync: SyncService,
+    pub accounts: Accounts,
 }
 
 impl App {
@@ -46,20 +49,40 @@ impl App {
             Some(stripe) => Some(StripeGateway::new(stripe, retry)?),
             None => None,
         };
+        let accounts = Accounts::new(db.clone(), Hasher::new(config.password_hash_concurrency));
         let sync = SyncService::new(db, stripe);
         sync.spawn_heartbeat();
-        Ok(App { sync, config })
+        Ok(App {
+            sync,
+            accounts,
+            config,
+        })
     }
 
     pub fn router(&self) -> Router {
-        web::router(&self.config, self.sync.clone())
+        web::router(&self.config, self.web_services())
+    }
+
+    fn web_services(&self) -> web::Services {
+        let db = self.sync.db();
+        web::Services {
+            sync: self.sync.clone(),
+            accounts: self.accounts.clone(),
+            throttle: Throttle::new(db.clone()),
+            sessions: db.session_store(),
+        }
     }
 
     /// Serves until Ctrl-C or SIGTERM, then lets in-flight requests finish.
     pub async fn serve(self, listener: TcpListener) -> std::io::Result<()> {
-        let store = self.sync.db().session_store();
-        tokio::spawn(store.continuously_delete_expired(Duration::from_secs(3600)));
-        tokio::spawn(prune_rate_limits(Throttle::new(self.sync.db().clone())));
+        let services = self.web_services();
+        tokio::spawn(
+            services
+                .sessions
+                .clone()
+                .continuously_delete_expired(Duration::from_secs(3600)),
+        );
+        tokio::spawn(prune_rate_limits(services.throttle.clone()));
         let app = self
             .router()
             .into_make_service_with_connect_info::<SocketAddr>();

@@ -16,7 +16,7 @@ pub async fn run(sync: &SyncService, options: CheckOptions, stop: Stop) -> Resul
     let report = sync
         .check_drift(options.user, options.repair, stop.flag.clone())
         .await
-        .map_err(|e| CliError::Failed(e.operator_reason()))?;
+        .map_err(|e| CliError::failed("stripe:sync-customers --check", e.operator_reason()))?;
     print(&report, options.json);
     if let Some(signal) = stop.signal() {
         return Err(CliError::Interrupted {

@@ -118,8 +118,13 @@ pub enum CliError {
     Startup(#[from] crate::startup::StartupError),
     #[error("{0}")]
     Usage(String),
-    #[error("{0}")]
-    Failed(String),
+    /// The command could not do its work; the cause stays attached.
+    #[error("{context}: {source}")]
+    Failed {
+        context: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// The command ran and printed its report; the run was not a full success.
     #[error("{0}")]
     Reported(String),
@@ -129,6 +134,16 @@ pub enum CliError {
 }
 
 impl CliError {
+    pub fn failed(
+        context: impl Into<String>,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Self {
+        CliError::Failed {
+            context: context.into(),
+            source: source.into(),
+        }
+    }
+
     pub fn exit_code(&self) -> ExitCode {
         match self {
             CliError::Usage(_) => ExitCode::from(2),

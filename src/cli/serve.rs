@@ -9,16 +9,16 @@ pub async fn run(config: Config) -> Result<(), CliError> {
     let app = App::build(config).await?;
     let listener = TcpListener::bind(&bind)
         .await
-        .map_err(|e| CliError::Failed(format!("could not listen on {bind}: {e}")))?;
+        .map_err(|e| CliError::failed(format!("could not listen on {bind}"), e))?;
     match &app.config.stripe {
         Some(stripe) => tracing::info!(api_base = %stripe.api_base, "Stripe is configured"),
         None => tracing::warn!("STRIPE_SECRET is not set: Stripe actions will say so"),
     }
     tracing::info!(
-        database = app.sync.db().kind(),
+        database = app.sync.database_kind(),
         "listening on http://{bind}"
     );
     app.serve(listener)
         .await
-        .map_err(|e| CliError::Failed(format!("server error: {e}")))
+        .map_err(|e| CliError::failed("server error", e))
 }

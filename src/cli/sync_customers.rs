@@ -11,7 +11,6 @@ use indicatif::{ProgressBar, ProgressStyle};
 use super::CliError;
 use super::signals::Stop;
 use crate::config::Config;
-use crate::db::users;
 use crate::startup::App;
 use crate::stripe::{RateLimiter, RetryPolicy};
 use crate::sync::bulk::{BulkOptions, BulkReport, Tally};
@@ -79,10 +78,7 @@ pub async fn run(mut config: Config, args: Args) -> Result<(), CliError> {
     config.db_max_connections = config.db_max_connections.max(concurrency + 4);
     let app = App::build(config).await?;
     if let Some(id) = args.user
-        && users::find(app.sync.db(), id)
-            .await
-            .map_err(failed)?
-            .is_none()
+        && !app.sync.user_exists(id).await.map_err(failed)?
     {
         return Err(CliError::Usage(format!("user {id} does not exist")));
     }
@@ -160,8 +156,8 @@ fn parse_share(value: &str) -> Result<f64, String> {
     }
 }
 
-fn failed(err: impl std::fmt::Display) -> CliError {
-    CliError::Failed(err.to_string())
+fn failed(err: SyncError) -> CliError {
+    CliError::failed("database", err)
 }
 
 async fn run_with_progress(
@@ -171,7 +167,7 @@ async fn run_with_progress(
 ) -> Result<BulkReport, CliError> {
     let total = match options.user {
         Some(_) => 1,
-        None => users::count(sync.db()).await.map_err(failed)?.max(0) as u64,
+        None => sync.count_users().await.map_err(failed)?,
     };
     let tally = Arc::new(Tally::default());
     let display = Progress::start(tally.clone(), total);
@@ -179,7 +175,7 @@ async fn run_with_progress(
     display.finish();
     result.map_err(|err| match err {
         SyncError::UserNotFound(_) | SyncError::NotConfigured => CliError::Usage(err.to_string()),
-        other => CliError::Failed(other.to_string()),
+        other => CliError::failed("stripe:sync-customers", other),
     })
 }
 

@@ -5,10 +5,9 @@ use std::io::BufRead;
 use secrecy::SecretString;
 
 use super::CliError;
-use crate::accounts::{AccountError, create_account};
+use crate::accounts::AccountError;
 use crate::config::Config;
 use crate::domain::{UserEmail, UserName, check_new_password};
-use crate::password;
 use crate::startup::App;
 
 #[derive(Debug, clap::Args)]
@@ -31,7 +30,7 @@ pub async fn run(config: Config, args: Args, stdin: &mut dyn BufRead) -> Result<
         let mut line = String::new();
         stdin
             .read_line(&mut line)
-            .map_err(|e| CliError::Failed(format!("could not read the password: {e}")))?;
+            .map_err(|e| CliError::failed("could not read the password", e))?;
         line.trim_end_matches(['\r', '\n']).to_string()
     } else {
         prompt_password()?
@@ -49,24 +48,21 @@ async fn create(
     password: SecretString,
 ) -> Result<i64, CliError> {
     let app = App::build(config).await?;
-    let hasher = password::Hasher::new(1);
-    match create_account(app.sync.db(), &hasher, name, email, password).await {
+    match app.accounts.create(name, email, password).await {
         Ok(user) => Ok(user.id),
         Err(AccountError::EmailTaken) => Err(CliError::Usage(format!(
             "a user with email {} already exists",
             email.as_str()
         ))),
-        Err(err) => Err(CliError::Failed(format!(
-            "could not create the user: {err}"
-        ))),
+        Err(err) => Err(CliError::failed("could not create the user", err)),
     }
 }
 
 fn prompt_password() -> Result<String, CliError> {
     let password = rpassword::prompt_password("Password: ")
-        .map_err(|e| CliError::Failed(format!("could not read the password: {e}")))?;
+        .map_err(|e| CliError::failed("could not read the password", e))?;
     let confirmation = rpassword::prompt_password("Confirm password: ")
-        .map_err(|e| CliError::Failed(format!("could not read the password: {e}")))?;
+        .map_err(|e| CliError::failed("could not read the password", e))?;
     check_new_password(&password, &confirmation).map_err(CliError::Usage)?;
     Ok(password)
 }

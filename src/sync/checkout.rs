@@ -19,6 +19,21 @@ pub struct ReturnUrls {
 }
 
 impl SyncService {
+    /// Saves a job awaiting payment, once per form: a second submit of the same
+    /// form finds the first one's job.
+    pub async fn post_job(&self, job: jobs::NewJob<'_>) -> Result<jobs::Job, SyncError> {
+        Ok(jobs::insert_once(self.db(), job, now()).await?)
+    }
+
+    /// The user's own job; another user's is not found.
+    pub async fn job_for_user(
+        &self,
+        job_id: i64,
+        user_id: i64,
+    ) -> Result<Option<jobs::Job>, SyncError> {
+        Ok(jobs::find_for_user(self.db(), job_id, user_id).await?)
+    }
+
     /// The Checkout page to pay for a job: the one already made for it, or a new
     /// session for the job's fee, for the user's customer (created first if the
     /// user has none). A double submit gets the same session: the idempotency key

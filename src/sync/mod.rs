@@ -112,6 +112,28 @@ impl SyncService {
         &self.db
     }
 
+    /// Which database the service runs on, for start-up lines.
+    pub fn database_kind(&self) -> &'static str {
+        self.db.kind()
+    }
+
+    pub async fn user_exists(&self, user_id: i64) -> Result<bool, SyncError> {
+        Ok(users::find(&self.db, user_id).await?.is_some())
+    }
+
+    /// All users, for a bulk run's progress.
+    pub async fn count_users(&self) -> Result<u64, SyncError> {
+        Ok(users::count(&self.db).await?.max(0) as u64)
+    }
+
+    /// A user's job-posting payments, newest first.
+    pub async fn billing_history(
+        &self,
+        user_id: i64,
+    ) -> Result<Vec<db::payments::PaymentRow>, SyncError> {
+        Ok(db::payments::list_for_user(&self.db, user_id).await?)
+    }
+
     /// Readiness: the database answers within `timeout`.
     pub async fn database_ready(&self, timeout: Duration) -> bool {
         self.db.ping(timeout).await

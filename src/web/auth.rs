@@ -18,7 +18,7 @@ use super::limits::ClientAddr;
 use super::page::{Layout, PageContext};
 use super::session::{AuthError, AuthSession, Credentials};
 use super::{AppState, WebError};
-use crate::accounts::{AccountError, create_account};
+use crate::accounts::AccountError;
 use crate::domain::{UserEmail, UserName, check_new_password};
 use crate::password::HashError;
 use crate::throttle::{Bucket, Verdict};
@@ -92,7 +92,7 @@ pub async fn login(
             let page = refuse(ctx, StatusCode::SERVICE_UNAVAILABLE, error.into());
             return Ok(with_retry_after(page, Duration::from_secs(1)));
         }
-        Err(e) => return Err(WebError::internal(format!("authenticate: {e}"))),
+        Err(e) => return Err(WebError::caused("authenticate", e)),
     };
     let Some(user) = user else {
         tracing::info!("login failed");
@@ -105,10 +105,10 @@ pub async fn login(
     auth.session
         .cycle_id()
         .await
-        .map_err(|e| WebError::internal(format!("cycle session id: {e}")))?;
+        .map_err(|e| WebError::caused("cycle session id", e))?;
     auth.login(&user)
         .await
-        .map_err(|e| WebError::internal(format!("login: {e}")))?;
+        .map_err(|e| WebError::caused("login", e))?;
     tracing::info!(user_id = user.id, "user signed in");
     messages.success(format!("Welcome back, {}.", user.name));
     Ok(Redirect::to(&next).into_response())
@@ -138,7 +138,7 @@ pub async fn logout(
     }
     auth.logout()
         .await
-        .map_err(|e| WebError::internal(format!("logout: {e}")))?;
+        .map_err(|e| WebError::caused("logout", e))?;
     messages.info("You are signed out.");
     Ok(Redirect::to("/login"))
 }
@@ -207,18 +207,18 @@ pub async fn register(
         return Err(WebError::TooManyRequests { retry_after });
     }
     let password = SecretString::from(form.password.clone());
-    let user = match create_account(state.sync.db(), &state.hasher, &name, &email, password).await {
+    let user = match state.accounts.create(&name, &email, password).await {
         Ok(user) => user,
         Err(AccountError::EmailTaken) => {
             let error = "That email is already registered. Sign in instead.".to_string();
             return Ok(invalid(ctx, vec![error]));
         }
         Err(AccountError::Hashing(HashError::Busy)) => return Err(WebError::Busy),
-        Err(err) => return Err(WebError::internal(err)),
+        Err(err) => return Err(WebError::caused("create account", err)),
     };
     auth.login(&user)
         .await
-        .map_err(|e| WebError::internal(format!("login: {e}")))?;
+        .map_err(|e| WebError::caused("login", e))?;
     tracing::info!(user_id = user.id, "user registered");
     messages.success("Your account is ready.");
     Ok(Redirect::to(AFTER_LOGIN).into_response())

@@ -23,20 +23,57 @@ pub enum WebError {
     /// Too much work already in hand (password hashing): come back in a moment.
     #[error("busy")]
     Busy,
-    #[error("internal error: {0}")]
-    Internal(String),
+    /// A failure of ours: logged once with its cause, never shown.
+    #[error("internal error: {context}")]
+    Internal {
+        context: String,
+        #[source]
+        source: Option<BoxError>,
+    },
 }
 
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
 impl WebError {
+    /// An internal failure with no underlying error.
     pub fn internal(detail: impl std::fmt::Display) -> Self {
-        WebError::Internal(detail.to_string())
+        WebError::Internal {
+            context: detail.to_string(),
+            source: None,
+        }
+    }
+
+    /// An internal failure caused by `source`, which stays attached for the log.
+    pub fn caused(context: &str, source: impl std::error::Error + Send + Sync + 'static) -> Self {
+        WebError::Internal {
+            context: context.to_string(),
+            source: Some(Box::new(source)),
+        }
+    }
+}
+
+impl From<crate::sync::SyncError> for WebError {
+    fn from(err: crate::sync::SyncError) -> Self {
+        WebError::caused("sync", err)
     }
 }
 
 impl From<sqlx::Error> for WebError {
     fn from(err: sqlx::Error) -> Self {
-        WebError::internal(format!("database: {err}"))
+        WebError::caused("database", err)
     }
+}
+
+/// The error and every cause under it, as one line for the log.
+fn chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut cause = err.source();
+    while let Some(next) = cause {
+        text.push_str(": ");
+        text.push_str(&next.to_string());
+        cause = next.source();
+    }
+    text
 }
 
 #[derive(Template, WebTemplate)]
@@ -81,8 +118,8 @@ impl IntoResponse for WebError {
                 "The server is busy",
                 "Nothing was changed. Please try again in a moment.",
             ),
-            WebError::Internal(detail) => {
-                tracing::error!(error = %detail, "request failed");
+            WebError::Internal { .. } => {
+                tracing::error!(error = %chain(&self), "request failed");
                 (
                     StatusCode::INTERNAL_SERVER_ERROR,
                     "Something went wrong",
@@ -125,4 +162,21 @@ pub fn retry_after_value(wait: Duration) -> HeaderValue {
 
 pub async fn not_found() -> WebError {
     WebError::NotFound
+}
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error as _;
+
+    use super::*;
+
+    #[test]
+    fn an_internal_error_keeps_its_cause_for_the_log() {
+        let err = WebError::from(sqlx::Error::PoolClosed);
+
+        assert!(err.source().is_some());
+        let line = chain(&err);
+        assert!(line.starts_with("internal error: database: "), "{line}");
+        assert!(line.contains("closed"), "{line}");
+    }
 }

@@ -97,7 +97,7 @@ pub async fn create(
         fee_amount: state.job_posting.fee,
         fee_currency: &state.job_posting.currency,
     };
-    let job = jobs::insert_once(state.sync.db(), job, crate::sync::now()).await?;
+    let job = state.sync.post_job(job).await?;
     Ok(to_checkout(&state, messages, user_id, job.id).await)
 }
 
@@ -171,7 +171,9 @@ async fn job_page(
     note: &'static str,
 ) -> Result<Response, WebError> {
     let user_id = auth.user.as_ref().map(|u| u.id).ok_or(WebError::NotFound)?;
-    let job = jobs::find_for_user(state.sync.db(), job_id, user_id)
+    let job = state
+        .sync
+        .job_for_user(job_id, user_id)
         .await?
         .ok_or(WebError::NotFound)?;
     let fee = format_money(job.fee_amount, &job.fee_currency);

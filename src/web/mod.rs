@@ -29,8 +29,9 @@ use secrecy::SecretString;
 use tower_sessions::cookie::{Key, SameSite};
 use tower_sessions::{Expiry, SessionManagerLayer};
 
+use crate::accounts::Accounts;
 use crate::config::{Config, JobPosting, Limits};
-use crate::password::Hasher;
+use crate::db::SessionStore;
 use crate::sync::SyncService;
 use crate::throttle::Throttle;
 use session::Backend;
@@ -49,8 +50,8 @@ pub struct AppState {
     /// Request limits, counted in the database and shared by every instance.
     pub throttle: Throttle,
     pub limits: Limits,
-    /// The cap on password hashes computed at once in this process.
-    pub hasher: Hasher,
+    /// Logins and profiles, with the cap on password hashes computed at once.
+    pub accounts: Accounts,
     pub trusted_proxies: Arc<[IpNet]>,
     /// Signing secrets of the webhook endpoint; empty when not configured.
     pub webhook_secrets: Arc<Vec<SecretString>>,
@@ -59,17 +60,31 @@ pub struct AppState {
     pub app_url: Arc<str>,
 }
 
-pub fn router(config: &Config, sync: SyncService) -> Router {
+/// What the web tier runs on, built once by `startup`.
+#[derive(Clone)]
+pub struct Services {
+    pub sync: SyncService,
+    pub accounts: Accounts,
+    pub throttle: Throttle,
+    pub sessions: SessionStore,
+}
+
+pub fn router(config: &Config, services: Services) -> Router {
+    let Services {
+        sync,
+        accounts,
+        throttle,
+        sessions,
+    } = services;
     let secure = config.secure_cookies();
-    let session_layer = SessionManagerLayer::new(sync.db().session_store())
+    let session_layer = SessionManagerLayer::new(sessions)
         .with_name(SESSION_COOKIE)
         .with_secure(secure)
         .with_http_only(true)
         .with_same_site(SameSite::Lax)
         .with_expiry(Expiry::OnInactivity(time::Duration::days(7)))
         .with_signed(Key::from(config.app_key_bytes()));
-    let hasher = Hasher::new(config.password_hash_concurrency);
-    let backend = Backend::new(sync.db().clone(), hasher.clone());
+    let backend = Backend::new(accounts.clone());
     let auth_layer = AuthManagerLayerBuilder::new(backend, session_layer).build();
     // Key and salt both come from APP_KEY (axum_csrf's default salt is random per
     // process), so a form from one instance or before a restart posts to any other.
@@ -85,10 +100,10 @@ pub fn router(config: &Config, sync: SyncService) -> Router {
         .with_cookie_same_site(axum_csrf::SameSite::Strict);
 
     let state = AppState {
-        throttle: Throttle::new(sync.db().clone()),
+        throttle,
         sync,
         limits: config.limits,
-        hasher,
+        accounts,
         trusted_proxies: config.trusted_proxies.clone().into(),
         webhook_secrets: Arc::new(config.webhook_secrets()),
         job_posting: config.job_posting.clone(),

@@ -12,7 +12,7 @@ use super::csrf::CsrfForm;
 use super::page::{Layout, PageContext};
 use super::session::AuthSession;
 use super::{AppState, WebError};
-use crate::db;
+use crate::accounts::AccountError;
 use crate::domain::{UserEmail, UserName};
 
 #[derive(Template, WebTemplate)]
@@ -67,16 +67,13 @@ pub async fn save(
             return Ok(invalid(ctx, errors));
         }
     };
-    let now = crate::sync::now();
-    match db::users::update_profile(state.sync.db(), user.id, name.as_str(), email.as_str(), now)
-        .await
-    {
+    match state.accounts.update_profile(user.id, &name, &email).await {
         Ok(()) => {}
-        Err(err) if db::is_unique_violation(&err) => {
+        Err(AccountError::EmailTaken) => {
             let error = "That email is already used by another account.".to_string();
             return Ok(invalid(ctx, vec![error]));
         }
-        Err(err) => return Err(err.into()),
+        Err(err) => return Err(WebError::caused("save profile", err)),
     }
     tracing::info!(user_id = user.id, "profile saved");
     messages.success(if linked {

@@ -7,9 +7,9 @@ use axum_login::{AuthUser, AuthnBackend, UserId};
 use secrecy::SecretString;
 use serde::Deserialize;
 
-use crate::db::{self, Db, users::User};
-use crate::domain::UserEmail;
-use crate::password::{HashError, Hasher};
+use crate::accounts::{AccountError, Accounts};
+use crate::db::users::User;
+use crate::password::HashError;
 
 pub type AuthSession = axum_login::AuthSession<Backend>;
 
@@ -28,20 +28,19 @@ impl AuthUser for User {
 
 #[derive(Clone, Debug)]
 pub struct Backend {
-    db: Db,
-    hasher: Hasher,
+    accounts: Accounts,
 }
 
 impl Backend {
-    pub fn new(db: Db, hasher: Hasher) -> Self {
-        Backend { db, hasher }
+    pub fn new(accounts: Accounts) -> Self {
+        Backend { accounts }
     }
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {
-    #[error("database: {0}")]
-    Database(#[from] sqlx::Error),
+    #[error(transparent)]
+    Accounts(#[from] AccountError),
     #[error(transparent)]
     Hashing(#[from] HashError),
 }
@@ -67,19 +66,17 @@ impl AuthnBackend for Backend {
     type Error = AuthError;
 
     async fn authenticate(&self, creds: Credentials) -> Result<Option<User>, AuthError> {
-        let user = match UserEmail::parse(&creds.email) {
-            Ok(email) => db::users::find_by_email(&self.db, email.as_str()).await?,
-            Err(_) => None,
-        };
+        let user = self.accounts.find_by_email(&creds.email).await?;
         let stored = user.as_ref().map(|u| u.password_hash.clone());
         let verified = self
-            .hasher
+            .accounts
+            .hasher()
             .verify(SecretString::from(creds.password), stored)
             .await?;
         Ok(user.filter(|_| verified))
     }
 
     async fn get_user(&self, id: &UserId<Self>) -> Result<Option<User>, AuthError> {
-        Ok(db::users::find(&self.db, *id).await?)
+        Ok(self.accounts.find(*id).await?)
     }
 }

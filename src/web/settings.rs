@@ -14,7 +14,6 @@ use super::jobs::format_money;
 use super::page::{Layout, PageContext};
 use super::session::AuthSession;
 use super::{AppState, WebError};
-use crate::db::payments;
 use crate::db::users::User;
 use crate::sync::snapshot::{CustomerSnapshot, Snapshot};
 use crate::sync::{CreateOutcome, DeleteOutcome, Push, SyncError, now};
@@ -128,7 +127,9 @@ pub async fn show(
         .map(|at| format!("{} ({})", format_time(at), ago(at, now)));
     let trial_ends_at = user.trial_ends_at.map(format_time);
     let linked = matches!(status, Status::Linked | Status::Missing);
-    let payments = payments::list_for_user(state.sync.db(), user.id)
+    let payments = state
+        .sync
+        .billing_history(user.id)
         .await?
         .into_iter()
         .map(|p| PaymentView {
