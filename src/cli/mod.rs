@@ -28,25 +28,46 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the web app (migrations are applied at start)
-    #[command(after_help = SETTINGS_HELP)]
+    #[command(
+        after_help = SETTINGS_HELP,
+        long_about = "Run the web app (migrations are applied at start). Stops on SIGTERM or \
+                      Ctrl-C after the requests in flight.\n\nExamples:\n  \
+                      stripe-sync serve\n  \
+                      BIND=0.0.0.0:8080 DATABASE_URL=postgres://app@db/app stripe-sync serve"
+    )]
     Serve,
     /// Apply database migrations and exit
-    #[command(after_help = SETTINGS_HELP)]
+    #[command(
+        after_help = SETTINGS_HELP,
+        long_about = "Apply database migrations and exit; running it twice changes \
+                      nothing.\n\nExample:\n  DATABASE_URL=postgres://app@db/app stripe-sync migrate"
+    )]
     Migrate,
     /// Create a login
-    #[command(name = "user:create", after_help = SETTINGS_HELP)]
+    #[command(
+        name = "user:create",
+        after_help = SETTINGS_HELP,
+        long_about = "Create a login. The password is prompted for twice, or read from the \
+                      first line of standard input.\n\nExamples:\n  \
+                      stripe-sync user:create --email ann@example.com --name Ann\n  \
+                      printf '%s\\n' \"$PASSWORD\" | stripe-sync user:create --email ann@example.com \
+                      --name Ann --password-stdin"
+    )]
     UserCreate(user_create::Args),
     /// Create, update or refresh Stripe customers in bulk (with no action flag:
     /// create and update)
     #[command(
         name = "stripe:sync-customers",
         after_help = SETTINGS_HELP,
-        after_long_help = SYNC_EXAMPLES
+        long_about = SYNC_EXAMPLES
     )]
     SyncCustomers(sync_customers::Args),
 }
 
 const SYNC_EXAMPLES: &str = "\
+Create, update or refresh Stripe customers in bulk at the rate limit (with no action
+flag: create and update).
+
 Examples:
   stripe-sync stripe:sync-customers --dry-run            what would be created and updated
   stripe-sync stripe:sync-customers --create --update    create missing customers, push changes
@@ -55,8 +76,7 @@ Examples:
   stripe-sync stripe:sync-customers --check --repair     report drift, fix what is safe to fix
 
 Exit codes: 0 every selected user handled; 1 a user failed, drift found, or users held by
-another living run; 2 bad input; 130 after Ctrl-C; 143 after SIGTERM.
-Run with -h to list the settings.";
+another living run; 2 bad input; 130 after Ctrl-C; 143 after SIGTERM.";
 
 /// Exit codes: 0 success, 1 the command failed, 2 usage error (clap's own).
 pub fn main() -> ExitCode {

@@ -128,3 +128,17 @@ async fn serve_help_names_every_setting_with_its_default() {
     }
     assert!(help.contains("sqlite://storage/app.db"), "{help}");
 }
+
+#[tokio::test]
+async fn every_command_s_long_help_has_examples_and_the_settings() {
+    let app = spawn_app().await;
+
+    for command in ["serve", "migrate", "user:create", "stripe:sync-customers"] {
+        let output = app.run(&[command, "--help"]).await;
+
+        let help = String::from_utf8_lossy(&output.stdout);
+        assert!(output.status.success(), "{command}");
+        assert!(help.contains("Example"), "{command}:\n{help}");
+        assert!(help.contains("DATABASE_URL"), "{command}:\n{help}");
+    }
+}
