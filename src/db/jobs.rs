@@ -106,17 +106,51 @@ pub async fn list_for_user(db: &Db, user_id: i64) -> Result<Vec<Job>, sqlx::Erro
     on_pool!(db, pool => sqlx::query_as(&sql).bind(user_id).fetch_all(pool).await)
 }
 
+/// Stores the session made for the job's attempt `attempt`, and remembers it among
+/// the job's sessions. Returns false, storing nothing on the job, when the attempt
+/// has moved on meanwhile (its session expired or failed while this request
+/// waited for Stripe): an old session is never put back.
 pub async fn store_checkout(
     db: &Db,
     id: i64,
+    attempt: i32,
     session_id: &str,
     url: &str,
     now: OffsetDateTime,
-) -> Result<(), sqlx::Error> {
-    const SQL: &str = "UPDATE jobs SET checkout_session_id = $2, checkout_url = $3, updated_at = $4 \
-        WHERE id = $1";
-    on_pool!(db, pool => sqlx::query(SQL).bind(id).bind(session_id).bind(url).bind(now).execute(pool).await.map(|r| r.rows_affected()))?;
-    Ok(())
+) -> Result<bool, sqlx::Error> {
+    const REMEMBER: &str = "INSERT INTO job_checkout_sessions (session_id, job_id, attempt, created_at) \
+        VALUES ($1, $2, $3, $4) ON CONFLICT (session_id) DO NOTHING";
+    const STORE: &str = "UPDATE jobs SET checkout_session_id = $2, checkout_url = $3, updated_at = $4 \
+        WHERE id = $1 AND checkout_attempt = $5";
+    let mut tx = db.begin().await?;
+    let stored = on_tx!(&mut tx, conn => {
+        sqlx::query(REMEMBER)
+            .bind(session_id)
+            .bind(id)
+            .bind(attempt)
+            .bind(now.unix_timestamp())
+            .execute(&mut *conn)
+            .await?;
+        sqlx::query(STORE)
+            .bind(id)
+            .bind(session_id)
+            .bind(url)
+            .bind(now)
+            .bind(attempt)
+            .execute(&mut *conn)
+            .await
+            .map(|r| r.rows_affected() == 1)
+    })?;
+    tx.commit().await?;
+    Ok(stored)
+}
+
+/// Whether the app made this Checkout Session for this job (in any attempt).
+pub async fn is_own_session(tx: &mut Tx, id: i64, session_id: &str) -> Result<bool, sqlx::Error> {
+    const SQL: &str =
+        "SELECT COUNT(*) FROM job_checkout_sessions WHERE job_id = $1 AND session_id = $2";
+    let count: i64 = on_tx!(tx, conn => sqlx::query_scalar(SQL).bind(id).bind(session_id).fetch_one(conn).await)?;
+    Ok(count > 0)
 }
 
 pub async fn publish(tx: &mut Tx, id: i64, now: OffsetDateTime) -> Result<(), sqlx::Error> {
@@ -126,9 +160,9 @@ pub async fn publish(tx: &mut Tx, id: i64, now: OffsetDateTime) -> Result<(), sq
     Ok(())
 }
 
-/// The job's session expired unpaid: the next "Pay" starts a new attempt (with a
-/// new idempotency key).
-pub async fn forget_expired_checkout(
+/// The job's session expired or its payment failed: the next "Pay" starts a new
+/// attempt (with a new idempotency key).
+pub async fn forget_checkout(
     tx: &mut Tx,
     id: i64,
     session_id: &str,

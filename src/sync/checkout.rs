@@ -84,7 +84,21 @@ impl SyncService {
                 "the session has no URL",
             ))
         })?;
-        jobs::store_checkout(self.db(), job.id, &session.id, &url, now()).await?;
+        let stored = jobs::store_checkout(
+            self.db(),
+            job.id,
+            job.checkout_attempt,
+            &session.id,
+            &url,
+            now(),
+        )
+        .await?;
+        if !stored {
+            // The session expired or failed while Stripe answered: never hand out a
+            // dead session; the next attempt makes a new one.
+            tracing::info!(user_id, job_id, session = %session.id, "checkout attempt moved on meanwhile");
+            return Err(SyncError::CheckoutMovedOn);
+        }
         tracing::info!(user_id, job_id, session = %session.id, "checkout session ready");
         Ok(url)
     }

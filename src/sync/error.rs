@@ -24,6 +24,8 @@ pub enum SyncError {
     JobNotFound(i64),
     #[error("the job is paid for already")]
     JobAlreadyPaid,
+    #[error("the checkout session ended while it was being made")]
+    CheckoutMovedOn,
     #[error(transparent)]
     Stripe(#[from] StripeFailure),
     #[error("database error: {0}")]
@@ -63,6 +65,9 @@ impl SyncError {
             }
             SyncError::JobNotFound(_) => "That job does not exist.".into(),
             SyncError::JobAlreadyPaid => "This job is paid for and published.".into(),
+            SyncError::CheckoutMovedOn => {
+                "That payment page has just expired. Press Pay again for a new one.".into()
+            }
             SyncError::Stripe(failure) => match &failure.kind {
                 FailureKind::Unavailable => {
                     "Stripe is unavailable, nothing was changed. Please try again in a moment."

@@ -155,20 +155,38 @@ impl SyncService {
             tx.commit().await?;
             return Ok(EventOutcome::Ignored);
         };
+        let trusted = jobs::is_own_session(&mut tx, job.id, session.id).await?
+            && session.amount == Some(job.fee_amount)
+            && session
+                .currency
+                .is_some_and(|currency| currency.eq_ignore_ascii_case(&job.fee_currency));
+        if !trusted {
+            tracing::warn!(
+                event_id = %event.id,
+                user_id = job.user_id,
+                job_id = job.id,
+                session = session.id,
+                amount = session.amount,
+                currency = session.currency,
+                "checkout event is not for the job's own session and fee; nothing recorded"
+            );
+            tx.commit().await?;
+            return Ok(EventOutcome::Ignored);
+        }
         let payment = PaymentUpdate {
             user_id: job.user_id,
             job_id: job.id,
             checkout_session_id: session.id,
             payment_intent_id: session.payment_intent,
-            amount: session.amount.unwrap_or(job.fee_amount),
-            currency: session.currency.unwrap_or(&job.fee_currency),
+            amount: job.fee_amount,
+            currency: &job.fee_currency,
             status,
         };
         payments::upsert(&mut tx, payment, now).await?;
         match status {
             PaymentStatus::Paid => jobs::publish(&mut tx, job.id, now).await?,
-            PaymentStatus::Expired => {
-                jobs::forget_expired_checkout(&mut tx, job.id, session.id, now).await?
+            PaymentStatus::Expired | PaymentStatus::Failed => {
+                jobs::forget_checkout(&mut tx, job.id, session.id, now).await?
             }
             _ => {}
         }

@@ -336,3 +336,124 @@ async fn manage_billing_without_a_customer_says_no_stripe_customer_found() {
     assert!(html.contains("No Stripe customer found"));
     assert!(app.stripe.portal_sessions().is_empty());
 }
+
+#[tokio::test]
+async fn a_paid_event_for_a_session_the_job_never_had_publishes_nothing() {
+    let app = app_with_webhooks().await;
+    let (browser, _, session) = posted_job(&app).await;
+    let job_id = session["metadata"]["job_id"].as_str().unwrap().to_string();
+    // Another session carrying this job's metadata (anyone with the key can write it).
+    let mut foreign = app
+        .stripe
+        .complete_checkout_session(session["id"].as_str().unwrap());
+    foreign["id"] = json!("cs_test_not_made_for_this_job");
+
+    let response = deliver(
+        &app,
+        &session_event("evt_foreign", "checkout.session.completed", &foreign),
+    )
+    .await;
+
+    assert_eq!(
+        response.status(),
+        StatusCode::OK,
+        "acknowledged, not retried"
+    );
+    assert_unpaid(&browser, &job_id).await;
+}
+
+#[tokio::test]
+async fn a_paid_event_for_less_than_the_fee_publishes_nothing() {
+    let app = app_with_webhooks().await;
+    let (browser, _, session) = posted_job(&app).await;
+    let job_id = session["metadata"]["job_id"].as_str().unwrap().to_string();
+    let mut cheap = app
+        .stripe
+        .complete_checkout_session(session["id"].as_str().unwrap());
+    cheap["amount_total"] = json!(1);
+    let mut other_currency = cheap.clone();
+    other_currency["amount_total"] = json!(4900);
+    other_currency["currency"] = json!("jpy");
+
+    for (id, payload) in [("evt_cheap", &cheap), ("evt_yen", &other_currency)] {
+        deliver(
+            &app,
+            &session_event(id, "checkout.session.completed", payload),
+        )
+        .await;
+    }
+
+    assert_unpaid(&browser, &job_id).await;
+}
+
+async fn assert_unpaid(browser: &Browser, job_id: &str) {
+    assert!(
+        browser
+            .page(&format!("/jobs/{job_id}"))
+            .await
+            .contains("Awaiting payment")
+    );
+    assert!(
+        !browser
+            .page("/settings/stripe")
+            .await
+            .contains("<td>paid</td>")
+    );
+}
+
+#[tokio::test]
+async fn after_a_failed_payment_paying_again_makes_a_new_session() {
+    let app = app_with_webhooks().await;
+    let (browser, _, session) = posted_job(&app).await;
+    let job_id = session["metadata"]["job_id"].as_str().unwrap().to_string();
+    deliver(
+        &app,
+        &session_event(
+            "evt_failed_then_pay",
+            "checkout.session.async_payment_failed",
+            &session,
+        ),
+    )
+    .await;
+
+    let response = browser.post_form(&format!("/jobs/{job_id}/pay"), &[]).await;
+
+    let sessions = app.stripe.checkout_sessions();
+    assert_eq!(sessions.len(), 2, "not the dead session's URL");
+    assert_eq!(location(&response), sessions[1]["url"].as_str().unwrap());
+}
+
+#[tokio::test]
+async fn a_session_of_an_attempt_that_moved_on_is_never_stored_again() {
+    let app = app_with_webhooks().await;
+    let (_, user_id, session) = posted_job(&app).await;
+    let job_id: i64 = session["metadata"]["job_id"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    // The expiry moved the job to attempt 1 while a Pay for attempt 0 waited.
+    deliver(
+        &app,
+        &session_event("evt_expired_race", "checkout.session.expired", &session),
+    )
+    .await;
+
+    let stored = stripe_sync::db::jobs::store_checkout(
+        &app.db,
+        job_id,
+        0,
+        session["id"].as_str().unwrap(),
+        "https://checkout.stripe.test/old",
+        time::OffsetDateTime::now_utc(),
+    )
+    .await
+    .unwrap();
+
+    assert!(!stored);
+    let job = stripe_sync::db::jobs::find_for_user(&app.db, job_id, user_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(job.checkout_session_id, None);
+}
