@@ -15,7 +15,7 @@ use secrecy::ExposeSecret as _;
 use stripe_billing::billing_portal_session::CreateBillingPortalSession;
 use stripe_checkout::checkout_session::{
     CreateCheckoutSession, CreateCheckoutSessionLineItems, CreateCheckoutSessionLineItemsPriceData,
-    ProductData,
+    ProductData, RetrieveCheckoutSession,
 };
 use stripe_client_core::{IdempotencyKey, RequestStrategy, StripeRequest};
 use stripe_core::customer::{
@@ -209,6 +209,27 @@ pub struct SessionLink {
     pub url: Option<String>,
 }
 
+/// The fields of a Checkout Session the success page reads back from Stripe.
+#[derive(Debug, Clone, miniserde::Deserialize)]
+pub struct CheckoutState {
+    pub id: String,
+    pub payment_status: Option<String>,
+    pub amount_total: Option<i64>,
+    pub currency: Option<String>,
+    /// An id (never expanded here).
+    pub payment_intent: Option<String>,
+}
+
+impl CheckoutState {
+    /// "no_payment_required" counts as paid: there is nothing left to pay.
+    pub fn paid(&self) -> bool {
+        matches!(
+            self.payment_status.as_deref(),
+            Some("paid" | "no_payment_required")
+        )
+    }
+}
+
 /// A customer as retrieve finds it: real Stripe answers a deleted customer with 200
 /// and `deleted: true`, some stand-ins with 404; both mean the same to us.
 pub enum CustomerLookup {
@@ -398,6 +419,16 @@ impl StripeGateway {
             .success_url(checkout.success_url)
             .cancel_url(checkout.cancel_url);
         self.send_as("create checkout session", Some(key), &request)
+            .await
+    }
+
+    /// A Checkout Session as Stripe has it now.
+    pub async fn retrieve_checkout_session(
+        &self,
+        id: &str,
+    ) -> Result<CheckoutState, StripeFailure> {
+        let request = RetrieveCheckoutSession::new(id);
+        self.send_as("retrieve checkout session", None, &request)
             .await
     }
 

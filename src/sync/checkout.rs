@@ -4,7 +4,9 @@
 
 use std::collections::HashMap;
 
+use super::events::{CheckoutSession, EventOutcome};
 use super::{SyncError, SyncService, now};
+use crate::db::payments::PaymentStatus;
 use crate::db::{jobs, users};
 use crate::stripe::CheckoutParams;
 
@@ -32,6 +34,42 @@ impl SyncService {
         user_id: i64,
     ) -> Result<Option<jobs::Job>, SyncError> {
         Ok(jobs::find_for_user(self.db(), job_id, user_id).await?)
+    }
+
+    /// Asks Stripe about the job's own Checkout Session (never the query string)
+    /// and, if it is paid, records the payment through the webhook's path, with
+    /// the same checks; the webhook that follows changes nothing. Returns whether
+    /// the job is published.
+    pub async fn confirm_job_payment(&self, user_id: i64, job_id: i64) -> Result<bool, SyncError> {
+        let job = self
+            .job_for_user(job_id, user_id)
+            .await?
+            .ok_or(SyncError::JobNotFound(job_id))?;
+        if job.status == jobs::JobStatus::Published {
+            return Ok(true);
+        }
+        let Some(session_id) = job.checkout_session_id.as_deref() else {
+            return Ok(false);
+        };
+        let state = self.stripe()?.retrieve_checkout_session(session_id).await?;
+        if !state.paid() || state.id != session_id {
+            return Ok(false);
+        }
+        let session = CheckoutSession {
+            id: &state.id,
+            job_id: job.id,
+            user_id,
+            paid: true,
+            payment_intent: state.payment_intent.as_deref(),
+            amount: state.amount_total,
+            currency: state.currency.as_deref(),
+        };
+        let mut tx = self.db().begin().await?;
+        let outcome = self
+            .apply_checkout_in(&mut tx, &session, PaymentStatus::Paid)
+            .await?;
+        tx.commit().await?;
+        Ok(outcome == EventOutcome::Applied)
     }
 
     /// The Checkout page to pay for a job: the one already made for it, or a new

@@ -144,33 +144,48 @@ impl SyncService {
             "checkout.session.async_payment_failed" => PaymentStatus::Failed,
             _ => PaymentStatus::Expired,
         };
-        let now = now();
         let mut tx = self.db().begin().await?;
-        if !events::record(&mut tx, &event.id, &event.type_, event.created, now).await? {
+        if !events::record(&mut tx, &event.id, &event.type_, event.created, now()).await? {
             return Ok(EventOutcome::Duplicate);
         }
-        let job = jobs::find_in(&mut tx, session.job_id).await?;
+        let outcome = self.apply_checkout_in(&mut tx, &session, status).await?;
+        tx.commit().await?;
+        Ok(outcome)
+    }
+
+    /// Records what a Checkout Session says of its job's payment, inside `tx`: the
+    /// webhook and the success page both come through here. Only a session the app
+    /// made for that job, for the job's own fee, changes anything.
+    pub(super) async fn apply_checkout_in(
+        &self,
+        tx: &mut crate::db::Tx,
+        session: &CheckoutSession<'_>,
+        status: PaymentStatus,
+    ) -> Result<EventOutcome, SyncError> {
+        let now = now();
+        let job = jobs::find_in(tx, session.job_id).await?;
         let Some(job) = job.filter(|job| job.user_id == session.user_id) else {
-            tracing::warn!(event_id = %event.id, job_id = session.job_id, "checkout event for an unknown job");
-            tx.commit().await?;
+            tracing::warn!(
+                job_id = session.job_id,
+                session = session.id,
+                "checkout session for an unknown job"
+            );
             return Ok(EventOutcome::Ignored);
         };
-        let trusted = jobs::is_own_session(&mut tx, job.id, session.id).await?
+        let trusted = jobs::is_own_session(tx, job.id, session.id).await?
             && session.amount == Some(job.fee_amount)
             && session
                 .currency
                 .is_some_and(|currency| currency.eq_ignore_ascii_case(&job.fee_currency));
         if !trusted {
             tracing::warn!(
-                event_id = %event.id,
                 user_id = job.user_id,
                 job_id = job.id,
                 session = session.id,
                 amount = session.amount,
                 currency = session.currency,
-                "checkout event is not for the job's own session and fee; nothing recorded"
+                "checkout session is not the job's own or not for its fee; nothing recorded"
             );
-            tx.commit().await?;
             return Ok(EventOutcome::Ignored);
         }
         let payment = PaymentUpdate {
@@ -182,15 +197,14 @@ impl SyncService {
             currency: &job.fee_currency,
             status,
         };
-        payments::upsert(&mut tx, payment, now).await?;
+        payments::upsert(tx, payment, now).await?;
         match status {
-            PaymentStatus::Paid => jobs::publish(&mut tx, job.id, now).await?,
+            PaymentStatus::Paid => jobs::publish(tx, job.id, now).await?,
             PaymentStatus::Expired | PaymentStatus::Failed => {
-                jobs::forget_checkout(&mut tx, job.id, session.id, now).await?
+                jobs::forget_checkout(tx, job.id, session.id, now).await?
             }
             _ => {}
         }
-        tx.commit().await?;
         tracing::info!(
             user_id = job.user_id,
             job_id = job.id,
@@ -213,14 +227,14 @@ impl SyncService {
 }
 
 /// The fields of a Checkout Session event that this app reads.
-struct CheckoutSession<'a> {
-    id: &'a str,
-    job_id: i64,
-    user_id: i64,
-    paid: bool,
-    payment_intent: Option<&'a str>,
-    amount: Option<i64>,
-    currency: Option<&'a str>,
+pub(super) struct CheckoutSession<'a> {
+    pub id: &'a str,
+    pub job_id: i64,
+    pub user_id: i64,
+    pub paid: bool,
+    pub payment_intent: Option<&'a str>,
+    pub amount: Option<i64>,
+    pub currency: Option<&'a str>,
 }
 
 impl<'a> CheckoutSession<'a> {

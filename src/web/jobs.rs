@@ -146,6 +146,19 @@ pub async fn success(
     ctx: PageContext,
     Path(job_id): Path<i64>,
 ) -> Result<Response, WebError> {
+    let user_id = auth.user.as_ref().map(|u| u.id).ok_or(WebError::NotFound)?;
+    // Stripe is asked about the job's own session; the query string is never read.
+    let published = match state.sync.confirm_job_payment(user_id, job_id).await {
+        Ok(published) => published,
+        Err(SyncError::JobNotFound(_)) => return Err(WebError::NotFound),
+        Err(err) => {
+            tracing::warn!(user_id, job_id, request_id = err.request_id(), error = %err, "could not confirm the payment with Stripe");
+            false
+        }
+    };
+    if published {
+        return job_page(auth, state, ctx, job_id, "Paid — your job is live", "").await;
+    }
     let note = "Thank you. Stripe is confirming your payment; the job is published as soon as \
                 it does, usually within seconds. Reload this page to see it.";
     job_page(auth, state, ctx, job_id, "Payment received", note).await

@@ -457,3 +457,27 @@ async fn a_session_of_an_attempt_that_moved_on_is_never_stored_again() {
         .unwrap();
     assert_eq!(job.checkout_session_id, None);
 }
+
+#[tokio::test]
+async fn the_success_page_asks_stripe_and_publishes_a_paid_job_without_waiting_for_the_webhook() {
+    let app = app_with_webhooks().await;
+    let (browser, _, session) = posted_job(&app).await;
+    let job_id = session["metadata"]["job_id"].as_str().unwrap().to_string();
+    let paid = app
+        .stripe
+        .complete_checkout_session(session["id"].as_str().unwrap());
+
+    let page = browser.page(&format!("/jobs/{job_id}/success")).await;
+
+    assert!(page.contains("Paid — your job is live"), "{page}");
+    assert!(page.contains("Status: <strong>Published</strong>"));
+    // The webhook arrives afterwards: it changes nothing and adds no second payment.
+    let response = deliver(
+        &app,
+        &session_event("evt_after_success", "checkout.session.completed", &paid),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let settings = browser.page("/settings/stripe").await;
+    assert_eq!(settings.matches("<td>paid</td>").count(), 1, "{settings}");
+}

@@ -488,6 +488,20 @@ impl FakeStripe {
                 state.checkout_sessions.insert(id, session.clone());
                 (StatusCode::OK, session)
             }
+            (&Method::GET, ["v1", "checkout", "sessions", id]) => {
+                match state.checkout_sessions.get(*id) {
+                    Some(session) => (StatusCode::OK, session.clone()),
+                    None => (
+                        StatusCode::NOT_FOUND,
+                        error_body(
+                            "invalid_request_error",
+                            Some("resource_missing"),
+                            &format!("No such checkout.session: '{id}'"),
+                            request_id,
+                        ),
+                    ),
+                }
+            }
             (&Method::POST, ["v1", "billing_portal", "sessions"]) => {
                 state.next_id += 1;
                 let id = format!("bps_fake{:08}", state.next_id);
