@@ -19,6 +19,7 @@ pub const DEFAULT_APP_URL: &str = "http://127.0.0.1:3000";
 pub const DEFAULT_BIND: &str = "127.0.0.1:3000";
 pub const DEFAULT_LOG_DIR: &str = "storage/logs";
 pub const DEFAULT_JOB_POSTING_FEE: i64 = 4900;
+pub const DEFAULT_EVENTS_RETENTION_DAYS: u32 = 30;
 pub const DEFAULT_JOB_POSTING_CURRENCY: &str = "usd";
 const APP_KEY_FILE: &str = "storage/app.key";
 /// The cookie crate's signing keys need at least 64 bytes of key material.
@@ -45,6 +46,8 @@ Settings (from the environment, or .env in the working directory; the environmen
   PASSWORD_HASH_CONCURRENCY  password hashes computed at once [default: cores - 1, at least 1]
   JOB_POSTING_FEE            job-posting fee in the currency's minor unit [default: 4900]
   JOB_POSTING_CURRENCY       its currency, an ISO code [default: usd]
+  STRIPE_EVENTS_RETENTION_DAYS  days applied webhook events are remembered (replays older than
+                             that are impossible: Stripe keeps events 30 days) [default: 30]
   RUST_LOG                   log filter [default: info,sqlx=warn,tower_sessions=warn,axum_login=warn]";
 
 #[derive(Debug, thiserror::Error)]
@@ -61,6 +64,8 @@ pub enum ConfigError {
     BadLogMaxFiles,
     #[error("LOG_FORMAT must be text or json")]
     BadLogFormat,
+    #[error("STRIPE_EVENTS_RETENTION_DAYS must be a whole number of days from 3 to 3650")]
+    BadEventsRetention,
     #[error("APP_KEY must be base64 of at least {APP_KEY_MIN_BYTES} random bytes")]
     BadAppKey,
     #[error("could not read or create {path}: {source}")]
@@ -98,6 +103,8 @@ pub struct Config {
     /// Daily log files kept.
     pub log_max_files: usize,
     pub log_format: LogFormat,
+    /// Days applied Stripe events are remembered for de-duplication.
+    pub events_retention_days: u32,
     pub job_posting: JobPosting,
     /// Proxies whose `X-Forwarded-For` names the client; empty: the socket's peer.
     pub trusted_proxies: Vec<IpNet>,
@@ -240,10 +247,20 @@ impl Config {
             Some(format) => LogFormat::parse(&format).ok_or(ConfigError::BadLogFormat)?,
             None => LogFormat::Text,
         };
+        let events_retention_days = match var("STRIPE_EVENTS_RETENTION_DAYS") {
+            Some(days) => days
+                .trim()
+                .parse()
+                .ok()
+                .filter(|days| (3..=3650).contains(days))
+                .ok_or(ConfigError::BadEventsRetention)?,
+            None => DEFAULT_EVENTS_RETENTION_DAYS,
+        };
         Ok(Config {
             database_url,
             log_max_files,
             log_format,
+            events_retention_days,
             stripe,
             webhook_secret: var("STRIPE_WEBHOOK_SECRET").map(SecretString::from),
             app_url: app_url.trim_end_matches('/').to_string(),

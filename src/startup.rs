@@ -83,6 +83,10 @@ impl App {
                 .continuously_delete_expired(Duration::from_secs(3600)),
         );
         tokio::spawn(prune_rate_limits(services.throttle.clone()));
+        tokio::spawn(prune_events(
+            self.sync.clone(),
+            self.config.events_retention_days,
+        ));
         let app = self
             .router()
             .into_make_service_with_connect_info::<SocketAddr>();
@@ -99,6 +103,19 @@ async fn prune_rate_limits(throttle: Throttle) {
         every.tick().await;
         if let Err(err) = throttle.prune().await {
             tracing::warn!(error = %err, "could not prune rate limit counters");
+        }
+    }
+}
+
+/// Applied Stripe events older than the retention are forgotten every hour.
+async fn prune_events(sync: SyncService, days: u32) {
+    let mut every = tokio::time::interval(Duration::from_secs(3600));
+    loop {
+        every.tick().await;
+        match sync.prune_events(days).await {
+            Ok(0) => {}
+            Ok(pruned) => tracing::info!(pruned, days, "old stripe events forgotten"),
+            Err(err) => tracing::warn!(error = %err, "could not prune stripe events"),
         }
     }
 }

@@ -31,3 +31,11 @@ pub async fn record(
         .map(|r| r.rows_affected()))?;
     Ok(inserted == 1)
 }
+
+/// Forgets events Stripe sent before `cutoff` (Unix seconds): Stripe stops
+/// retrying after three days and keeps events for thirty, so older ids can never
+/// come again. Returns how many were deleted.
+pub async fn prune_created_before(db: &Db, cutoff: i64) -> Result<u64, sqlx::Error> {
+    const SQL: &str = "DELETE FROM stripe_events WHERE created < $1";
+    on_pool!(db, pool => sqlx::query(SQL).bind(cutoff).execute(pool).await.map(|r| r.rows_affected()))
+}

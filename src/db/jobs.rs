@@ -10,6 +10,8 @@ use super::{Db, Tx, on_pool, on_tx};
 pub enum JobStatus {
     AwaitingPayment,
     Published,
+    /// Its payment was refunded in full: no longer published.
+    Refunded,
 }
 
 impl JobStatus {
@@ -17,6 +19,7 @@ impl JobStatus {
         match self {
             JobStatus::AwaitingPayment => "awaiting_payment",
             JobStatus::Published => "published",
+            JobStatus::Refunded => "refunded",
         }
     }
 }
@@ -25,10 +28,14 @@ impl TryFrom<String> for JobStatus {
     type Error = String;
 
     fn try_from(stored: String) -> Result<Self, String> {
-        [JobStatus::AwaitingPayment, JobStatus::Published]
-            .into_iter()
-            .find(|status| status.as_str() == stored)
-            .ok_or_else(|| format!("unknown job status {stored:?}"))
+        [
+            JobStatus::AwaitingPayment,
+            JobStatus::Published,
+            JobStatus::Refunded,
+        ]
+        .into_iter()
+        .find(|status| status.as_str() == stored)
+        .ok_or_else(|| format!("unknown job status {stored:?}"))
     }
 }
 
@@ -157,6 +164,18 @@ pub async fn publish(tx: &mut Tx, id: i64, now: OffsetDateTime) -> Result<(), sq
     const SQL: &str = "UPDATE jobs SET status = $2, published_at = $3, updated_at = $3 \
         WHERE id = $1 AND status <> $2";
     on_tx!(tx, conn => sqlx::query(SQL).bind(id).bind(JobStatus::Published.as_str()).bind(now).execute(conn).await.map(|r| r.rows_affected()))?;
+    Ok(())
+}
+
+/// The job's payment was refunded in full: it is no longer published.
+pub async fn unpublish_refunded(
+    tx: &mut Tx,
+    id: i64,
+    now: OffsetDateTime,
+) -> Result<(), sqlx::Error> {
+    const SQL: &str = "UPDATE jobs SET status = $2, published_at = NULL, updated_at = $3 \
+        WHERE id = $1";
+    on_tx!(tx, conn => sqlx::query(SQL).bind(id).bind(JobStatus::Refunded.as_str()).bind(now).execute(conn).await.map(|r| r.rows_affected()))?;
     Ok(())
 }
 

@@ -13,14 +13,17 @@ pub enum PaymentStatus {
     Paid,
     Failed,
     Expired,
+    /// Paid, then refunded in full.
+    Refunded,
 }
 
 impl PaymentStatus {
-    const ALL: [PaymentStatus; 4] = [
+    const ALL: [PaymentStatus; 5] = [
         PaymentStatus::Processing,
         PaymentStatus::Paid,
         PaymentStatus::Failed,
         PaymentStatus::Expired,
+        PaymentStatus::Refunded,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -29,6 +32,7 @@ impl PaymentStatus {
             PaymentStatus::Paid => "paid",
             PaymentStatus::Failed => "failed",
             PaymentStatus::Expired => "expired",
+            PaymentStatus::Refunded => "refunded",
         }
     }
 }
@@ -103,6 +107,24 @@ pub async fn upsert(
         .await
         .map(|r| r.rows_affected()))?;
     Ok(())
+}
+
+/// A full refund of the payment made through `payment_intent`: a paid payment
+/// becomes refunded. Returns its job, when there was such a payment.
+pub async fn mark_refunded(
+    tx: &mut Tx,
+    payment_intent: &str,
+    now: OffsetDateTime,
+) -> Result<Option<(i64, i64)>, sqlx::Error> {
+    const SQL: &str = "UPDATE payments SET status = $2, updated_at = $3 \
+        WHERE payment_intent_id = $1 AND status = $4 RETURNING job_id, user_id";
+    on_tx!(tx, conn => sqlx::query_as(SQL)
+        .bind(payment_intent)
+        .bind(PaymentStatus::Refunded.as_str())
+        .bind(now)
+        .bind(PaymentStatus::Paid.as_str())
+        .fetch_optional(conn)
+        .await)
 }
 
 /// The user's billing history, newest first.

@@ -78,6 +78,7 @@ impl SyncService {
             | "checkout.session.async_payment_succeeded"
             | "checkout.session.async_payment_failed"
             | "checkout.session.expired" => self.record_checkout(event).await?,
+            "charge.refunded" => self.record_refund(event).await?,
             _ => EventOutcome::Ignored,
         };
         tracing::info!(event_id = %event.id, event_type = %event.type_, ?outcome, "stripe event");
@@ -151,6 +152,40 @@ impl SyncService {
         let outcome = self.apply_checkout_in(&mut tx, &session, status).await?;
         tx.commit().await?;
         Ok(outcome)
+    }
+
+    /// A full refund of a job's payment (`refunded: true`; a partial refund changes
+    /// nothing): the payment is marked refunded and the job unpublished. Only a
+    /// charge of a payment the app recorded as paid is acted on.
+    async fn record_refund(&self, event: &StripeEvent) -> Result<EventOutcome, SyncError> {
+        let object = &event.data.object;
+        let full = object.get("refunded").and_then(Value::as_bool) == Some(true);
+        let intent = object
+            .get("payment_intent")
+            .and_then(|pi| pi.as_str().or_else(|| pi.get("id")?.as_str()));
+        let (true, Some(intent)) = (full, intent) else {
+            return self.record_only(event).await;
+        };
+        let now = now();
+        let mut tx = self.db().begin().await?;
+        if !events::record(&mut tx, &event.id, &event.type_, event.created, now).await? {
+            return Ok(EventOutcome::Duplicate);
+        }
+        let Some((job_id, user_id)) = payments::mark_refunded(&mut tx, intent, now).await? else {
+            tx.commit().await?;
+            return Ok(EventOutcome::Ignored);
+        };
+        jobs::unpublish_refunded(&mut tx, job_id, now).await?;
+        tx.commit().await?;
+        tracing::info!(user_id, job_id, "job payment refunded; job unpublished");
+        Ok(EventOutcome::Applied)
+    }
+
+    /// Forgets applied events older than `days` (Stripe keeps events 30 days and
+    /// retries for 3, so an older id cannot come back). `serve` calls this hourly.
+    pub async fn prune_events(&self, days: u32) -> Result<u64, SyncError> {
+        let cutoff = now().unix_timestamp() - i64::from(days) * 86_400;
+        Ok(events::prune_created_before(self.db(), cutoff).await?)
     }
 
     /// Records what a Checkout Session says of its job's payment, inside `tx`: the

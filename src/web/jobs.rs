@@ -39,6 +39,7 @@ struct JobPage {
     job: Job,
     fee: String,
     published: bool,
+    status_label: &'static str,
 }
 
 #[derive(Deserialize)]
@@ -191,6 +192,11 @@ async fn job_page(
         .ok_or(WebError::NotFound)?;
     let fee = format_money(job.fee_amount, &job.fee_currency);
     let published = job.status == jobs::JobStatus::Published;
+    let status_label = match job.status {
+        jobs::JobStatus::AwaitingPayment => "Awaiting payment",
+        jobs::JobStatus::Published => "Published",
+        jobs::JobStatus::Refunded => "Refunded",
+    };
     Ok(ctx.render(|layout| JobPage {
         layout,
         heading,
@@ -198,6 +204,7 @@ async fn job_page(
         job,
         fee,
         published,
+        status_label,
     }))
 }
 

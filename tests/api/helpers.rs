@@ -118,6 +118,7 @@ fn test_config(database_url: &str, api_base: Option<String>, app_key: &[u8]) -> 
         log_dir: log_dir(),
         log_max_files: telemetry::DEFAULT_LOG_MAX_FILES,
         log_format: telemetry::LogFormat::Text,
+        events_retention_days: stripe_sync::config::DEFAULT_EVENTS_RETENTION_DAYS,
         job_posting: Default::default(),
         trusted_proxies: Vec::new(),
         // Debug builds hash slowly; room for a test's parallel sign-ins.

@@ -481,3 +481,89 @@ async fn the_success_page_asks_stripe_and_publishes_a_paid_job_without_waiting_f
     let settings = browser.page("/settings/stripe").await;
     assert_eq!(settings.matches("<td>paid</td>").count(), 1, "{settings}");
 }
+
+/// A job paid through its own session, as the webhook records it; returns the
+/// paid session.
+async fn paid_job(app: &TestApp) -> (Browser, String, Value) {
+    let (browser, _, session) = posted_job(app).await;
+    let job_id = session["metadata"]["job_id"].as_str().unwrap().to_string();
+    let paid = app
+        .stripe
+        .complete_checkout_session(session["id"].as_str().unwrap());
+    deliver(
+        app,
+        &session_event("evt_paid_first", "checkout.session.completed", &paid),
+    )
+    .await;
+    assert!(
+        browser
+            .page(&format!("/jobs/{job_id}"))
+            .await
+            .contains("Published")
+    );
+    (browser, job_id, paid)
+}
+
+fn refund_event(id: &str, paid: &Value, full: bool) -> String {
+    let charge = json!({
+        "id": format!("ch_{id}"), "object": "charge", "amount": 4900,
+        "amount_refunded": if full { 4900 } else { 100 }, "refunded": full,
+        "payment_intent": paid["payment_intent"],
+    });
+    event(id, "charge.refunded", now(), charge)
+}
+
+#[tokio::test]
+async fn a_full_refund_marks_the_payment_refunded_and_unpublishes_the_job() {
+    let app = app_with_webhooks().await;
+    let (browser, job_id, paid) = paid_job(&app).await;
+
+    let response = deliver(&app, &refund_event("evt_refund", &paid, true)).await;
+
+    assert_eq!(response.status(), StatusCode::OK);
+    let page = browser.page(&format!("/jobs/{job_id}")).await;
+    assert!(page.contains("Status: <strong>Refunded</strong>"), "{page}");
+    let settings = browser.page("/settings/stripe").await;
+    assert!(settings.contains("<td>refunded</td>"));
+    assert!(!settings.contains("<td>paid</td>"));
+}
+
+#[tokio::test]
+async fn a_partial_refund_leaves_the_job_published() {
+    let app = app_with_webhooks().await;
+    let (browser, job_id, paid) = paid_job(&app).await;
+
+    deliver(&app, &refund_event("evt_partial", &paid, false)).await;
+
+    let page = browser.page(&format!("/jobs/{job_id}")).await;
+    assert!(page.contains("Status: <strong>Published</strong>"));
+}
+
+#[tokio::test]
+async fn serve_forgets_applied_events_older_than_the_retention() {
+    let app = app_with_webhooks().await;
+    let old = now() - 40 * 86_400;
+    app.execute(&format!(
+        "INSERT INTO stripe_events (id, type, created, processed_at) VALUES \
+         ('evt_old', 'customer.updated', {old}, '2026-10-01T00:00:00Z'), \
+         ('evt_recent', 'customer.updated', {}, '2026-11-29T00:00:00Z')",
+        now()
+    ))
+    .await;
+
+    // A serve process prunes at start and every hour after.
+    let _restarted = app.another_instance(|_| {}).await;
+
+    let pruned = TestApp::eventually(|| async {
+        !stripe_sync::db::events::is_recorded(&app.db, "evt_old")
+            .await
+            .unwrap()
+    })
+    .await;
+    assert!(pruned, "the 40-day-old event is forgotten");
+    assert!(
+        stripe_sync::db::events::is_recorded(&app.db, "evt_recent")
+            .await
+            .unwrap()
+    );
+}
