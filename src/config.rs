@@ -225,37 +225,28 @@ impl Config {
             Some(list) => parse_trusted_proxies(&list)?,
             None => Vec::new(),
         };
-        let password_hash_concurrency = match var("PASSWORD_HASH_CONCURRENCY") {
-            Some(n) => n
-                .trim()
-                .parse()
-                .ok()
-                .filter(|n| (1..=64).contains(n))
-                .ok_or(ConfigError::BadHashConcurrency)?,
-            None => default_hash_concurrency(),
-        };
-        let log_max_files = match var("LOG_MAX_FILES") {
-            Some(n) => n
-                .trim()
-                .parse()
-                .ok()
-                .filter(|n| (1..=3650).contains(n))
-                .ok_or(ConfigError::BadLogMaxFiles)?,
-            None => crate::telemetry::DEFAULT_LOG_MAX_FILES,
-        };
+        let password_hash_concurrency = whole_number(
+            var("PASSWORD_HASH_CONCURRENCY"),
+            1..=64,
+            default_hash_concurrency(),
+            ConfigError::BadHashConcurrency,
+        )?;
+        let log_max_files = whole_number(
+            var("LOG_MAX_FILES"),
+            1..=3650,
+            crate::telemetry::DEFAULT_LOG_MAX_FILES,
+            ConfigError::BadLogMaxFiles,
+        )?;
         let log_format = match var("LOG_FORMAT") {
             Some(format) => LogFormat::parse(&format).ok_or(ConfigError::BadLogFormat)?,
             None => LogFormat::Text,
         };
-        let events_retention_days = match var("STRIPE_EVENTS_RETENTION_DAYS") {
-            Some(days) => days
-                .trim()
-                .parse()
-                .ok()
-                .filter(|days| (3..=3650).contains(days))
-                .ok_or(ConfigError::BadEventsRetention)?,
-            None => DEFAULT_EVENTS_RETENTION_DAYS,
-        };
+        let events_retention_days = whole_number(
+            var("STRIPE_EVENTS_RETENTION_DAYS"),
+            3..=3650,
+            DEFAULT_EVENTS_RETENTION_DAYS,
+            ConfigError::BadEventsRetention,
+        )?;
         Ok(Config {
             database_url,
             log_max_files,
@@ -342,6 +333,24 @@ pub fn check_database_url(url: &str) -> Result<(), ConfigError> {
                 .take(20)
                 .collect(),
         }),
+    }
+}
+
+/// A whole-number setting within `range`, or `default` when it is unset.
+fn whole_number<T: std::str::FromStr + PartialOrd>(
+    value: Option<String>,
+    range: std::ops::RangeInclusive<T>,
+    default: T,
+    invalid: ConfigError,
+) -> Result<T, ConfigError> {
+    match value {
+        Some(text) => text
+            .trim()
+            .parse()
+            .ok()
+            .filter(|n| range.contains(n))
+            .ok_or(invalid),
+        None => Ok(default),
     }
 }
 
@@ -458,6 +467,26 @@ mod tests {
             let err = check_database_url(bad).unwrap_err().to_string();
             assert!(err.contains("sqlite:, postgres://"), "{err}");
             assert!(!err.contains("secret"), "{err}");
+        }
+    }
+
+    #[test]
+    fn whole_number_settings_must_be_in_range() {
+        let parse = |value: Option<&str>| {
+            whole_number(
+                value.map(String::from),
+                3..=3650,
+                30u32,
+                ConfigError::BadEventsRetention,
+            )
+        };
+        assert_eq!(parse(None).unwrap(), 30);
+        assert_eq!(parse(Some(" 7 ")).unwrap(), 7);
+        for bad in ["2", "3651", "-1", "seven", ""] {
+            assert!(
+                matches!(parse(Some(bad)), Err(ConfigError::BadEventsRetention)),
+                "{bad}"
+            );
         }
     }
 
