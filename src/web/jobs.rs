@@ -17,6 +17,7 @@ use super::{AppState, WebError};
 use crate::db::jobs::{self, Job, NewJob};
 use crate::sync::SyncError;
 use crate::sync::checkout::ReturnUrls;
+use crate::throttle::{Bucket, Verdict};
 
 #[derive(Template, WebTemplate)]
 #[template(path = "jobs/new.html")]
@@ -148,8 +149,21 @@ pub async fn success(
     Path(job_id): Path<i64>,
 ) -> Result<Response, WebError> {
     let user_id = auth.user.as_ref().map(|u| u.id).ok_or(WebError::NotFound)?;
+    // Asking Stripe counts against the user's allowance like the buttons do; past
+    // it, the page shows what the database knows.
+    let allowance = state
+        .throttle
+        .hit(
+            &Bucket::stripe_actions(user_id),
+            state.limits.stripe_actions_per_user,
+        )
+        .await?;
     // Stripe is asked about the job's own session; the query string is never read.
-    let published = match state.sync.confirm_job_payment(user_id, job_id).await {
+    let confirmed = match allowance {
+        Verdict::Allowed => state.sync.confirm_job_payment(user_id, job_id).await,
+        Verdict::Refused { .. } => Ok(false),
+    };
+    let published = match confirmed {
         Ok(published) => published,
         Err(SyncError::JobNotFound(_)) => return Err(WebError::NotFound),
         Err(err) => {

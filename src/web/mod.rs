@@ -121,6 +121,7 @@ pub fn router(config: &Config, services: Services) -> Router {
         )
         .route("/settings/stripe/recreate", post(settings::recreate))
         .route("/settings/stripe/portal", post(settings::portal))
+        .route("/jobs/new", get(jobs::new_form).post(jobs::create))
         .route("/jobs/{id}/pay", post(jobs::pay))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -130,7 +131,6 @@ pub fn router(config: &Config, services: Services) -> Router {
         .route("/settings/stripe", get(settings::show))
         .merge(stripe_actions)
         .route("/settings/profile", get(profile::show).post(profile::save))
-        .route("/jobs/new", get(jobs::new_form).post(jobs::create))
         .route("/jobs/{id}", get(jobs::show))
         .route("/jobs/{id}/success", get(jobs::success))
         .route("/jobs/{id}/cancelled", get(jobs::cancelled))

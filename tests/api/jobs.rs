@@ -567,3 +567,25 @@ async fn serve_forgets_applied_events_older_than_the_retention() {
             .unwrap()
     );
 }
+
+#[tokio::test]
+async fn the_success_page_asks_stripe_only_within_the_user_s_allowance() {
+    let app = crate::helpers::spawn_app_customized(crate::helpers::StripeSetup::Fake, |config| {
+        config.webhook_secret = Some("whsec_test_current".to_string().into());
+        config.limits.stripe_actions_per_user = stripe_sync::config::Limit {
+            max: 1,
+            window: std::time::Duration::from_secs(60),
+        };
+    })
+    .await;
+    // Posting the job (customer and Checkout Session) spends the one action.
+    let (browser, _, session) = posted_job(&app).await;
+    let job_id = session["metadata"]["job_id"].as_str().unwrap().to_string();
+    app.stripe
+        .complete_checkout_session(session["id"].as_str().unwrap());
+
+    let page = browser.page(&format!("/jobs/{job_id}/success")).await;
+
+    assert!(page.contains("Payment received"), "{page}");
+    assert_eq!(app.stripe.calls("GET", "/v1/checkout/sessions"), 0);
+}
