@@ -8,3 +8,9 @@ CREATE TABLE job_checkout_sessions (
     created_at BIGINT NOT NULL
 );
 CREATE INDEX job_checkout_sessions_job_id_index ON job_checkout_sessions (job_id);
+
+-- Sessions made before this table existed: a job's current session is its own, so
+-- its events keep being applied after the upgrade (created_at unknown: 0).
+INSERT INTO job_checkout_sessions (session_id, job_id, attempt, created_at)
+SELECT checkout_session_id, id, checkout_attempt, 0 FROM jobs
+WHERE checkout_session_id IS NOT NULL;
