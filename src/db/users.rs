@@ -10,7 +10,7 @@ use super::{Db, Tx, on_pool, on_tx};
 const COLUMNS: &str = "id, name, email, password_hash, stripe_id, pm_type, pm_last_four, \
      trial_ends_at, stripe_snapshot, stripe_snapshot_at, stripe_create_key, \
      stripe_create_params, stripe_lease_holder, stripe_lease_expires, stripe_synced_hash, \
-     stripe_synced_at, \
+     stripe_synced_at, stripe_event_created, \
      created_at, updated_at";
 
 #[derive(Clone, FromRow)]
@@ -32,6 +32,8 @@ pub struct User {
     pub stripe_lease_expires: Option<i64>,
     pub stripe_synced_hash: Option<String>,
     pub stripe_synced_at: Option<OffsetDateTime>,
+    /// `created` (Unix seconds) of the newest customer event applied.
+    pub stripe_event_created: Option<i64>,
     pub created_at: OffsetDateTime,
     pub updated_at: OffsetDateTime,
 }
@@ -207,16 +209,22 @@ pub async fn link_customer(
     Ok(done == 1)
 }
 
-/// Stores what a pull found, if the user is still linked to the same customer.
+/// Stores what a pull or an event found, if the user is still linked to the same
+/// customer. With `event_created` (an event's `created`), only when no newer
+/// customer event was applied to the row already (the ordering guard), noting it
+/// as the newest. Returns whether it was stored.
 pub async fn store_customer_state(
     tx: &mut Tx,
     id: i64,
     stripe_id: &str,
     state: CustomerState<'_>,
+    event_created: Option<i64>,
 ) -> Result<bool, sqlx::Error> {
     const SQL: &str = "UPDATE users SET \
-            pm_type = $3, pm_last_four = $4, stripe_snapshot = $5, stripe_snapshot_at = $6 \
-        WHERE id = $1 AND stripe_id = $2";
+            pm_type = $3, pm_last_four = $4, stripe_snapshot = $5, stripe_snapshot_at = $6, \
+            stripe_event_created = COALESCE($7, stripe_event_created) \
+        WHERE id = $1 AND stripe_id = $2 \
+          AND ($7 IS NULL OR stripe_event_created IS NULL OR stripe_event_created <= $7)";
     let done = on_tx!(tx, conn => sqlx::query(SQL)
         .bind(id)
         .bind(stripe_id)
@@ -224,10 +232,20 @@ pub async fn store_customer_state(
         .bind(state.pm_last_four)
         .bind(state.snapshot)
         .bind(state.at)
+        .bind(event_created)
         .execute(conn)
         .await
         .map(|r| r.rows_affected()))?;
     Ok(done == 1)
+}
+
+/// Notes that a customer event created at `created` has been applied, when it is
+/// the newest so far (its data was current, or pulled).
+pub async fn note_event_created(tx: &mut Tx, id: i64, created: i64) -> Result<(), sqlx::Error> {
+    const SQL: &str = "UPDATE users SET stripe_event_created = $2 \
+        WHERE id = $1 AND (stripe_event_created IS NULL OR stripe_event_created < $2)";
+    on_tx!(tx, conn => sqlx::query(SQL).bind(id).bind(created).execute(conn).await.map(|r| r.rows_affected()))?;
+    Ok(())
 }
 
 /// Stripe deleted the customer: whoever is linked to it is unlinked, as Cashier

@@ -11,10 +11,9 @@
 
 use uuid::Uuid;
 
-use super::{SyncError, SyncService, customer_state, log_outcome, now, payload_hash};
+use super::{StoredCopy, SyncError, SyncService, log_outcome, now, payload_hash};
 use crate::db::users;
 use crate::stripe::{CustomerLookup, CustomerParams, StripeCustomer};
-use crate::sync::snapshot::{CustomerSnapshot, Snapshot};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CreateOutcome {
@@ -146,8 +145,8 @@ impl SyncService {
         pushed_hash: &str,
         relinked: bool,
     ) -> Result<CreateOutcome, SyncError> {
-        let json = Snapshot::Present(CustomerSnapshot::from(customer)).to_json();
-        let state = customer_state(customer, &json);
+        let copy = StoredCopy::of(customer);
+        let state = copy.state();
         let stripe_id = customer.id.as_str().to_string();
         if !users::link_customer(self.db(), user_id, key, &stripe_id, state, pushed_hash).await? {
             // Our claim lapsed and another attempt linked the user meanwhile.

@@ -6,7 +6,8 @@
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::{SyncError, SyncService, now};
+use super::snapshot::{Card, CustomerSnapshot, Snapshot};
+use super::{StoredCopy, SyncError, SyncService, now};
 use crate::db::payments::{self, PaymentStatus, PaymentUpdate};
 use crate::db::{events, jobs, users};
 
@@ -30,6 +31,10 @@ pub struct EventData {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EventOutcome {
     Applied,
+    /// Said what was stored already: nothing to write, no Stripe call.
+    Unchanged,
+    /// Older than the newest event applied for the same customer: changes nothing.
+    Superseded,
     /// Seen before: nothing changed.
     Duplicate,
     /// Not an event this app acts on, or about a customer no user is linked to.
@@ -54,6 +59,39 @@ impl StripeEvent {
     }
 }
 
+/// Every event type the app acts on; `stripe:webhook` subscribes an endpoint to
+/// exactly these.
+pub const HANDLED_EVENTS: &[&str] = &[
+    "customer.updated",
+    "customer.deleted",
+    "payment_method.attached",
+    "payment_method.detached",
+    "checkout.session.completed",
+    "checkout.session.async_payment_succeeded",
+    "checkout.session.async_payment_failed",
+    "checkout.session.expired",
+    "charge.refunded",
+];
+
+/// Whether the app acts on events of this type.
+pub fn is_handled(type_: &str) -> bool {
+    HANDLED_EVENTS.contains(&type_)
+}
+
+/// What a customer event does to the stored Stripe-side copy.
+#[derive(Debug)]
+enum Plan {
+    /// Older than the newest customer event applied to the user.
+    Superseded,
+    /// The payload is what is stored already (an echo of our own push, say).
+    Unchanged,
+    /// The payload says everything: store it, no call.
+    Store(CustomerSnapshot),
+    /// The payload cannot say it all (a new default payment method, a lean
+    /// payload, another event of the same second): retrieve the customer.
+    Pull,
+}
+
 impl SyncService {
     pub async fn apply_event(&self, event: &StripeEvent) -> Result<EventOutcome, SyncError> {
         if events::is_recorded(self.db(), &event.id).await? {
@@ -61,12 +99,12 @@ impl SyncService {
         }
         let outcome = match event.type_.as_str() {
             "customer.updated" => match event.object_str("id") {
-                Some(customer) => self.pull_for_event(event, customer).await?,
+                Some(customer) => self.apply_customer_event(event, customer).await?,
                 None => EventOutcome::Ignored,
             },
             "payment_method.attached" | "payment_method.detached" => {
                 match event.payment_method_customer() {
-                    Some(customer) => self.pull_for_event(event, customer).await?,
+                    Some(customer) => self.apply_customer_event(event, customer).await?,
                     None => EventOutcome::Ignored,
                 }
             }
@@ -85,11 +123,9 @@ impl SyncService {
         Ok(outcome)
     }
 
-    /// Pulls the customer as it is now, then stores it with the event's record.
-    /// Reading the current state (the event's payload names the default payment
-    /// method only by id anyway) means an older event delivered after a newer one
-    /// can never put older data back.
-    async fn pull_for_event(
+    /// Applies a customer or payment-method event from its payload, and asks
+    /// Stripe only for what the payload cannot give.
+    async fn apply_customer_event(
         &self,
         event: &StripeEvent,
         customer: &str,
@@ -97,15 +133,52 @@ impl SyncService {
         let Some(user) = users::find_by_stripe_id(self.db(), customer).await? else {
             return self.record_only(event).await;
         };
-        let lookup = self.stripe()?.retrieve_customer(customer).await?;
+        let plan = if event.type_ == "customer.updated" {
+            plan_customer_updated(event, &user)
+        } else {
+            plan_payment_method(event, &user)
+        };
+        let guarded = event.type_ == "customer.updated";
+        let lookup = match &plan {
+            Plan::Pull => Some(self.stripe()?.retrieve_customer(customer).await?),
+            _ => None,
+        };
         let mut tx = self.db().begin().await?;
         if !events::record(&mut tx, &event.id, &event.type_, event.created, now()).await? {
             return Ok(EventOutcome::Duplicate);
         }
-        self.store_lookup_in(&mut tx, user.id, customer, &lookup)
-            .await?;
+        let outcome = match plan {
+            Plan::Superseded => EventOutcome::Superseded,
+            Plan::Unchanged => {
+                if guarded {
+                    users::note_event_created(&mut tx, user.id, event.created).await?;
+                }
+                EventOutcome::Unchanged
+            }
+            Plan::Store(snapshot) => {
+                let copy = StoredCopy::new(snapshot);
+                let state = copy.state();
+                let created = guarded.then_some(event.created);
+                let stored =
+                    users::store_customer_state(&mut tx, user.id, customer, state, created).await?;
+                if stored {
+                    EventOutcome::Applied
+                } else {
+                    EventOutcome::Superseded
+                }
+            }
+            Plan::Pull => {
+                let lookup = lookup.expect("pulled above");
+                self.store_lookup_in(&mut tx, user.id, customer, &lookup)
+                    .await?;
+                if guarded {
+                    users::note_event_created(&mut tx, user.id, event.created).await?;
+                }
+                EventOutcome::Applied
+            }
+        };
         tx.commit().await?;
-        Ok(EventOutcome::Applied)
+        Ok(outcome)
     }
 
     async fn forget_for_event(
@@ -292,5 +365,80 @@ impl<'a> CheckoutSession<'a> {
             amount: object.get("amount_total").and_then(Value::as_i64),
             currency: object.get("currency").and_then(Value::as_str),
         })
+    }
+}
+
+/// The stored snapshot, when it describes a customer Stripe has.
+fn stored_customer(user: &users::User) -> Option<CustomerSnapshot> {
+    match Snapshot::from_json(user.stripe_snapshot.as_deref()?)? {
+        Snapshot::Present(customer) => Some(customer),
+        Snapshot::Missing => None,
+    }
+}
+
+fn plan_customer_updated(event: &StripeEvent, user: &users::User) -> Plan {
+    if user
+        .stripe_event_created
+        .is_some_and(|newest| event.created < newest)
+    {
+        return Plan::Superseded;
+    }
+    let Some(mut fresh) = CustomerSnapshot::from_payload(&event.data.object) else {
+        return Plan::Pull;
+    };
+    let stored = stored_customer(user);
+    match &fresh.default_payment_method {
+        None => fresh.card = None,
+        Some(method) => match &stored {
+            Some(stored) if stored.default_payment_method.as_ref() == Some(method) => {
+                fresh.card = stored.card.clone();
+            }
+            // A new default: its brand and last four are not in the payload.
+            _ => return Plan::Pull,
+        },
+    }
+    if stored.as_ref() == Some(&fresh) {
+        return Plan::Unchanged;
+    }
+    // Two events of the same second cannot be ordered by their payloads.
+    if user.stripe_event_created == Some(event.created) {
+        return Plan::Pull;
+    }
+    Plan::Store(fresh)
+}
+
+/// A payment method attached to or detached from the customer matters only when
+/// it is the default: its card is in the payload. These events carry no customer
+/// state, so they neither consult nor move the ordering guard.
+fn plan_payment_method(event: &StripeEvent, user: &users::User) -> Plan {
+    let Some(stored) = stored_customer(user) else {
+        return Plan::Pull;
+    };
+    let Some(method) = event.object_str("id") else {
+        return Plan::Pull;
+    };
+    let mut fresh = stored.clone();
+    match stored.default_payment_method.as_deref() {
+        // A snapshot from before the default's id was kept cannot tell.
+        None if stored.card.is_some() => return Plan::Pull,
+        Some(default) if default == method => {
+            if event.type_ == "payment_method.detached" {
+                fresh.default_payment_method = None;
+                fresh.card = None;
+            } else {
+                let card = event.data.object.get("card");
+                let field = |name: &str| Some(card?.get(name)?.as_str()?.to_string());
+                fresh.card = match (field("brand"), field("last4")) {
+                    (Some(brand), Some(last4)) => Some(Card { brand, last4 }),
+                    _ => None,
+                };
+            }
+        }
+        _ => return Plan::Unchanged,
+    }
+    if fresh == stored {
+        Plan::Unchanged
+    } else {
+        Plan::Store(fresh)
     }
 }

@@ -8,6 +8,7 @@ mod create;
 pub mod drift;
 mod error;
 pub mod events;
+pub mod replay;
 pub mod snapshot;
 
 use std::sync::Arc;
@@ -103,6 +104,12 @@ impl SyncService {
         }
     }
 
+    /// The Stripe client, for commands that manage the account itself (webhook
+    /// endpoints) rather than a user's customer.
+    pub fn stripe_gateway(&self) -> Option<&StripeGateway> {
+        self.stripe.as_ref()
+    }
+
     /// Whether the configured key is a live-mode key (Stripe's rate limits differ).
     pub fn live_mode(&self) -> bool {
         self.stripe.as_ref().is_some_and(StripeGateway::live_mode)
@@ -182,9 +189,8 @@ impl SyncService {
         let stripe_id = claim.stripe_id;
         match stripe.update_customer(&stripe_id, &params).await {
             Ok(customer) => {
-                let json = Snapshot::Present(CustomerSnapshot::from(&customer)).to_json();
-                let state = customer_state(&customer, &json);
-                users::store_pushed(&self.db, user_id, &stripe_id, state, &hash).await?;
+                let copy = StoredCopy::of(&customer);
+                users::store_pushed(&self.db, user_id, &stripe_id, copy.state(), &hash).await?;
                 Ok(UpdateOutcome::Updated)
             }
             Err(failure) => {
@@ -265,9 +271,8 @@ impl SyncService {
         user_id: i64,
         customer: &StripeCustomer,
     ) -> Result<(), SyncError> {
-        let json = Snapshot::Present(CustomerSnapshot::from(customer)).to_json();
-        let state = customer_state(customer, &json);
-        users::store_customer_state(tx, user_id, customer.id.as_str(), state).await?;
+        let copy = StoredCopy::of(customer);
+        users::store_customer_state(tx, user_id, customer.id.as_str(), copy.state(), None).await?;
         Ok(())
     }
 
@@ -328,14 +333,33 @@ fn lease_ms() -> i64 {
     i64::try_from(LEASE.as_millis()).unwrap_or(i64::MAX)
 }
 
-/// The pm columns and snapshot to store for a customer Stripe returned.
-fn customer_state<'a>(customer: &'a StripeCustomer, snapshot_json: &'a str) -> CustomerState<'a> {
-    let card = snapshot::default_card(customer);
-    CustomerState {
-        pm_type: card.map(|c| c.brand),
-        pm_last_four: card.map(|c| c.last4),
-        snapshot: snapshot_json,
-        at: now(),
+/// A customer's Stripe-side copy as it is stored: the page's snapshot (JSON) and
+/// Cashier's pm columns, from one source so they always agree.
+pub(crate) struct StoredCopy {
+    card: Option<snapshot::Card>,
+    json: String,
+}
+
+impl StoredCopy {
+    pub(crate) fn new(snapshot: CustomerSnapshot) -> Self {
+        let card = snapshot.card.clone();
+        StoredCopy {
+            card,
+            json: Snapshot::Present(snapshot).to_json(),
+        }
+    }
+
+    pub(crate) fn of(customer: &StripeCustomer) -> Self {
+        Self::new(CustomerSnapshot::from(customer))
+    }
+
+    pub(crate) fn state(&self) -> CustomerState<'_> {
+        CustomerState {
+            pm_type: self.card.as_ref().map(|card| card.brand.as_str()),
+            pm_last_four: self.card.as_ref().map(|card| card.last4.as_str()),
+            snapshot: &self.json,
+            at: now(),
+        }
     }
 }
 

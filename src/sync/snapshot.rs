@@ -1,6 +1,7 @@
 //! What the settings page shows of the Stripe side, as last pulled.
 
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use stripe_shared::Customer;
 use stripe_types::Expandable;
 
@@ -20,6 +21,10 @@ pub struct CustomerSnapshot {
     pub email: Option<String>,
     pub created: i64,
     pub livemode: bool,
+    /// The id of the default payment method (`invoice_settings`); absent in
+    /// snapshots taken before it was kept, which then cannot vouch for `card`.
+    #[serde(default)]
+    pub default_payment_method: Option<String>,
     pub card: Option<Card>,
     pub metadata_user_id: Option<String>,
     pub delinquent: Option<bool>,
@@ -52,6 +57,11 @@ impl From<&Customer> for CustomerSnapshot {
             email: customer.email.clone(),
             created: customer.created,
             livemode: customer.livemode,
+            default_payment_method: customer
+                .invoice_settings
+                .as_ref()
+                .and_then(|settings| settings.default_payment_method.as_ref())
+                .map(|method| method.id().as_str().to_string()),
             card: default_card(customer).map(|card| Card {
                 brand: card.brand.to_string(),
                 last4: card.last4.to_string(),
@@ -62,6 +72,63 @@ impl From<&Customer> for CustomerSnapshot {
                 .and_then(|m| m.get("user_id").cloned()),
             delinquent: customer.delinquent,
         }
+    }
+}
+
+impl CustomerSnapshot {
+    /// What a webhook or listed event's payload says of a customer, when it holds
+    /// every field a snapshot keeps; `None` for a lean or foreign payload, which
+    /// the caller then retrieves. The card is never in a payload (the default
+    /// payment method is only an id there): it is left out, for the caller to
+    /// carry over or pull.
+    pub fn from_payload(object: &Value) -> Option<Self> {
+        #[derive(Deserialize)]
+        struct Payload {
+            id: String,
+            created: i64,
+            livemode: bool,
+            #[serde(default)]
+            name: Option<String>,
+            #[serde(default)]
+            email: Option<String>,
+            #[serde(default)]
+            metadata: Option<serde_json::Map<String, Value>>,
+            #[serde(default)]
+            delinquent: Option<bool>,
+            invoice_settings: Option<InvoiceSettings>,
+        }
+        #[derive(Deserialize)]
+        struct InvoiceSettings {
+            #[serde(default)]
+            default_payment_method: Option<Value>,
+        }
+        let payload = Payload::deserialize(object).ok()?;
+        // Without invoice_settings the payload cannot say which card is the default.
+        let settings = payload.invoice_settings?;
+        let default_payment_method = match settings.default_payment_method {
+            None | Some(Value::Null) => None,
+            // An id, or an object someone expanded.
+            Some(method) => Some(
+                method
+                    .as_str()
+                    .or_else(|| method.get("id")?.as_str())?
+                    .to_string(),
+            ),
+        };
+        Some(CustomerSnapshot {
+            id: payload.id,
+            name: payload.name,
+            email: payload.email,
+            created: payload.created,
+            livemode: payload.livemode,
+            default_payment_method,
+            card: None,
+            metadata_user_id: payload
+                .metadata
+                .as_ref()
+                .and_then(|m| m.get("user_id")?.as_str().map(str::to_string)),
+            delinquent: payload.delinquent,
+        })
     }
 }
 

@@ -47,7 +47,8 @@ pub struct FakeCustomer {
     pub metadata: BTreeMap<String, String>,
     pub created: i64,
     pub deleted: bool,
-    pub default_card: Option<(String, String)>,
+    /// The default payment method: its id, brand and last four.
+    pub default_card: Option<(String, String, String)>,
 }
 
 enum Remembered {
@@ -83,8 +84,17 @@ struct State {
     idempotency: HashMap<String, Remembered>,
     calls: Vec<(Method, String)>,
     faults: VecDeque<Fault>,
+    /// Faults for the next requests whose path starts with the prefix.
+    path_faults: Vec<(String, Fault)>,
     next_id: u64,
     last_request_id: Option<String>,
+    /// Every event, oldest first, as the Events API keeps them.
+    events: Vec<Value>,
+    /// Where and with which secret events are delivered as webhooks, if anywhere.
+    webhook_target: Option<(String, String)>,
+    /// Events made but not yet handed to a delivery task.
+    undelivered: Vec<String>,
+    webhook_endpoints: BTreeMap<String, Value>,
 }
 
 #[derive(Clone)]
@@ -191,6 +201,12 @@ impl FakeStripe {
             .count()
     }
 
+    /// The next request to a path starting with `prefix` meets `fault`.
+    pub fn push_fault_for(&self, prefix: &str, fault: Fault) {
+        let mut state = self.state.lock().unwrap();
+        state.path_faults.push((prefix.to_string(), fault));
+    }
+
     pub fn push_faults(&self, count: usize, fault: Fault) {
         let mut state = self.state.lock().unwrap();
         state.faults.extend(std::iter::repeat_n(fault, count));
@@ -243,31 +259,106 @@ impl FakeStripe {
     /// Deletes a customer on Stripe's side, as the dashboard would.
     pub fn delete_customer(&self, id: &str) {
         let mut state = self.state.lock().unwrap();
-        state
-            .customers
-            .get_mut(id)
-            .expect("customer exists")
-            .deleted = true;
+        let customer = state.customers.get_mut(id).expect("customer exists");
+        customer.deleted = true;
+        let object = customer_json(customer, vec![]);
+        state.emit("customer.deleted", object, None);
+        drop(state);
+        self.deliver_events();
     }
 
+    /// Attaches a new card and makes it the default, as the dashboard would
+    /// (`payment_method.attached`, then `customer.updated`).
     pub fn set_default_card(&self, id: &str, brand: &str, last4: &str) {
         let mut state = self.state.lock().unwrap();
+        state.next_id += 1;
+        let method = format!("pm_fake{:08}", state.next_id);
+        let before = customer_json(&state.customers[id], vec![]);
         let customer = state.customers.get_mut(id).expect("customer exists");
-        customer.default_card = Some((brand.into(), last4.into()));
+        customer.default_card = Some((method.clone(), brand.into(), last4.into()));
+        let (created, after) = (customer.created, customer_json(customer, vec![]));
+        let attached = payment_method_json(&method, id, brand, last4, created);
+        state.emit("payment_method.attached", attached, None);
+        state.emit_updated(before, after);
+        drop(state);
+        self.deliver_events();
     }
 
     pub fn clear_default_card(&self, id: &str) {
-        let mut state = self.state.lock().unwrap();
-        state
-            .customers
-            .get_mut(id)
-            .expect("customer exists")
-            .default_card = None;
+        self.change_customer(id, |customer| customer.default_card = None);
     }
 
     pub fn rename_customer(&self, id: &str, name: &str) {
+        self.change_customer(id, |customer| customer.name = Some(name.into()));
+    }
+
+    fn change_customer(&self, id: &str, change: impl FnOnce(&mut FakeCustomer)) {
         let mut state = self.state.lock().unwrap();
-        state.customers.get_mut(id).expect("customer exists").name = Some(name.into());
+        let customer = state.customers.get_mut(id).expect("customer exists");
+        let before = customer_json(customer, vec![]);
+        change(customer);
+        let after = customer_json(customer, vec![]);
+        state.emit_updated(before, after);
+        drop(state);
+        self.deliver_events();
+    }
+
+    /// Every event so far, oldest first.
+    pub fn events(&self) -> Vec<Value> {
+        self.state.lock().unwrap().events.clone()
+    }
+
+    /// Moves every event made so far `seconds` into the past (events a run could
+    /// have missed while the app was down).
+    pub fn backdate_events(&self, seconds: i64) {
+        for event in &mut self.state.lock().unwrap().events {
+            event["created"] = json!(event["created"].as_i64().unwrap() - seconds);
+        }
+    }
+
+    /// From now on, every event is also delivered to `url` as a webhook signed
+    /// with `secret`, as Stripe does (each in its own task: order not kept).
+    pub fn deliver_webhooks_to(&self, url: &str, secret: &str) {
+        self.state.lock().unwrap().webhook_target = Some((url.into(), secret.into()));
+    }
+
+    /// An endpoint made elsewhere (the Dashboard), sending `events` to `url`.
+    pub fn insert_webhook_endpoint(&self, url: &str, events: &[&str]) {
+        let mut state = self.state.lock().unwrap();
+        state.next_id += 1;
+        let id = format!("we_fake{:08}", state.next_id);
+        let endpoint = json!({
+            "id": id, "object": "webhook_endpoint", "livemode": false, "url": url,
+            "enabled_events": events, "api_version": null, "status": "enabled",
+            "created": 1_764_300_000, "metadata": {},
+        });
+        state.webhook_endpoints.insert(id, endpoint);
+    }
+
+    pub fn webhook_endpoints(&self) -> Vec<Value> {
+        let state = self.state.lock().unwrap();
+        state.webhook_endpoints.values().cloned().collect()
+    }
+
+    fn deliver_events(&self) {
+        let mut state = self.state.lock().unwrap();
+        let Some((url, secret)) = state.webhook_target.clone() else {
+            return;
+        };
+        for payload in std::mem::take(&mut state.undelivered) {
+            let (url, secret) = (url.clone(), secret.clone());
+            tokio::spawn(async move {
+                let signature =
+                    stripe_webhook::Webhook::generate_test_header(&payload, &secret, None);
+                let _ = reqwest::Client::new()
+                    .post(url)
+                    .header("content-type", "application/json")
+                    .header("stripe-signature", signature)
+                    .body(payload)
+                    .send()
+                    .await;
+            });
+        }
     }
 
     // ----- the server -------------------------------------------------------------
@@ -293,9 +384,13 @@ impl FakeStripe {
             state.next_id += 1;
             let request_id = format!("req_{}{}", self.prefix, state.next_id);
             state.last_request_id = Some(request_id.clone());
-            let fault = state
-                .faults
-                .pop_front()
+            let targeted = state
+                .path_faults
+                .iter()
+                .position(|(prefix, _)| path.starts_with(prefix.as_str()));
+            let fault = targeted
+                .map(|at| state.path_faults.remove(at).1)
+                .or_else(|| state.faults.pop_front())
                 .or_else(|| state.over_rate_limit().then_some(Fault::Status(429)))
                 .or_else(|| state.random_fault());
             (request_id, fault, state.latency)
@@ -347,6 +442,7 @@ impl FakeStripe {
             }
             None => self.handle(&method, &path, &query, &body, key, &request_id),
         };
+        self.deliver_events();
         let mut response = Response::builder()
             .status(status)
             .header("request-id", request_id);
@@ -460,6 +556,7 @@ impl FakeStripe {
                     field(form, "email"),
                     metadata,
                 );
+                state.emit("customer.created", customer_json(&customer, vec![]), None);
                 (StatusCode::OK, customer_json(&customer, expands(form)))
             }
             (&Method::POST, ["v1", "checkout", "sessions"]) => {
@@ -514,6 +611,70 @@ impl FakeStripe {
                 state.portal_sessions.push(session.clone());
                 (StatusCode::OK, session)
             }
+            (&Method::GET, ["v1", "events"]) => {
+                let bound = |op: &str| {
+                    field(query, &format!("created[{op}]")).map(|v| v.parse::<i64>().unwrap())
+                };
+                let (gte, gt, lt, lte) = (bound("gte"), bound("gt"), bound("lt"), bound("lte"));
+                let type_ = field(query, "type");
+                let matches_type = |event: &Value| {
+                    let actual = event["type"].as_str().unwrap();
+                    match type_.as_deref() {
+                        None => true,
+                        Some(wanted) => match wanted.strip_suffix('*') {
+                            Some(prefix) => actual.starts_with(prefix),
+                            None => actual == wanted,
+                        },
+                    }
+                };
+                let in_range = |event: &Value| {
+                    let created = event["created"].as_i64().unwrap();
+                    gte.is_none_or(|b| created >= b)
+                        && gt.is_none_or(|b| created > b)
+                        && lt.is_none_or(|b| created < b)
+                        && lte.is_none_or(|b| created <= b)
+                };
+                let matching: Vec<&Value> = state
+                    .events
+                    .iter()
+                    .rev()
+                    .filter(|e| matches_type(e) && in_range(e))
+                    .collect();
+                list_page(query, "/v1/events", matching)
+            }
+            (&Method::POST, ["v1", "webhook_endpoints"]) => {
+                state.next_id += 1;
+                let id = format!("we_fake{:08}", state.next_id);
+                let events: Vec<String> = bracketed(form, "enabled_events").into_values().collect();
+                let endpoint = json!({
+                    "id": id, "object": "webhook_endpoint", "livemode": false,
+                    "url": field(form, "url"), "enabled_events": events,
+                    "api_version": field(form, "api_version"),
+                    "description": field(form, "description"),
+                    "status": "enabled", "created": 1_764_300_000, "metadata": {},
+                });
+                state.webhook_endpoints.insert(id.clone(), endpoint.clone());
+                let mut created = endpoint;
+                created["secret"] = json!(format!("whsec_fake_{}", uuid::Uuid::new_v4().simple()));
+                (StatusCode::OK, created)
+            }
+            (&Method::GET, ["v1", "webhook_endpoints"]) => {
+                let all: Vec<&Value> = state.webhook_endpoints.values().rev().collect();
+                list_page(query, "/v1/webhook_endpoints", all)
+            }
+            (&Method::POST, ["v1", "webhook_endpoints", id]) => {
+                let Some(endpoint) = state.webhook_endpoints.get_mut(*id) else {
+                    return unknown_route(path, request_id);
+                };
+                if let Some(disabled) = field(form, "disabled") {
+                    endpoint["status"] = json!(if disabled == "true" {
+                        "disabled"
+                    } else {
+                        "enabled"
+                    });
+                }
+                (StatusCode::OK, endpoint.clone())
+            }
             (&Method::GET, ["v1", "customers"]) => {
                 let email = field(query, "email");
                 let limit = field(query, "limit")
@@ -553,6 +714,7 @@ impl FakeStripe {
                     Method::GET => (StatusCode::OK, customer_json(customer, expands(query))),
                     _ if customer.deleted => no_such_customer(id, request_id),
                     Method::POST => {
+                        let before = customer_json(customer, vec![]);
                         if let Some(name) = field(form, "name") {
                             customer.name = Some(name);
                         }
@@ -560,10 +722,15 @@ impl FakeStripe {
                             customer.email = Some(email);
                         }
                         customer.metadata.extend(bracketed(form, "metadata"));
-                        (StatusCode::OK, customer_json(customer, expands(form)))
+                        let reply = customer_json(customer, expands(form));
+                        let after = customer_json(customer, vec![]);
+                        state.emit_updated(before, after);
+                        (StatusCode::OK, reply)
                     }
                     Method::DELETE => {
                         customer.deleted = true;
+                        let object = customer_json(customer, vec![]);
+                        state.emit("customer.deleted", object, None);
                         (
                             StatusCode::OK,
                             json!({"id": id, "object": "customer", "deleted": true}),
@@ -578,6 +745,40 @@ impl FakeStripe {
 }
 
 impl State {
+    /// Records an event as Stripe makes one, for the Events API and webhooks.
+    fn emit(&mut self, type_: &str, object: Value, previous: Option<Value>) {
+        self.next_id += 1;
+        let mut data = json!({"object": object});
+        if let Some(previous) = previous {
+            data["previous_attributes"] = previous;
+        }
+        let event = json!({
+            "id": format!("evt_fake{:08}", self.next_id), "object": "event", "type": type_,
+            "created": time::OffsetDateTime::now_utc().unix_timestamp(),
+            "api_version": "2026-09-30.endive", "livemode": false, "pending_webhooks": 1,
+            "request": {"id": null, "idempotency_key": null}, "data": data,
+        });
+        if self.webhook_target.is_some() {
+            self.undelivered.push(event.to_string());
+        }
+        self.events.push(event);
+    }
+
+    /// `customer.updated` with the fields that changed, if any did (Stripe sends
+    /// none for an update that changes nothing).
+    fn emit_updated(&mut self, before: Value, after: Value) {
+        let previous: serde_json::Map<String, Value> = before
+            .as_object()
+            .unwrap()
+            .iter()
+            .filter(|(key, value)| after.get(key.as_str()) != Some(value))
+            .map(|(key, value)| (key.clone(), value.clone()))
+            .collect();
+        if !previous.is_empty() {
+            self.emit("customer.updated", after, Some(Value::Object(previous)));
+        }
+    }
+
     fn over_rate_limit(&mut self) -> bool {
         let Some(limit) = &mut self.rate_limit else {
             return false;
@@ -631,19 +832,12 @@ fn new_customer(
 }
 
 fn customer_json(customer: &FakeCustomer, expand: Vec<String>) -> Value {
-    let default_pm = customer.default_card.as_ref().map(|(brand, last4)| {
-        let id = format!("pm_fake_{}", &customer.id[8..]);
+    let default_pm = customer.default_card.as_ref().map(|(id, brand, last4)| {
         if expand
             .iter()
             .any(|e| e == "invoice_settings.default_payment_method")
         {
-            json!({
-                "id": id, "object": "payment_method", "type": "card", "created": customer.created,
-                "livemode": false, "customer": customer.id,
-                "billing_details": {"address": null, "email": null, "name": null, "phone": null},
-                "card": {"brand": brand, "last4": last4, "exp_month": 12, "exp_year": 2034,
-                         "funding": "credit", "country": "US"},
-            })
+            payment_method_json(id, &customer.id, brand, last4, customer.created)
         } else {
             json!(id)
         }
@@ -656,6 +850,38 @@ fn customer_json(customer: &FakeCustomer, expand: Vec<String>) -> Value {
         "invoice_settings": {"custom_fields": null, "default_payment_method": default_pm,
                              "footer": null, "rendering_options": null},
     })
+}
+
+fn payment_method_json(id: &str, customer: &str, brand: &str, last4: &str, created: i64) -> Value {
+    json!({
+        "id": id, "object": "payment_method", "type": "card", "created": created,
+        "livemode": false, "customer": customer,
+        "billing_details": {"address": null, "email": null, "name": null, "phone": null},
+        "card": {"brand": brand, "last4": last4, "exp_month": 12, "exp_year": 2034,
+                 "funding": "credit", "country": "US"},
+    })
+}
+
+/// One page of a list, newest first, after `starting_after`.
+fn list_page(query: &[(String, String)], url: &str, items: Vec<&Value>) -> Reply {
+    let limit = field(query, "limit")
+        .and_then(|l| l.parse().ok())
+        .unwrap_or(10);
+    let after = field(query, "starting_after");
+    let mut rest = items
+        .into_iter()
+        .skip_while(|item| {
+            after
+                .as_ref()
+                .is_some_and(|after| item["id"] != json!(after))
+        })
+        .skip(usize::from(after.is_some()));
+    let data: Vec<Value> = rest.by_ref().take(limit).cloned().collect();
+    let has_more = rest.next().is_some();
+    (
+        StatusCode::OK,
+        json!({"object": "list", "url": url, "has_more": has_more, "data": data}),
+    )
 }
 
 fn error_body(type_: &str, code: Option<&str>, message: &str, request_id: &str) -> Value {

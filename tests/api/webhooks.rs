@@ -173,8 +173,88 @@ async fn customer_deleted_for_a_customer_no_user_has_changes_nothing() {
     assert_eq!(app.user(user_id).await.stripe_id, Some(customer));
 }
 
+/// Delivers, signed, the events the stand-in made since `from` (an index into its
+/// event log), oldest first.
+async fn deliver_made_since(app: &TestApp, from: usize) -> usize {
+    let events = app.stripe.events();
+    for event in &events[from..] {
+        let response = deliver(app, &event.to_string()).await;
+        assert_eq!(response.status(), StatusCode::OK, "{event}");
+    }
+    events.len()
+}
+
+fn snapshot_name(user: &stripe_sync::db::users::User) -> String {
+    let snapshot: Value = serde_json::from_str(user.stripe_snapshot.as_deref().unwrap()).unwrap();
+    snapshot["name"].as_str().unwrap_or_default().to_string()
+}
+
 #[tokio::test]
-async fn customer_updated_pulls_the_customer_and_its_default_card() {
+async fn a_new_default_card_is_pulled_once_and_later_changes_come_from_the_payload() {
+    let app = app_with_webhooks().await;
+    let (_, user_id, customer) = app.linked_user().await;
+    let seen = app.stripe.events().len();
+    app.stripe.set_default_card(&customer, "mastercard", "4444");
+    let calls = app.stripe.total_calls();
+
+    let seen = deliver_made_since(&app, seen).await;
+
+    let user = app.user(user_id).await;
+    assert_eq!(user.pm_type.as_deref(), Some("mastercard"));
+    assert_eq!(user.pm_last_four.as_deref(), Some("4444"));
+    assert_eq!(
+        app.stripe.total_calls(),
+        calls + 1,
+        "one retrieve for the card the payload names only by id"
+    );
+
+    app.stripe.rename_customer(&customer, "Ann In Dashboard");
+    let mut rename = app.stripe.events().remove(seen);
+    // A later second than the card's event (the same second would be pulled).
+    rename["created"] = json!(app.user(user_id).await.stripe_event_created.unwrap() + 1);
+    let calls = app.stripe.total_calls();
+    deliver(&app, &rename.to_string()).await;
+
+    let user = app.user(user_id).await;
+    assert_eq!(snapshot_name(&user), "Ann In Dashboard");
+    assert_eq!(user.name, "Ann", "the local name stays the app's own");
+    assert_eq!(user.pm_last_four.as_deref(), Some("4444"), "card kept");
+    assert_eq!(app.stripe.total_calls(), calls, "no call for a rename");
+}
+
+#[tokio::test]
+async fn the_echo_of_our_own_push_makes_no_stripe_call_and_changes_nothing() {
+    let app = app_with_webhooks().await;
+    let (_, user_id, customer) = app.linked_user().await;
+    app.stripe.set_default_card(&customer, "visa", "4242");
+    app.sync.refresh_customer(user_id).await.unwrap();
+    app.execute(&format!(
+        "UPDATE users SET name = 'Ann Renamed' WHERE id = {user_id}"
+    ))
+    .await;
+    let seen = app.stripe.events().len();
+    app.sync
+        .update_customer(user_id, stripe_sync::sync::Push::IfChanged)
+        .await
+        .unwrap();
+    let before = app.user(user_id).await;
+    let calls = app.stripe.total_calls();
+
+    deliver_made_since(&app, seen).await;
+
+    assert_eq!(
+        app.stripe.events().len(),
+        seen + 1,
+        "the push made one event"
+    );
+    assert_eq!(app.stripe.total_calls(), calls, "an echo costs no call");
+    let after = app.user(user_id).await;
+    assert_eq!(after.stripe_snapshot, before.stripe_snapshot);
+    assert_eq!(after.pm_last_four.as_deref(), Some("4242"));
+}
+
+#[tokio::test]
+async fn customer_updated_with_a_lean_payload_pulls_the_customer() {
     let app = app_with_webhooks().await;
     let (_, user_id, customer) = app.linked_user().await;
     app.stripe.set_default_card(&customer, "mastercard", "4444");
@@ -186,7 +266,117 @@ async fn customer_updated_pulls_the_customer_and_its_default_card() {
     let user = app.user(user_id).await;
     assert_eq!(user.pm_type.as_deref(), Some("mastercard"));
     assert_eq!(user.pm_last_four.as_deref(), Some("4444"));
-    assert!(user.stripe_snapshot.unwrap().contains("Ann In Dashboard"));
+    assert_eq!(snapshot_name(&user), "Ann In Dashboard");
+}
+
+#[tokio::test]
+async fn an_older_payload_after_a_newer_one_changes_nothing_and_calls_nobody() {
+    let app = app_with_webhooks().await;
+    let (_, user_id, customer) = app.linked_user().await;
+    let seen = app.stripe.events().len();
+    app.stripe.rename_customer(&customer, "Older Name");
+    app.stripe.rename_customer(&customer, "Newest Name");
+    let mut events = app.stripe.events().split_off(seen);
+    events[0]["created"] = json!(now() - 60);
+    let calls = app.stripe.total_calls();
+
+    deliver(&app, &events[1].to_string()).await;
+    deliver(&app, &events[0].to_string()).await;
+
+    assert_eq!(snapshot_name(&app.user(user_id).await), "Newest Name");
+    assert_eq!(app.stripe.total_calls(), calls);
+    assert_eq!(
+        app.user(user_id).await.stripe_event_created,
+        Some(created(&events[1]))
+    );
+}
+
+fn created(event: &Value) -> i64 {
+    event["created"].as_i64().unwrap()
+}
+
+#[tokio::test]
+async fn two_events_of_the_same_second_are_settled_by_asking_stripe() {
+    let app = app_with_webhooks().await;
+    let (_, user_id, customer) = app.linked_user().await;
+    let seen = app.stripe.events().len();
+    app.stripe.rename_customer(&customer, "First");
+    app.stripe.rename_customer(&customer, "Second");
+    let mut events = app.stripe.events().split_off(seen);
+    let second = now();
+    events[0]["created"] = json!(second);
+    events[1]["created"] = json!(second);
+    let calls = app.stripe.total_calls();
+
+    deliver(&app, &events[1].to_string()).await;
+    deliver(&app, &events[0].to_string()).await;
+
+    assert_eq!(snapshot_name(&app.user(user_id).await), "Second");
+    assert_eq!(app.stripe.total_calls(), calls + 1, "the tie was pulled");
+}
+
+#[tokio::test]
+async fn payment_method_events_about_the_default_change_the_card_without_a_call() {
+    let app = app_with_webhooks().await;
+    let (_, user_id, customer) = app.linked_user().await;
+    let seen = app.stripe.events().len();
+    app.stripe.set_default_card(&customer, "visa", "4242");
+    deliver_made_since(&app, seen).await;
+    let default = app
+        .stripe
+        .customer(&customer)
+        .unwrap()
+        .default_card
+        .unwrap()
+        .0;
+    let calls = app.stripe.total_calls();
+    let method = |id: &str, last4: &str| {
+        json!({"id": id, "object": "payment_method", "type": "card", "customer": customer,
+               "card": {"brand": "visa", "last4": last4}})
+    };
+
+    // Another card attached: not the default, nothing to store.
+    deliver(
+        &app,
+        &event(
+            "evt_pm_other",
+            "payment_method.attached",
+            now(),
+            method("pm_other", "1111"),
+        ),
+    )
+    .await;
+    assert_eq!(
+        app.user(user_id).await.pm_last_four.as_deref(),
+        Some("4242")
+    );
+    // The default card's details as its own event carries them.
+    deliver(
+        &app,
+        &event(
+            "evt_pm_default",
+            "payment_method.attached",
+            now(),
+            method(&default, "0005"),
+        ),
+    )
+    .await;
+    assert_eq!(
+        app.user(user_id).await.pm_last_four.as_deref(),
+        Some("0005")
+    );
+
+    let detached = json!({
+        "id": "evt_pm_off", "object": "event", "type": "payment_method.detached", "created": now(),
+        "data": {"object": {"id": default, "object": "payment_method", "customer": null},
+                 "previous_attributes": {"customer": customer}},
+    })
+    .to_string();
+    deliver(&app, &detached).await;
+
+    let user = app.user(user_id).await;
+    assert_eq!((user.pm_type, user.pm_last_four), (None, None));
+    assert_eq!(app.stripe.total_calls(), calls, "all from the payloads");
 }
 
 #[tokio::test]
@@ -223,38 +413,6 @@ async fn an_older_event_delivered_after_a_newer_one_never_brings_back_older_data
 
     let snapshot = app.user(user_id).await.stripe_snapshot.unwrap();
     assert!(snapshot.contains("Newest Name"), "{snapshot}");
-}
-
-#[tokio::test]
-async fn payment_method_events_update_the_pm_columns() {
-    let app = app_with_webhooks().await;
-    let (_, user_id, customer) = app.linked_user().await;
-    app.stripe.set_default_card(&customer, "visa", "4242");
-    let attached = event(
-        "evt_pm_on",
-        "payment_method.attached",
-        now(),
-        json!({"id": "pm_1", "object": "payment_method", "customer": customer}),
-    );
-
-    deliver(&app, &attached).await;
-
-    assert_eq!(
-        app.user(user_id).await.pm_last_four.as_deref(),
-        Some("4242")
-    );
-    app.stripe.clear_default_card(&customer);
-    let detached = json!({
-        "id": "evt_pm_off", "object": "event", "type": "payment_method.detached", "created": now(),
-        "data": {"object": {"id": "pm_1", "object": "payment_method", "customer": null},
-                 "previous_attributes": {"customer": customer}},
-    })
-    .to_string();
-
-    deliver(&app, &detached).await;
-
-    let user = app.user(user_id).await;
-    assert_eq!((user.pm_type, user.pm_last_four), (None, None));
 }
 
 #[tokio::test]
@@ -361,4 +519,37 @@ async fn fields_the_handler_does_not_read_never_make_a_valid_event_fail() {
 
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(app.user(user_id).await.stripe_id, None);
+}
+
+#[tokio::test]
+async fn a_bulk_update_with_its_webhooks_delivered_costs_one_call_per_user() {
+    let app = app_with_webhooks().await;
+    let ids = app.insert_users(20).await;
+    crate::sync_command::run_ok(&app, &["stripe:sync-customers", "--create"]).await;
+    app.execute("UPDATE users SET name = name || ' Renamed'")
+        .await;
+    app.stripe
+        .deliver_webhooks_to(&format!("{}/stripe/webhook", app.address), SECRET);
+    let calls = app.stripe.total_calls();
+
+    let report = crate::sync_command::run_ok(&app, &["stripe:sync-customers", "--update"]).await;
+
+    assert_eq!(report["updated"], 20, "{report}");
+    let all_applied = TestApp::eventually(|| async {
+        let mut applied = 0;
+        for id in &ids {
+            applied += usize::from(app.user(*id).await.stripe_event_created.is_some());
+        }
+        applied == ids.len()
+    })
+    .await;
+    assert!(all_applied, "every echo reached the app");
+    assert_eq!(
+        app.stripe.total_calls() - calls,
+        20,
+        "the pushes, and no call for their echoes"
+    );
+    for id in ids {
+        assert!(snapshot_name(&app.user(id).await).ends_with(" Renamed"));
+    }
 }
