@@ -2,10 +2,14 @@
 
 mod check;
 mod migrate;
+mod progress;
+pub mod replay_events;
+mod report;
 mod serve;
 mod signals;
 pub mod sync_customers;
 pub mod user_create;
+pub mod webhook;
 
 use std::process::ExitCode;
 
@@ -62,7 +66,41 @@ pub enum Command {
         long_about = SYNC_EXAMPLES
     )]
     SyncCustomers(sync_customers::Args),
+    /// Apply the Stripe events no webhook brought, from Stripe's Events API
+    #[command(
+        name = "stripe:replay-events",
+        after_help = SETTINGS_HELP,
+        long_about = REPLAY_EXAMPLES
+    )]
+    ReplayEvents(replay_events::Args),
+    /// Create the webhook endpoint in Stripe and print its signing secret
+    #[command(
+        name = "stripe:webhook",
+        after_help = SETTINGS_HELP,
+        long_about = "Create the webhook endpoint in Stripe, subscribed to exactly the events \
+                      the app handles and pinned to the API version it reads, and print its \
+                      signing secret once, with the line to add to .env. An endpoint for the \
+                      same URL is reported, never duplicated.\n\nExamples:\n  \
+                      stripe-sync stripe:webhook --url https://app.example.com/stripe/webhook\n  \
+                      stripe-sync stripe:webhook --url https://app.example.com/stripe/webhook --disabled"
+    )]
+    Webhook(webhook::Args),
 }
+
+const REPLAY_EXAMPLES: &str = "\
+Apply the Stripe events no webhook brought (the app was down, the endpoint was
+misconfigured), read back from Stripe's Events API oldest first, through the same
+handling and dedupe as webhooks. Without --since a run continues from where the last
+one ended (a stored checkpoint), else from 3 days back; run it from a timer every few
+minutes. Applied events older than STRIPE_EVENTS_RETENTION_DAYS are forgotten.
+
+Examples:
+  stripe-sync stripe:replay-events                       continue from the checkpoint
+  stripe-sync stripe:replay-events --since 2d --dry-run  what two days would apply
+  stripe-sync stripe:replay-events --since 2026-11-28T09:00:00Z --type 'customer.*'
+
+Exit codes: 0 every event applied; 1 an event failed (the checkpoint stays before it);
+2 bad input; 130 after Ctrl-C; 143 after SIGTERM.";
 
 const SYNC_EXAMPLES: &str = "\
 Create, update or refresh Stripe customers in bulk at the rate limit (with no action
@@ -117,6 +155,8 @@ pub async fn run(command: Command, config: Config) -> ExitCode {
         Command::Serve => serve::run(config).await,
         Command::Migrate => migrate::run(config).await,
         Command::SyncCustomers(args) => sync_customers::run(config, args).await,
+        Command::ReplayEvents(args) => replay_events::run(config, args).await,
+        Command::Webhook(args) => webhook::run(config, args).await,
         Command::UserCreate(args) => {
             let stdin = std::io::stdin();
             user_create::run(config, args, &mut stdin.lock()).await

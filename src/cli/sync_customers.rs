@@ -1,14 +1,12 @@
 //! `stripe-sync stripe:sync-customers`: bulk create, update and refresh at
 //! Stripe's rate limit, with progress, a final report, and `--check` for drift.
 
-use std::io::IsTerminal as _;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
-use std::time::Duration;
-
-use indicatif::{ProgressBar, ProgressStyle};
 
 use super::CliError;
+use super::progress::Progress;
+use super::report::{self, FailureLine};
 use super::signals::Stop;
 use crate::config::Config;
 use crate::startup::App;
@@ -20,7 +18,6 @@ use crate::sync::{SyncError, SyncService};
 /// Stripe allows 100 requests/s in live mode and 25/s in test mode; stay below.
 const LIVE_DEFAULT_RATE: u32 = 80;
 const TEST_DEFAULT_RATE: u32 = 20;
-const PLAIN_PROGRESS_EVERY: Duration = Duration::from_secs(3);
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -66,13 +63,17 @@ pub struct Args {
     pub concurrency: Option<u32>,
 }
 
-pub async fn run(mut config: Config, args: Args) -> Result<(), CliError> {
-    let live_mode = config.stripe.as_ref().is_some_and(|s| s.live_mode());
-    let rate = args.rate.unwrap_or(if live_mode {
+/// Requests per second when `--rate` is not given, by the key's mode.
+pub fn default_rate(config: &Config) -> u32 {
+    if config.stripe.as_ref().is_some_and(|s| s.live_mode()) {
         LIVE_DEFAULT_RATE
     } else {
         TEST_DEFAULT_RATE
-    });
+    }
+}
+
+pub async fn run(mut config: Config, args: Args) -> Result<(), CliError> {
+    let rate = args.rate.unwrap_or(default_rate(&config));
     let concurrency = args.concurrency.unwrap_or((rate / 2).clamp(4, 64));
     // Every worker may hold a connection; a few more for the scan and heartbeat.
     config.db_max_connections = config.db_max_connections.max(concurrency + 4);
@@ -170,66 +171,16 @@ async fn run_with_progress(
         None => sync.count_users().await.map_err(failed)?,
     };
     let tally = Arc::new(Tally::default());
-    let display = Progress::start(tally.clone(), total);
+    let shown = tally.clone();
+    let display = Progress::start(Some(total), "users", move || {
+        (Tally::get(&shown.processed), counts(&shown))
+    });
     let result = sync.sync_customers(options, tally, stop).await;
     display.finish();
     result.map_err(|err| match err {
         SyncError::UserNotFound(_) | SyncError::NotConfigured => CliError::Usage(err.to_string()),
         other => CliError::failed("stripe:sync-customers", other),
     })
-}
-
-/// A progress bar on a terminal, a plain line every few seconds otherwise; both on
-/// stderr, so stdout carries only the report.
-struct Progress {
-    ticker: tokio::task::JoinHandle<()>,
-    bar: Option<ProgressBar>,
-}
-
-impl Progress {
-    fn start(tally: Arc<Tally>, total: u64) -> Self {
-        let started = std::time::Instant::now();
-        if std::io::stderr().is_terminal() {
-            let bar = ProgressBar::new(total);
-            bar.set_style(
-                ProgressStyle::with_template(
-                    "{bar:30.cyan/blue} {pos}/{len} users  {per_sec}  ETA {eta}  {msg}",
-                )
-                .expect("valid template"),
-            );
-            let shown = bar.clone();
-            let ticker = tokio::spawn(async move {
-                loop {
-                    shown.set_position(Tally::get(&tally.processed));
-                    shown.set_message(counts(&tally));
-                    tokio::time::sleep(Duration::from_millis(200)).await;
-                }
-            });
-            return Progress {
-                ticker,
-                bar: Some(bar),
-            };
-        }
-        let ticker = tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(PLAIN_PROGRESS_EVERY).await;
-                let done = Tally::get(&tally.processed);
-                let per_second = done as f64 / started.elapsed().as_secs_f64().max(0.001);
-                eprintln!(
-                    "progress: {done}/{total} users, {}, {per_second:.1} users/s",
-                    counts(&tally)
-                );
-            }
-        });
-        Progress { ticker, bar: None }
-    }
-
-    fn finish(self) {
-        self.ticker.abort();
-        if let Some(bar) = self.bar {
-            bar.finish_and_clear();
-        }
-    }
 }
 
 fn counts(tally: &Tally) -> String {
@@ -251,26 +202,18 @@ fn print_report(report: &BulkReport, json: bool) {
         );
         return;
     }
-    let verb = if report.dry_run {
-        " (dry run: nothing was written)"
-    } else {
-        ""
-    };
-    println!(
-        "stripe:sync-customers {} in {:.1}s{verb}",
-        if report.interrupted {
-            "interrupted"
-        } else {
-            "finished"
-        },
-        report.elapsed_seconds
+    report::print_heading(
+        "stripe:sync-customers",
+        report.interrupted,
+        report.elapsed_seconds,
+        report.dry_run,
     );
     let (create, update) = if report.dry_run {
         ("would create", "would update")
     } else {
         ("created", "updated")
     };
-    for (label, value) in [
+    report::print_counts(&[
         (create, report.created),
         ("re-linked", report.relinked),
         (update, report.updated),
@@ -280,9 +223,7 @@ fn print_report(report: &BulkReport, json: bool) {
         ("held elsewhere", report.held),
         ("failed", report.failed),
         ("users seen", report.processed),
-    ] {
-        println!("  {label:<14}{value:>8}");
-    }
+    ]);
     if report.held > 0 {
         println!(
             "{} users are held by another run that is still working on them (a living run \
@@ -297,32 +238,15 @@ fn print_report(report: &BulkReport, json: bool) {
             report.retried
         );
     }
-    for (answered, heading) in [
-        (true, "Failed users, Stripe answered with an error:"),
-        (
-            false,
-            "Failed users, no answer from Stripe (network, timeout):",
-        ),
-    ] {
-        let failures: Vec<_> = report
-            .failures
-            .iter()
-            .filter(|f| f.stripe_answered == answered)
-            .collect();
-        if failures.is_empty() {
-            continue;
-        }
-        println!("{heading}");
-        for failure in failures {
-            let request = failure
-                .request_id
-                .as_deref()
-                .map(|id| format!(" [{id}]"))
-                .unwrap_or_default();
-            println!(
-                "  user {} ({}): {}{request}",
-                failure.user_id, failure.action, failure.reason
-            );
-        }
-    }
+    let failures: Vec<FailureLine<'_>> = report
+        .failures
+        .iter()
+        .map(|failure| FailureLine {
+            subject: format!("user {} ({})", failure.user_id, failure.action),
+            reason: &failure.reason,
+            request_id: failure.request_id.as_deref(),
+            stripe_answered: failure.stripe_answered,
+        })
+        .collect();
+    report::print_failures("users", &failures);
 }

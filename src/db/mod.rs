@@ -2,6 +2,7 @@
 //! per table. Every query is written once, in portable SQL, and run on whichever
 //! pool is configured through [`on_pool!`].
 
+pub mod checkpoints;
 pub mod events;
 pub mod jobs;
 pub mod payments;

@@ -22,6 +22,11 @@ use stripe_core::customer::{
     CreateCustomer, DeleteCustomer, ListCustomer, RetrieveCustomer, RetrieveCustomerReturned,
     UpdateCustomer,
 };
+use stripe_core::event::ListEvent;
+use stripe_misc::webhook_endpoint::{
+    CreateWebhookEndpoint, CreateWebhookEndpointEnabledEvents, ListWebhookEndpoint,
+    UpdateWebhookEndpoint,
+};
 use stripe_shared::{ApiErrorsCode, ApiErrorsType, CheckoutSessionMode, Customer, CustomerId};
 use tokio::time::Instant;
 
@@ -228,6 +233,52 @@ impl CheckoutState {
             Some("paid" | "no_payment_required")
         )
     }
+}
+
+/// Which events to list: created in `[from, until)` (Unix seconds), and of one
+/// type (Stripe's wildcards such as `customer.*` allowed) when given.
+#[derive(Debug, Clone, Copy)]
+pub struct EventQuery<'a> {
+    pub from: i64,
+    pub until: i64,
+    pub type_: Option<&'a str>,
+}
+
+/// One page of the Events API, each event as its raw JSON: the reader takes only
+/// the fields it uses, so a field Stripe adds or drops never fails a page.
+#[derive(miniserde::Deserialize)]
+struct EventPage {
+    data: Vec<miniserde::json::Value>,
+    has_more: bool,
+}
+
+/// A webhook endpoint as Stripe describes it. Stripe shows `secret` only in the
+/// answer to the create.
+#[derive(Clone, miniserde::Deserialize)]
+pub struct WebhookEndpoint {
+    pub id: String,
+    pub url: String,
+    pub status: String,
+    pub enabled_events: Vec<String>,
+    pub api_version: Option<String>,
+    pub secret: Option<String>,
+}
+
+/// The signing secret never reaches a log line.
+impl std::fmt::Debug for WebhookEndpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebhookEndpoint")
+            .field("id", &self.id)
+            .field("url", &self.url)
+            .field("status", &self.status)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(miniserde::Deserialize)]
+struct EndpointPage {
+    data: Vec<WebhookEndpoint>,
+    has_more: bool,
 }
 
 /// A customer as retrieve finds it: real Stripe answers a deleted customer with 200
@@ -462,6 +513,94 @@ impl StripeGateway {
         }
         let list = self.send("list customers", None, &request).await?;
         Ok((list.data, list.has_more))
+    }
+
+    /// One page of events matching `query`, after the event `after`. Stripe lists
+    /// newest first; callers that need an order sort what they read.
+    pub async fn list_events(
+        &self,
+        query: EventQuery<'_>,
+        after: Option<&str>,
+    ) -> Result<(Vec<serde_json::Value>, bool), StripeFailure> {
+        let created = stripe_types::RangeQueryTs::Bounds(stripe_types::RangeBoundsTs {
+            gte: Some(query.from),
+            lt: Some(query.until),
+            ..Default::default()
+        });
+        let mut request = ListEvent::new().created(created).limit(100);
+        if let Some(type_) = query.type_ {
+            request = request.type_(type_);
+        }
+        if let Some(after) = after {
+            request = request.starting_after(after);
+        }
+        let page: EventPage = self.send_as("list events", None, &request).await?;
+        let events = page
+            .data
+            .iter()
+            .map(|event| {
+                serde_json::from_str(&miniserde::json::to_string(event))
+                    .map_err(|err| StripeFailure::unreadable("list events", &err.to_string()))
+            })
+            .collect::<Result<_, _>>()?;
+        Ok((events, page.has_more))
+    }
+
+    /// Every webhook endpoint of the account.
+    pub async fn webhook_endpoints(&self) -> Result<Vec<WebhookEndpoint>, StripeFailure> {
+        let mut endpoints = Vec::new();
+        loop {
+            let mut request = ListWebhookEndpoint::new().limit(100);
+            if let Some(last) = endpoints.last() {
+                let last: &WebhookEndpoint = last;
+                request = request.starting_after(last.id.as_str());
+            }
+            let page: EndpointPage = self
+                .send_as("list webhook endpoints", None, &request)
+                .await?;
+            endpoints.extend(page.data);
+            if !page.has_more {
+                return Ok(endpoints);
+            }
+        }
+    }
+
+    /// Creates a webhook endpoint sending `events` to `url`, rendered in
+    /// `api_version`; the answer carries the signing secret, once.
+    pub async fn create_webhook_endpoint(
+        &self,
+        url: &str,
+        events: &[&str],
+        api_version: stripe_shared::ApiVersion,
+        description: &str,
+    ) -> Result<WebhookEndpoint, StripeFailure> {
+        let events: Vec<CreateWebhookEndpointEnabledEvents> = events
+            .iter()
+            .map(|event| event.parse().expect("parsing an event type is infallible"))
+            .collect();
+        let request = CreateWebhookEndpoint::new(events, url)
+            .api_version(api_version)
+            .description(description);
+        self.send_as(
+            "create webhook endpoint",
+            Some(IdempotencyKey::new_uuid_v4()),
+            &request,
+        )
+        .await
+    }
+
+    /// Disables an endpoint: Stripe keeps it but sends it nothing.
+    pub async fn disable_webhook_endpoint(
+        &self,
+        id: &str,
+    ) -> Result<WebhookEndpoint, StripeFailure> {
+        let request = UpdateWebhookEndpoint::new(id).disabled(true);
+        self.send_as(
+            "disable webhook endpoint",
+            Some(IdempotencyKey::new_uuid_v4()),
+            &request,
+        )
+        .await
     }
 
     /// Sends one request with retries: network errors, timeouts, 409, 424, 429 and

@@ -306,3 +306,71 @@ async fn localstripe_deliveries_update_and_unlink_the_user_through_signed_webhoo
         TestApp::eventually(|| async { app.user(user_id).await.stripe_id.is_none() }).await;
     assert!(unlinked, "customer.deleted unlinked the user");
 }
+
+#[tokio::test]
+async fn replay_reads_localstripes_events_api_and_applies_a_card_and_a_deletion_once() {
+    if skip_without(Needs::Localstripe) {
+        return;
+    }
+    let (app, ann, ann_customer) = linked_user_on_localstripe("replay-card").await;
+    let (_, bob) = app
+        .signed_in_user("Bob", &unique_email("replay-gone"))
+        .await;
+    let bob_customer = app.sync.create_customer(bob).await.expect("created");
+    let bob_customer = bob_customer.stripe_id().to_string();
+    let pm = localstripe(
+        reqwest::Method::POST,
+        "/v1/payment_methods/pm_card_visa/attach",
+        &[("customer", ann_customer.as_str())],
+    )
+    .await;
+    let pm_id = pm["id"].as_str().expect("attached").to_string();
+    localstripe(
+        reqwest::Method::POST,
+        &format!("/v1/customers/{ann_customer}"),
+        &[("invoice_settings[default_payment_method]", pm_id.as_str())],
+    )
+    .await;
+    localstripe(
+        reqwest::Method::DELETE,
+        &format!("/v1/customers/{bob_customer}"),
+        &[],
+    )
+    .await;
+    let replay = || async {
+        let output = app
+            .command(&["stripe:replay-events", "--since", "10m", "--json"])
+            .env("STRIPE_API_BASE", localstripe_url())
+            .output()
+            .await
+            .expect("binary runs");
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "{}",
+            crate::sync_command::stderr(&output)
+        );
+        crate::sync_command::json_report(&output)
+    };
+
+    let first = replay().await;
+
+    let ann_row = app.user(ann).await;
+    assert_eq!(ann_row.pm_type.as_deref(), Some("visa"), "{first}");
+    assert_eq!(ann_row.pm_last_four.as_deref(), Some("4242"));
+    assert_eq!(app.user(bob).await.stripe_id, None, "{first}");
+
+    // localstripe is shared by the whole run: other tests' events appear in the
+    // window too, about customers this database has never seen.
+    let ann_after = app.user(ann).await;
+    let second = replay().await;
+
+    assert_eq!(second["applied"], 0, "{second}");
+    assert_eq!(second["failed"], 0);
+    let ann_again = app.user(ann).await;
+    assert_eq!(ann_again.stripe_snapshot, ann_after.stripe_snapshot);
+    assert_eq!(
+        ann_again.stripe_event_created,
+        ann_after.stripe_event_created
+    );
+}

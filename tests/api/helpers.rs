@@ -24,6 +24,16 @@ use crate::stripe_fake::FakeStripe;
 pub const TEST_STRIPE_SECRET: &str = "sk_test_fake_suite_secret_0123456789";
 pub const PASSWORD: &str = "correct-horse-battery-staple";
 
+/// Every command of the binary.
+pub const COMMANDS: &[&str] = &[
+    "serve",
+    "migrate",
+    "user:create",
+    "stripe:sync-customers",
+    "stripe:replay-events",
+    "stripe:webhook",
+];
+
 pub fn log_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/test-logs")
 }

@@ -89,7 +89,10 @@ async fn the_systemd_units_in_deploy_verify() {
         std::fs::write(&unit, text).unwrap();
         units.push(unit);
     }
-    assert!(units.len() >= 3, "serve, the sync service and its timer");
+    assert!(
+        units.len() >= 5,
+        "serve, the sync and replay services and their timers"
+    );
 
     let output = tokio::process::Command::new("systemd-analyze")
         .arg("verify")
@@ -133,7 +136,7 @@ async fn serve_help_names_every_setting_with_its_default() {
 async fn every_command_s_long_help_has_examples_and_the_settings() {
     let app = spawn_app().await;
 
-    for command in ["serve", "migrate", "user:create", "stripe:sync-customers"] {
+    for &command in crate::helpers::COMMANDS {
         let output = app.run(&[command, "--help"]).await;
 
         let help = String::from_utf8_lossy(&output.stdout);

@@ -1,0 +1,200 @@
+//! `stripe-sync stripe:replay-events`: applies the events no webhook brought,
+//! read back from Stripe's Events API, at the same rate limit and with the same
+//! retries, progress, report and exit codes as `stripe:sync-customers`.
+
+use std::sync::Arc;
+
+use super::CliError;
+use super::progress::Progress;
+use super::report::{self, FailureLine};
+use super::signals::Stop;
+use crate::config::Config;
+use crate::startup::App;
+use crate::stripe::{RateLimiter, RetryPolicy};
+use crate::sync::SyncError;
+use crate::sync::replay::{ReplayOptions, ReplayReport, ReplayTally, parse_since};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Start this far back (90s, 15m, 1h, 2d) or at this RFC 3339 time
+    /// [default: where the last run ended, else 3 days back]
+    #[arg(long, value_name = "WHEN")]
+    pub since: Option<String>,
+    /// Only events of this type (`customer.*` for every customer event); repeatable.
+    /// A run limited to some types leaves the checkpoint where it was
+    #[arg(long = "type", value_name = "TYPE")]
+    pub types: Vec<String>,
+    /// Report what would be applied; write nothing anywhere
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Print the final report as one JSON object on stdout
+    #[arg(long)]
+    pub json: bool,
+    /// Stripe requests per second [default: 80 with a live key, 20 with a test key]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub rate: Option<u32>,
+}
+
+pub async fn run(config: Config, args: Args) -> Result<(), CliError> {
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let since = args
+        .since
+        .as_deref()
+        .map(|since| parse_since(since, now))
+        .transpose()
+        .map_err(CliError::Usage)?;
+    let retention_days = config.events_retention_days;
+    if let Some(since) = since {
+        let reach = i64::from(retention_days.min(30)) * 86_400;
+        if since < now - reach {
+            return Err(CliError::Usage(format!(
+                "--since reaches back further than {} days: Stripe keeps events for 30 days, \
+                 and applied events are remembered for STRIPE_EVENTS_RETENTION_DAYS ({retention_days})",
+                retention_days.min(30)
+            )));
+        }
+    }
+    let rate = args
+        .rate
+        .unwrap_or(super::sync_customers::default_rate(&config));
+    let app = App::build(config).await?;
+    if !app.sync.is_configured() {
+        return Err(CliError::Usage(
+            "Stripe is not configured: set STRIPE_SECRET (and STRIPE_API_BASE for a stand-in)"
+                .into(),
+        ));
+    }
+    let limiter = Arc::new(RateLimiter::new(rate));
+    let sync = app.sync.for_bulk(limiter, RetryPolicy::bulk());
+    let stop = Stop::on_signals();
+    let options = ReplayOptions {
+        since,
+        types: args.types,
+        dry_run: args.dry_run,
+        retention_days,
+    };
+    tracing::info!(?options, rate, "stripe:replay-events starting");
+    let tally = Arc::new(ReplayTally::default());
+    let shown = tally.clone();
+    let display = Progress::start(None, "events", move || {
+        (ReplayTally::get(&shown.listed), counts(&shown))
+    });
+    let result = sync.replay_events(&options, tally, stop.flag.clone()).await;
+    display.finish();
+    let report = result.map_err(|err| match err {
+        SyncError::NotConfigured => CliError::Usage(err.to_string()),
+        other => CliError::failed("stripe:replay-events", other),
+    })?;
+    tracing::info!(
+        listed = report.listed,
+        applied = report.applied,
+        duplicate = report.duplicate,
+        failed = report.failed,
+        checkpoint_moved = report.checkpoint_moved,
+        "stripe:replay-events finished"
+    );
+    print_report(&report, args.json);
+    if let Some(signal) = stop.signal() {
+        return Err(CliError::Interrupted {
+            signal,
+            detail: "stopped before every event was applied; run it again to continue".into(),
+        });
+    }
+    if report.complete() {
+        return Ok(());
+    }
+    Err(CliError::Reported(format!(
+        "failed events: {}; the checkpoint stays before the first, so the next run tries \
+         them again",
+        report.failed
+    )))
+}
+
+fn counts(tally: &ReplayTally) -> String {
+    format!(
+        "applied {} · unchanged {} · already applied {} · ignored {} · failed {}",
+        ReplayTally::get(&tally.applied),
+        ReplayTally::get(&tally.unchanged),
+        ReplayTally::get(&tally.duplicate),
+        ReplayTally::get(&tally.ignored),
+        ReplayTally::get(&tally.failed),
+    )
+}
+
+fn print_report(report: &ReplayReport, json: bool) {
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string(report).expect("report serializes")
+        );
+        return;
+    }
+    let when = |at: i64| {
+        time::OffsetDateTime::from_unix_timestamp(at)
+            .ok()
+            .and_then(|at| {
+                at.format(&time::format_description::well_known::Rfc3339)
+                    .ok()
+            })
+            .unwrap_or_else(|| at.to_string())
+    };
+    report::print_heading(
+        "stripe:replay-events",
+        report.interrupted,
+        report.elapsed_seconds,
+        report.dry_run,
+    );
+    println!(
+        "  events created from {} to {}{}",
+        when(report.from),
+        when(report.until),
+        if report.from_checkpoint {
+            " (from the checkpoint)"
+        } else {
+            ""
+        }
+    );
+    let applied = if report.dry_run {
+        "would apply"
+    } else {
+        "applied"
+    };
+    report::print_counts(&[
+        ("listed", report.listed),
+        (applied, report.applied),
+        ("unchanged", report.unchanged),
+        ("already applied", report.duplicate),
+        ("ignored", report.ignored),
+        ("failed", report.failed),
+    ]);
+    match (&report.checkpoint, report.checkpoint_moved) {
+        (Some(checkpoint), true) => println!(
+            "Checkpoint moved to {} ({}): the next run without --since continues there.",
+            checkpoint.event_id,
+            when(checkpoint.event_created)
+        ),
+        (Some(checkpoint), false) => println!(
+            "Checkpoint unchanged at {} ({}).",
+            checkpoint.event_id,
+            when(checkpoint.event_created)
+        ),
+        (None, _) => {}
+    }
+    if report.pruned > 0 {
+        println!(
+            "Forgot {} applied events past the retention period.",
+            report.pruned
+        );
+    }
+    let failures: Vec<FailureLine<'_>> = report
+        .failures
+        .iter()
+        .map(|failure| FailureLine {
+            subject: format!("{} ({})", failure.event_id, failure.event_type),
+            reason: &failure.reason,
+            request_id: failure.request_id.as_deref(),
+            stripe_answered: failure.stripe_answered,
+        })
+        .collect();
+    report::print_failures("events", &failures);
+}

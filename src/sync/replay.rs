@@ -1,0 +1,362 @@
+//! Replaying Stripe's Events API: the events no webhook brought (the app was
+//! down, the endpoint misconfigured, Stripe gave up after three days) are read
+//! back and applied through the same [`SyncService::apply_event`] and dedupe as
+//! webhooks, oldest first, with a checkpoint so a timer continues where the last
+//! run ended.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Instant;
+
+use serde::Serialize;
+
+use super::events::{EventOutcome, StripeEvent, is_handled};
+use super::{SyncError, SyncService, now};
+use crate::db::checkpoints::{self, Checkpoint};
+use crate::db::events;
+use crate::stripe::EventQuery;
+
+/// The checkpoint's name in `stripe_event_checkpoints`.
+const CHECKPOINT: &str = "replay-events";
+/// How far before the checkpoint a run starts again: an event can show up in the
+/// list a little after its `created` time. Ones applied already are duplicates.
+pub const OVERLAP_SECONDS: i64 = 60;
+/// Without a checkpoint or `--since`: Stripe retries a delivery for three days.
+pub const DEFAULT_SINCE_SECONDS: i64 = 3 * 86_400;
+/// Stripe keeps events for thirty days.
+pub const STRIPE_KEEPS_SECONDS: i64 = 30 * 86_400;
+/// Events read into memory at once before a time slice is split in two.
+const MAX_SLICE_EVENTS: usize = 5_000;
+
+#[derive(Debug, Clone)]
+pub struct ReplayOptions {
+    /// Where to start (Unix seconds); `None`: the checkpoint, else three days back.
+    pub since: Option<i64>,
+    /// Event types to apply (`customer.*` style wildcards); empty: every handled type.
+    pub types: Vec<String>,
+    pub dry_run: bool,
+    /// How long applied events are remembered (`STRIPE_EVENTS_RETENTION_DAYS`): a
+    /// replay never reaches further back, where it could not tell a duplicate.
+    pub retention_days: u32,
+}
+
+/// Live counts for the progress display.
+#[derive(Debug, Default)]
+pub struct ReplayTally {
+    pub listed: AtomicU64,
+    pub applied: AtomicU64,
+    pub unchanged: AtomicU64,
+    pub duplicate: AtomicU64,
+    pub ignored: AtomicU64,
+    pub failed: AtomicU64,
+}
+
+impl ReplayTally {
+    pub fn get(counter: &AtomicU64) -> u64 {
+        counter.load(Ordering::Relaxed)
+    }
+
+    fn add(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FailedEvent {
+    pub event_id: String,
+    pub event_type: String,
+    pub created: i64,
+    pub reason: String,
+    pub request_id: Option<String>,
+    pub stripe_answered: bool,
+}
+
+/// The final report; `--json` prints it as one object.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReplayReport {
+    pub dry_run: bool,
+    pub interrupted: bool,
+    /// The window read: events created in `[from, until)`, Unix seconds.
+    pub from: i64,
+    pub until: i64,
+    /// Whether `from` came from the stored checkpoint.
+    pub from_checkpoint: bool,
+    /// Events the Events API listed in the window.
+    pub listed: u64,
+    /// Events that changed the local copy (in a dry run: that would be applied).
+    pub applied: u64,
+    /// Applied, but they said what was stored already or were older than it.
+    pub unchanged: u64,
+    /// Applied before, by a webhook or an earlier run.
+    pub duplicate: u64,
+    /// Of a type the app does not act on, or outside `--type`, or about nobody here.
+    pub ignored: u64,
+    pub failed: u64,
+    pub failures: Vec<FailedEvent>,
+    /// The checkpoint after the run, and whether this run moved it.
+    pub checkpoint: Option<Checkpoint>,
+    pub checkpoint_moved: bool,
+    /// Applied events forgotten after the retention period.
+    pub pruned: u64,
+    pub elapsed_seconds: f64,
+}
+
+impl ReplayReport {
+    pub fn complete(&self) -> bool {
+        self.failed == 0 && !self.interrupted
+    }
+}
+
+/// Whether `type_` is selected by a `--type` pattern (`customer.*`, `*` or exact).
+pub fn type_matches(pattern: &str, type_: &str) -> bool {
+    match pattern.strip_suffix('*') {
+        Some(prefix) => type_.starts_with(prefix),
+        None => pattern == type_,
+    }
+}
+
+/// `--since` as Unix seconds: `90s`, `15m`, `1h`, `2d` before `now`, or an
+/// RFC 3339 time.
+pub fn parse_since(value: &str, now: i64) -> Result<i64, String> {
+    let bad = || {
+        format!(
+            "--since takes a duration such as 90s, 15m, 1h or 2d, or an RFC 3339 time such as \
+             2026-11-28T09:00:00Z (got {value:?})"
+        )
+    };
+    if let Ok(at) =
+        time::OffsetDateTime::parse(value, &time::format_description::well_known::Rfc3339)
+    {
+        return Ok(at.unix_timestamp());
+    }
+    let split = value.len().checked_sub(1).ok_or_else(bad)?;
+    let (number, unit) = value.split_at(split);
+    let number: i64 = number.parse().map_err(|_| bad())?;
+    let unit = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3_600,
+        "d" => 86_400,
+        _ => return Err(bad()),
+    };
+    if number <= 0 {
+        return Err(bad());
+    }
+    Ok(now - number.saturating_mul(unit))
+}
+
+impl SyncService {
+    /// Reads the events created since the start (see [`ReplayOptions::since`])
+    /// and applies them oldest first (ties by id). Stops between events when
+    /// `stop` is set. The checkpoint moves only over a run that covered
+    /// everything since it, with no `--type`, and never past a failed event.
+    pub async fn replay_events(
+        &self,
+        options: &ReplayOptions,
+        tally: Arc<ReplayTally>,
+        stop: Arc<AtomicBool>,
+    ) -> Result<ReplayReport, SyncError> {
+        let started = Instant::now();
+        let stripe = self.stripe()?;
+        let now = now().unix_timestamp();
+        let stored = checkpoints::find(self.db(), CHECKPOINT).await?;
+        let oldest = now - STRIPE_KEEPS_SECONDS.min(i64::from(options.retention_days) * 86_400);
+        let from_checkpoint = options.since.is_none() && stored.is_some();
+        let from = match (options.since, &stored) {
+            (Some(since), _) => since,
+            (None, Some(checkpoint)) => checkpoint.event_created - OVERLAP_SECONDS,
+            (None, None) => now - DEFAULT_SINCE_SECONDS,
+        }
+        .max(oldest);
+        // Up to and including this second; events of it still arriving are read by
+        // the next run, which starts a minute before the checkpoint.
+        let until = now + 1;
+        // The run covers everything after the checkpoint only when it starts at or
+        // before it and reads every type.
+        let may_move = !options.dry_run
+            && options.types.is_empty()
+            && stored
+                .as_ref()
+                .is_none_or(|checkpoint| from <= checkpoint.event_created);
+        let server_type = match options.types.as_slice() {
+            [only] if !only.contains('*') => Some(only.as_str()),
+            _ => None,
+        };
+
+        let mut report = ReplayReport {
+            dry_run: options.dry_run,
+            interrupted: false,
+            from,
+            until,
+            from_checkpoint,
+            listed: 0,
+            applied: 0,
+            unchanged: 0,
+            duplicate: 0,
+            ignored: 0,
+            failed: 0,
+            failures: Vec::new(),
+            checkpoint: stored.clone(),
+            checkpoint_moved: false,
+            pruned: 0,
+            elapsed_seconds: 0.0,
+        };
+        let mut reached: Option<Checkpoint> = None;
+        let mut blocked = false;
+        let mut slice_from = from;
+        'slices: while slice_from < until {
+            let (events, slice_until) = read_slice(stripe, slice_from, until, server_type).await?;
+            for event in events {
+                if stop.load(Ordering::SeqCst) {
+                    report.interrupted = true;
+                    break 'slices;
+                }
+                report.listed += 1;
+                ReplayTally::add(&tally.listed);
+                let selected = is_handled(&event.type_)
+                    && (options.types.is_empty()
+                        || options.types.iter().any(|t| type_matches(t, &event.type_)));
+                let outcome = if !selected {
+                    Ok(EventOutcome::Ignored)
+                } else if options.dry_run {
+                    self.dry_run_outcome(&event).await
+                } else {
+                    self.apply_event(&event).await
+                };
+                match outcome {
+                    Ok(outcome) => {
+                        count(&mut report, &tally, outcome);
+                        if !blocked {
+                            reached = Some(Checkpoint {
+                                event_id: event.id.clone(),
+                                event_created: event.created,
+                            });
+                        }
+                    }
+                    Err(err) => {
+                        tracing::warn!(
+                            event_id = %event.id,
+                            event_type = %event.type_,
+                            request_id = err.request_id(),
+                            error = %err,
+                            "replayed event failed"
+                        );
+                        blocked = true;
+                        report.failed += 1;
+                        ReplayTally::add(&tally.failed);
+                        report.failures.push(FailedEvent {
+                            reason: err.operator_reason(),
+                            request_id: err.request_id().map(str::to_string),
+                            stripe_answered: err.stripe_answered(),
+                            event_id: event.id,
+                            event_type: event.type_,
+                            created: event.created,
+                        });
+                    }
+                }
+            }
+            slice_from = slice_until;
+        }
+        if may_move && let Some(reached) = reached {
+            let moved = checkpoints::advance(self.db(), CHECKPOINT, &reached, now).await?;
+            if moved {
+                report.checkpoint = Some(reached);
+                report.checkpoint_moved = true;
+            }
+        }
+        if !options.dry_run {
+            report.pruned = self.prune_events(options.retention_days).await?;
+        }
+        report.elapsed_seconds = started.elapsed().as_secs_f64();
+        Ok(report)
+    }
+
+    /// What applying would do, without writing or calling Stripe.
+    async fn dry_run_outcome(&self, event: &StripeEvent) -> Result<EventOutcome, SyncError> {
+        Ok(if events::is_recorded(self.db(), &event.id).await? {
+            EventOutcome::Duplicate
+        } else {
+            EventOutcome::Applied
+        })
+    }
+}
+
+fn count(report: &mut ReplayReport, tally: &ReplayTally, outcome: EventOutcome) {
+    let (field, live) = match outcome {
+        EventOutcome::Applied => (&mut report.applied, &tally.applied),
+        EventOutcome::Unchanged | EventOutcome::Superseded => {
+            (&mut report.unchanged, &tally.unchanged)
+        }
+        EventOutcome::Duplicate => (&mut report.duplicate, &tally.duplicate),
+        EventOutcome::Ignored => (&mut report.ignored, &tally.ignored),
+    };
+    *field += 1;
+    ReplayTally::add(live);
+}
+
+/// Reads the events of `[from, until)`, oldest first (ties by id), halving the
+/// slice while it holds more than [`MAX_SLICE_EVENTS`] so memory stays bounded.
+/// Returns the events and where the slice read ended.
+async fn read_slice(
+    stripe: &crate::stripe::StripeGateway,
+    from: i64,
+    mut until: i64,
+    type_: Option<&str>,
+) -> Result<(Vec<StripeEvent>, i64), SyncError> {
+    'slice: loop {
+        let query = EventQuery { from, until, type_ };
+        let mut events: Vec<StripeEvent> = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let (page, has_more) = stripe.list_events(query, after.as_deref()).await?;
+            after = page
+                .last()
+                .and_then(|event| event.get("id")?.as_str().map(str::to_string));
+            for raw in page {
+                let event: StripeEvent = serde_json::from_value(raw).map_err(|err| {
+                    SyncError::from(crate::stripe::StripeFailure::unreadable(
+                        "list events",
+                        &err.to_string(),
+                    ))
+                })?;
+                events.push(event);
+            }
+            if events.len() > MAX_SLICE_EVENTS && until - from > 1 {
+                until = from + (until - from) / 2;
+                continue 'slice;
+            }
+            if !has_more || after.is_none() {
+                break;
+            }
+        }
+        events.sort_by(|a, b| (a.created, &a.id).cmp(&(b.created, &b.id)));
+        return Ok((events, until));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn since_takes_durations_and_rfc3339_times() {
+        let now = 1_800_000_000;
+        assert_eq!(parse_since("90s", now), Ok(now - 90));
+        assert_eq!(parse_since("15m", now), Ok(now - 900));
+        assert_eq!(parse_since("1h", now), Ok(now - 3_600));
+        assert_eq!(parse_since("2d", now), Ok(now - 172_800));
+        assert_eq!(parse_since("2026-11-28T09:00:00Z", now), Ok(1_795_856_400));
+        for bad in ["", "h", "1w", "-1h", "0h", "yesterday", "2026-11-28"] {
+            assert!(parse_since(bad, now).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn type_patterns_take_a_trailing_wildcard() {
+        assert!(type_matches("customer.*", "customer.updated"));
+        assert!(type_matches("*", "charge.refunded"));
+        assert!(type_matches("customer.deleted", "customer.deleted"));
+        assert!(!type_matches("customer.*", "checkout.session.completed"));
+        assert!(!type_matches("customer.deleted", "customer.updated"));
+    }
+}
