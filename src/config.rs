@@ -5,6 +5,7 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+pub use crate::password::PasswordScheme;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use ipnet::IpNet;
@@ -22,8 +23,10 @@ pub const DEFAULT_JOB_POSTING_FEE: i64 = 4900;
 pub const DEFAULT_EVENTS_RETENTION_DAYS: u32 = 30;
 pub const DEFAULT_JOB_POSTING_CURRENCY: &str = "usd";
 const APP_KEY_FILE: &str = "storage/app.key";
-/// The cookie crate's signing keys need at least 64 bytes of key material.
-pub const APP_KEY_MIN_BYTES: usize = 64;
+/// Laravel's `APP_KEY` is `base64:` and 32 random bytes: the least accepted.
+pub const APP_KEY_MIN_BYTES: usize = 32;
+/// Generated keys, and what the cookie crate's signing keys take.
+const SIGNING_KEY_BYTES: usize = 64;
 
 /// Every setting with its default, for `--help`. A test holds it to `.env.example`.
 pub const SETTINGS_HELP: &str = "\
@@ -36,7 +39,8 @@ Settings (from the environment, or .env in the working directory; the environmen
                              [default: none: POST /stripe/webhook answers 503]
   STRIPE_API_BASE            base URL of the Stripe API, for a local stand-in [default: https://api.stripe.com]
   APP_URL                    public base URL; https:// makes cookies Secure and adds HSTS [default: http://127.0.0.1:3000]
-  APP_KEY                    base64 of 64+ random bytes; every instance needs the same
+  APP_KEY                    base64 of 32+ random bytes, with or without Laravel's base64: prefix (a
+                             Laravel app's key serves both); every instance needs the same
                              [default: generated into storage/app.key on first start]
   BIND                       listen address of serve [default: 127.0.0.1:3000]
   LOG_DIR                    folder of the daily log files stripe-sync.YYYY-MM-DD.log [default: storage/logs]
@@ -44,6 +48,8 @@ Settings (from the environment, or .env in the working directory; the environmen
   LOG_FORMAT                 text, or json for one JSON object a line (console and file) [default: text]
   TRUSTED_PROXIES            addresses or networks whose X-Forwarded-For names the client [default: none]
   PASSWORD_HASH_CONCURRENCY  password hashes computed at once [default: cores - 1, at least 1]
+  PASSWORD_HASHER            argon2id, or bcrypt (cost 12, $2y$, as Laravel writes) for new and changed
+                             passwords; both are verified either way [default: argon2id]
   JOB_POSTING_FEE            job-posting fee in the currency's minor unit [default: 4900]
   JOB_POSTING_CURRENCY       its currency, an ISO code [default: usd]
   STRIPE_EVENTS_RETENTION_DAYS  days applied webhook events are remembered (replays older than
@@ -60,6 +66,8 @@ pub enum ConfigError {
     BadTrustedProxy(String),
     #[error("PASSWORD_HASH_CONCURRENCY must be a whole number from 1 to 64")]
     BadHashConcurrency,
+    #[error("PASSWORD_HASHER must be argon2id or bcrypt")]
+    BadPasswordHasher,
     #[error("LOG_MAX_FILES must be a whole number of days from 1 to 3650")]
     BadLogMaxFiles,
     #[error("LOG_FORMAT must be text or json")]
@@ -110,6 +118,8 @@ pub struct Config {
     pub trusted_proxies: Vec<IpNet>,
     /// Password hashes computed at once; more wait in a short queue or are refused.
     pub password_hash_concurrency: usize,
+    /// How new and changed passwords are hashed.
+    pub password_hasher: PasswordScheme,
     pub limits: Limits,
     /// Database connections in the pool (a bulk run raises it to its workers).
     pub db_max_connections: u32,
@@ -231,6 +241,10 @@ impl Config {
             default_hash_concurrency(),
             ConfigError::BadHashConcurrency,
         )?;
+        let password_hasher = match var("PASSWORD_HASHER") {
+            Some(name) => PasswordScheme::parse(&name).ok_or(ConfigError::BadPasswordHasher)?,
+            None => PasswordScheme::Argon2id,
+        };
         let log_max_files = whole_number(
             var("LOG_MAX_FILES"),
             1..=3650,
@@ -263,6 +277,7 @@ impl Config {
             job_posting: JobPosting::parse(var("JOB_POSTING_FEE"), var("JOB_POSTING_CURRENCY"))?,
             trusted_proxies,
             password_hash_concurrency,
+            password_hasher,
             limits: Limits::default(),
             db_max_connections: crate::db::DEFAULT_MAX_CONNECTIONS,
         })
@@ -277,6 +292,22 @@ impl Config {
         hkdf.expand(label.as_bytes(), &mut key)
             .expect("32 bytes is a valid HKDF-SHA256 output length");
         key
+    }
+
+    /// Key material for signing cookies and CSRF tokens, which take 64 bytes: a
+    /// 64-byte or longer `APP_KEY` as it is (as before Laravel's keys were
+    /// accepted, so open sessions and forms survive the upgrade), a shorter one
+    /// stretched with HKDF-SHA256 under `label`.
+    pub fn signing_key(&self, label: &str) -> Vec<u8> {
+        let key = self.app_key_bytes();
+        if key.len() >= SIGNING_KEY_BYTES {
+            return key.to_vec();
+        }
+        let hkdf = hkdf::Hkdf::<sha2::Sha256>::new(None, key);
+        let mut stretched = vec![0u8; SIGNING_KEY_BYTES];
+        hkdf.expand(label.as_bytes(), &mut stretched)
+            .expect("64 bytes is a valid HKDF-SHA256 output length");
+        stretched
     }
 
     pub fn log_settings(&self) -> LogSettings<'_> {
@@ -401,7 +432,7 @@ fn load_or_create_app_key(path: &Path) -> Result<SecretBox<Vec<u8>>, ConfigError
 }
 
 pub fn generate_app_key() -> Vec<u8> {
-    let mut key = vec![0u8; APP_KEY_MIN_BYTES];
+    let mut key = vec![0u8; SIGNING_KEY_BYTES];
     rand::fill(&mut key[..]);
     key
 }
@@ -422,9 +453,59 @@ mod tests {
     #[test]
     fn a_short_app_key_is_rejected() {
         assert!(matches!(
-            decode_app_key(&BASE64.encode([1u8; 32])),
+            decode_app_key(&BASE64.encode([1u8; 31])),
             Err(ConfigError::BadAppKey)
         ));
+    }
+
+    #[test]
+    fn laravel_s_key_is_accepted_and_stretched_for_signing() {
+        let laravel = format!("base64:{}", BASE64.encode([5u8; 32]));
+        let mut config = config_with_key(decode_app_key(&laravel).unwrap());
+        let cookies = config.signing_key("cookies");
+        assert_eq!(cookies.len(), 64);
+        assert_ne!(cookies, config.signing_key("csrf"), "one key per purpose");
+        assert_ne!(&cookies[..32], &[5u8; 32][..]);
+        config.app_key = decode_app_key(&BASE64.encode([7u8; 64])).unwrap();
+        assert_eq!(
+            config.signing_key("cookies"),
+            vec![7u8; 64],
+            "64 bytes: as before"
+        );
+    }
+
+    fn config_with_key(app_key: SecretBox<Vec<u8>>) -> Config {
+        Config {
+            database_url: DEFAULT_DATABASE_URL.into(),
+            stripe: None,
+            webhook_secret: None,
+            app_url: DEFAULT_APP_URL.into(),
+            app_key,
+            bind: DEFAULT_BIND.into(),
+            log_dir: DEFAULT_LOG_DIR.into(),
+            log_max_files: 1,
+            log_format: LogFormat::Text,
+            events_retention_days: DEFAULT_EVENTS_RETENTION_DAYS,
+            job_posting: JobPosting::default(),
+            trusted_proxies: Vec::new(),
+            password_hash_concurrency: 1,
+            password_hasher: PasswordScheme::Argon2id,
+            limits: Limits::default(),
+            db_max_connections: 1,
+        }
+    }
+
+    #[test]
+    fn the_password_hasher_is_one_of_two() {
+        assert_eq!(
+            PasswordScheme::parse("bcrypt"),
+            Some(PasswordScheme::Bcrypt)
+        );
+        assert_eq!(
+            PasswordScheme::parse(" Argon2id "),
+            Some(PasswordScheme::Argon2id)
+        );
+        assert_eq!(PasswordScheme::parse("md5"), None);
     }
 
     #[test]

@@ -1,4 +1,6 @@
-//! Argon2id password hashes, computed off the async runtime and under a cap.
+//! Password hashes, computed off the async runtime and under a cap: Argon2id, or
+//! bcrypt as Laravel writes it (cost 12, `$2y$`), for new and changed passwords;
+//! both verified whichever is configured, so one users table serves both apps.
 //!
 //! Each hash takes about 19 MiB and a core's worth of time, so a flood of sign-ins
 //! must not start them all at once: [`Hasher`] runs at most N at a time, lets a
@@ -31,6 +33,27 @@ pub enum HashError {
     Busy,
 }
 
+/// How new and changed passwords are hashed (`PASSWORD_HASHER`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PasswordScheme {
+    Argon2id,
+    /// Cost 12 with the `$2y$` prefix: what Laravel's `Hash::make` writes.
+    Bcrypt,
+}
+
+impl PasswordScheme {
+    pub fn parse(name: &str) -> Option<Self> {
+        match name.trim().to_ascii_lowercase().as_str() {
+            "argon2id" => Some(PasswordScheme::Argon2id),
+            "bcrypt" => Some(PasswordScheme::Bcrypt),
+            _ => None,
+        }
+    }
+}
+
+/// Laravel's default bcrypt cost (`BCRYPT_ROUNDS`).
+const BCRYPT_COST: u32 = 12;
+
 /// Waiters allowed per running hash, and how long one may wait.
 const QUEUE_PER_SLOT: usize = 4;
 const QUEUE_WAIT: Duration = Duration::from_secs(3);
@@ -45,11 +68,13 @@ pub struct Hasher {
     queue: usize,
     /// To the hashing threads; they end when the last `Hasher` clone is dropped.
     jobs: mpsc::Sender<Job>,
+    scheme: PasswordScheme,
 }
 
 impl Hasher {
-    /// At most `concurrency` hashes at once (at least one), on as many threads.
-    pub fn new(concurrency: usize) -> Self {
+    /// At most `concurrency` hashes at once (at least one), on as many threads;
+    /// new hashes made with `scheme`.
+    pub fn new(concurrency: usize, scheme: PasswordScheme) -> Self {
         let concurrency = concurrency.max(1);
         let (jobs, receiver) = mpsc::channel::<Job>();
         let receiver = Arc::new(Mutex::new(receiver));
@@ -73,11 +98,15 @@ impl Hasher {
             waiting: Arc::new(AtomicUsize::new(0)),
             queue: concurrency * QUEUE_PER_SLOT,
             jobs,
+            scheme,
         }
     }
 
     pub async fn hash(&self, password: SecretString) -> Result<String, HashError> {
-        self.run(move || hash_now(&password)).await?
+        match self.scheme {
+            PasswordScheme::Argon2id => self.run(move || hash_now(&password)).await?,
+            PasswordScheme::Bcrypt => self.run(move || bcrypt_now(&password)).await?,
+        }
     }
 
     /// Verifies against the stored hash, or against a fixed dummy hash when there is
@@ -87,7 +116,11 @@ impl Hasher {
         password: SecretString,
         stored_hash: Option<String>,
     ) -> Result<bool, HashError> {
-        self.run(move || verify_now(&password, stored_hash.as_deref()))
+        let dummy = match self.scheme {
+            PasswordScheme::Argon2id => DUMMY_HASH,
+            PasswordScheme::Bcrypt => DUMMY_BCRYPT_HASH,
+        };
+        self.run(move || verify_now(&password, stored_hash.as_deref(), dummy))
             .await
     }
 
@@ -171,14 +204,29 @@ fn hash_now(password: &SecretString) -> Result<String, HashError> {
     Ok(hash.to_string())
 }
 
-fn verify_now(password: &SecretString, stored_hash: Option<&str>) -> bool {
-    let matches = matches_hash(password, stored_hash.unwrap_or(DUMMY_HASH));
+/// A bcrypt hash as Laravel makes it: cost 12, `$2y$` (the same algorithm as
+/// `$2b$`; PHP names it so).
+fn bcrypt_now(password: &SecretString) -> Result<String, HashError> {
+    bcrypt::hash_with_result(password.expose_secret(), BCRYPT_COST)
+        .map(|parts| parts.format_for_version(bcrypt::Version::TwoY))
+        .map_err(|_| HashError::Failed)
+}
+
+fn verify_now(password: &SecretString, stored_hash: Option<&str>, dummy: &str) -> bool {
+    let matches = matches_hash(password, stored_hash.unwrap_or(dummy));
     matches && stored_hash.is_some()
 }
 
 /// Whether the password gives the stored hash, computed with the hash's own
-/// algorithm, version and parameters; compared in constant time.
+/// algorithm and parameters (Argon2 in PHC form, or bcrypt `$2y$`/`$2b$`/`$2a$`);
+/// compared in constant time.
 fn matches_hash(password: &SecretString, stored: &str) -> bool {
+    if ["$2y$", "$2b$", "$2a$"]
+        .iter()
+        .any(|prefix| stored.starts_with(prefix))
+    {
+        return bcrypt::verify(password.expose_secret(), stored).unwrap_or(false);
+    }
     let Ok(hash) = PasswordHash::new(stored) else {
         return false;
     };
@@ -204,6 +252,8 @@ fn matches_hash(password: &SecretString, stored: &str) -> bool {
 
 /// Argon2id hash of a random string nobody knows, with the default parameters.
 const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$1Jv2Ox9ivUsEZrsMFPDCQqRA+Q5RHQ5Ob3nHFx8l+Q0";
+/// The same for bcrypt, at the cost new hashes get.
+const DUMMY_BCRYPT_HASH: &str = "$2y$12$hfY95Q04516PuBRdUv68RujmBCk1/y4EY2g1crs.EK6vSPRmxHXyS";
 
 #[cfg(test)]
 mod tests {
@@ -211,7 +261,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_hash_verifies_its_password_and_nothing_else() {
-        let hasher = Hasher::new(1);
+        let hasher = Hasher::new(1, PasswordScheme::Argon2id);
         let hash = hasher
             .hash(SecretString::from("correct horse"))
             .await
@@ -228,8 +278,55 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn bcrypt_hashes_are_laravel_s_and_verify_beside_argon2() {
+        let hasher = Hasher::new(1, PasswordScheme::Bcrypt);
+        let hash = hasher.hash(SecretString::from("secret")).await.unwrap();
+        assert!(hash.starts_with("$2y$12$"), "{hash}");
+        assert_eq!(hash.len(), 60);
+        let check = |password: &str, hash: &str| {
+            matches_hash(&SecretString::from(password.to_string()), hash)
+        };
+        assert!(check("secret", &hash));
+        assert!(!check("Secret", &hash));
+        // Made by another bcrypt implementation (PHP's password_hash writes $2y$,
+        // OpenBSD's $2b$): the same algorithm, so both verify.
+        let other = bcrypt::hash_with_result("laravel", 10).unwrap();
+        for version in [
+            bcrypt::Version::TwoY,
+            bcrypt::Version::TwoB,
+            bcrypt::Version::TwoA,
+        ] {
+            let stored = other.format_for_version(version);
+            assert!(check("laravel", &stored), "{stored}");
+            assert!(!check("laravel!", &stored), "{stored}");
+        }
+        // An Argon2id hash still verifies when bcrypt is what new hashes get.
+        let argon = hash_now(&SecretString::from("argon")).unwrap();
+        assert!(
+            hasher
+                .verify(SecretString::from("argon"), Some(argon))
+                .await
+                .unwrap()
+        );
+    }
+
+    #[test]
+    fn the_bcrypt_dummy_hash_costs_what_a_real_one_costs() {
+        assert!(DUMMY_BCRYPT_HASH.starts_with("$2y$12$"));
+        assert_eq!(DUMMY_BCRYPT_HASH.len(), 60);
+        assert!(
+            bcrypt::verify("anything", DUMMY_BCRYPT_HASH).is_ok(),
+            "it parses"
+        );
+        assert!(!matches_hash(
+            &SecretString::from("anything"),
+            DUMMY_BCRYPT_HASH
+        ));
+    }
+
+    #[tokio::test]
     async fn an_unknown_user_never_verifies() {
-        let verified = Hasher::new(1)
+        let verified = Hasher::new(1, PasswordScheme::Argon2id)
             .verify(SecretString::from("anything"), None)
             .await
             .unwrap();
@@ -279,7 +376,7 @@ mod tests {
 
     #[tokio::test]
     async fn beyond_the_slots_and_the_queue_callers_are_turned_away_at_once() {
-        let hasher = Hasher::new(1);
+        let hasher = Hasher::new(1, PasswordScheme::Argon2id);
         // Hold the only slot, then fill the queue with waiters.
         let held = hasher.slots.clone().try_acquire_owned().unwrap();
         let waiters: Vec<_> = (0..QUEUE_PER_SLOT)

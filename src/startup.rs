@@ -49,7 +49,10 @@ impl App {
             Some(stripe) => Some(StripeGateway::new(stripe, retry)?),
             None => None,
         };
-        let accounts = Accounts::new(db.clone(), Hasher::new(config.password_hash_concurrency));
+        let accounts = Accounts::new(
+            db.clone(),
+            Hasher::new(config.password_hash_concurrency, config.password_hasher),
+        );
         let sync = SyncService::new(db, stripe);
         sync.spawn_heartbeat();
         Ok(App {

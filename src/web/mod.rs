@@ -83,7 +83,9 @@ pub fn router(config: &Config, services: Services) -> Router {
         .with_http_only(true)
         .with_same_site(SameSite::Lax)
         .with_expiry(Expiry::OnInactivity(time::Duration::days(7)))
-        .with_signed(Key::from(config.app_key_bytes()));
+        .with_signed(Key::from(
+            &config.signing_key("stripe-sync session cookies"),
+        ));
     let backend = Backend::new(accounts.clone());
     let auth_layer = AuthManagerLayerBuilder::new(backend, session_layer).build();
     // Key and salt both come from APP_KEY (axum_csrf's default salt is random per
@@ -91,7 +93,9 @@ pub fn router(config: &Config, services: Services) -> Router {
     let csrf_salt = base64::engine::general_purpose::STANDARD
         .encode(config.derived_key("stripe-sync csrf token salt"));
     let csrf = CsrfConfig::default()
-        .with_key(Some(axum_csrf::Key::from(config.app_key_bytes())))
+        .with_key(Some(axum_csrf::Key::from(
+            &config.signing_key("stripe-sync csrf cookies"),
+        )))
         .with_salt(csrf_salt)
         .with_cookie_name("stripe_sync_csrf")
         .with_cookie_path("/")

@@ -355,3 +355,61 @@ async fn an_internal_error_shows_the_sites_500_page_and_leaks_nothing() {
         assert!(!html.contains(leak), "the page leaks {leak:?}");
     }
 }
+
+/// `laravel-password` hashed by another bcrypt library (Python's, as PHP's
+/// `password_hash` would: cost 12, `$2y$`).
+const LARAVEL_HASH: &str = "$2y$12$myDngC.kOsaojElspQehQer827pZ.vKKq44rqQ8xcIFbvZi1f6t5i";
+
+#[tokio::test]
+async fn a_user_with_laravel_s_bcrypt_hash_signs_in_and_the_hash_is_never_rewritten() {
+    let app = spawn_app().await;
+    let user = users::NewUser {
+        name: "Laravel User",
+        email: "laravel@example.com",
+        password_hash: LARAVEL_HASH,
+    };
+    let id = users::insert(&app.db, user, time::OffsetDateTime::now_utc())
+        .await
+        .unwrap();
+    let browser = app.browser();
+
+    let wrong = browser
+        .login("laravel@example.com", "not-the-password")
+        .await;
+    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    let response = browser
+        .login("laravel@example.com", "laravel-password")
+        .await;
+
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&response), "/settings/stripe");
+    assert_eq!(
+        app.user(id).await.password_hash,
+        LARAVEL_HASH,
+        "left as Laravel wrote it"
+    );
+}
+
+#[tokio::test]
+async fn with_password_hasher_bcrypt_new_passwords_are_stored_as_laravel_writes_them() {
+    let app = spawn_app_customized(StripeSetup::Fake, |config| {
+        config.password_hasher = stripe_sync::config::PasswordScheme::Bcrypt;
+    })
+    .await;
+    let browser = app.browser();
+
+    browser.register("Ann Example", "ann@example.com").await;
+
+    let user = users::find_by_email(&app.db, "ann@example.com")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        user.password_hash.starts_with("$2y$12$"),
+        "{}",
+        user.password_hash
+    );
+    let again = app.browser();
+    let response = again.login("ann@example.com", PASSWORD).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+}

@@ -131,3 +131,35 @@ async fn user_create_refuses_an_email_that_exists() {
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("already exists"));
 }
+
+#[tokio::test]
+async fn a_laravel_app_key_is_accepted_and_a_short_one_is_refused() {
+    use base64::Engine as _;
+    let app = spawn_app().await;
+    let encode = |bytes: usize| {
+        let key = base64::engine::general_purpose::STANDARD.encode(vec![3u8; bytes]);
+        format!("base64:{key}")
+    };
+
+    let laravel = app
+        .command(&["migrate"])
+        .env("APP_KEY", encode(32))
+        .output()
+        .await
+        .unwrap();
+    let short = app
+        .command(&["migrate"])
+        .env("APP_KEY", encode(31))
+        .output()
+        .await
+        .unwrap();
+
+    assert_eq!(laravel.status.code(), Some(0));
+    assert_eq!(short.status.code(), Some(2));
+    let said = String::from_utf8_lossy(&short.stderr);
+    assert!(
+        said.contains("APP_KEY must be base64 of at least 32 random bytes"),
+        "{said}"
+    );
+    assert!(!said.contains(&encode(31)), "the key is never echoed");
+}

@@ -133,6 +133,7 @@ fn test_config(database_url: &str, api_base: Option<String>, app_key: &[u8]) -> 
         trusted_proxies: Vec::new(),
         // Debug builds hash slowly; room for a test's parallel sign-ins.
         password_hash_concurrency: 4,
+        password_hasher: stripe_sync::config::PasswordScheme::Argon2id,
         limits: Default::default(),
         db_max_connections: stripe_sync::db::DEFAULT_MAX_CONNECTIONS,
     }

@@ -36,6 +36,31 @@ async fn a_form_loaded_from_one_instance_is_accepted_by_another() {
 }
 
 #[tokio::test]
+async fn laravel_s_32_byte_app_key_signs_sessions_and_forms_across_instances() {
+    let laravel_key = vec![42u8; 32];
+    let first = spawn_app_customized(StripeSetup::Fake, |config| {
+        config.app_key = secrecy::SecretBox::new(Box::new(laravel_key.clone()));
+    })
+    .await;
+    assert_eq!(first.app_key, laravel_key);
+    let second = first.another_instance(|_| {}).await;
+    let (browser, user_id) = first.signed_in_user("Ann", "ann@example.com").await;
+    browser.page("/settings/profile").await;
+
+    // The session cookie and the form's token, signed by the first, pass the second.
+    let response = browser
+        .on(&second)
+        .post_form(
+            "/settings/profile",
+            &[("name", "Ann Elsewhere"), ("email", "ann@example.com")],
+        )
+        .await;
+
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(second.user(user_id).await.name, "Ann Elsewhere");
+}
+
+#[tokio::test]
 async fn a_form_loaded_before_a_restart_is_accepted_after_it() {
     let before = spawn_app().await;
     let (browser, user_id) = before.signed_in_user("Ann", "ann@example.com").await;
