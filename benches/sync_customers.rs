@@ -208,7 +208,7 @@ async fn insert_synced_users(db: &Db, count: usize) {
                     email: format!("user{n}@example.com"),
                 };
                 sqlx::query(
-                    "INSERT INTO users (name, email, password_hash, stripe_id, stripe_synced_hash, \
+                    "INSERT INTO users (name, email, password, stripe_id, stripe_synced_hash, \
                      stripe_synced_at, created_at, updated_at) VALUES ($1, $2, 'x', $3, $4, $5, $5, $5)",
                 )
                 .bind(&params.name)

@@ -1,4 +1,5 @@
-//! The `jobs` table: job postings awaiting payment or published.
+//! The `job_postings` table (not `jobs`: that is Laravel's queue): job postings
+//! awaiting payment or published.
 
 use sqlx::FromRow;
 use time::OffsetDateTime;
@@ -77,7 +78,7 @@ pub async fn insert_once(
     job: NewJob<'_>,
     now: OffsetDateTime,
 ) -> Result<Job, sqlx::Error> {
-    const SQL: &str = "INSERT INTO jobs (user_id, form_token, title, company, description, \
+    const SQL: &str = "INSERT INTO job_postings (user_id, form_token, title, company, description, \
             fee_amount, fee_currency, status, created_at, updated_at) \
         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) ON CONFLICT (form_token) DO NOTHING";
     on_pool!(db, pool => sqlx::query(SQL)
@@ -93,23 +94,24 @@ pub async fn insert_once(
         .execute(pool)
         .await
         .map(|r| r.rows_affected()))?;
-    let sql = format!("SELECT {COLUMNS} FROM jobs WHERE form_token = $1 AND user_id = $2");
+    let sql = format!("SELECT {COLUMNS} FROM job_postings WHERE form_token = $1 AND user_id = $2");
     on_pool!(db, pool => sqlx::query_as(&sql).bind(job.form_token).bind(job.user_id).fetch_one(pool).await)
 }
 
 /// A user's own job; `None` for anyone else's.
 pub async fn find_for_user(db: &Db, id: i64, user_id: i64) -> Result<Option<Job>, sqlx::Error> {
-    let sql = format!("SELECT {COLUMNS} FROM jobs WHERE id = $1 AND user_id = $2");
+    let sql = format!("SELECT {COLUMNS} FROM job_postings WHERE id = $1 AND user_id = $2");
     on_pool!(db, pool => sqlx::query_as(&sql).bind(id).bind(user_id).fetch_optional(pool).await)
 }
 
 pub async fn find_in(tx: &mut Tx, id: i64) -> Result<Option<Job>, sqlx::Error> {
-    let sql = format!("SELECT {COLUMNS} FROM jobs WHERE id = $1");
+    let sql = format!("SELECT {COLUMNS} FROM job_postings WHERE id = $1");
     on_tx!(tx, conn => sqlx::query_as(&sql).bind(id).fetch_optional(conn).await)
 }
 
 pub async fn list_for_user(db: &Db, user_id: i64) -> Result<Vec<Job>, sqlx::Error> {
-    let sql = format!("SELECT {COLUMNS} FROM jobs WHERE user_id = $1 ORDER BY id DESC LIMIT 50");
+    let sql =
+        format!("SELECT {COLUMNS} FROM job_postings WHERE user_id = $1 ORDER BY id DESC LIMIT 50");
     on_pool!(db, pool => sqlx::query_as(&sql).bind(user_id).fetch_all(pool).await)
 }
 
@@ -127,7 +129,7 @@ pub async fn store_checkout(
 ) -> Result<bool, sqlx::Error> {
     const REMEMBER: &str = "INSERT INTO job_checkout_sessions (session_id, job_id, attempt, created_at) \
         VALUES ($1, $2, $3, $4) ON CONFLICT (session_id) DO NOTHING";
-    const STORE: &str = "UPDATE jobs SET checkout_session_id = $2, checkout_url = $3, updated_at = $4 \
+    const STORE: &str = "UPDATE job_postings SET checkout_session_id = $2, checkout_url = $3, updated_at = $4 \
         WHERE id = $1 AND checkout_attempt = $5";
     let mut tx = db.begin().await?;
     let stored = on_tx!(&mut tx, conn => {
@@ -161,7 +163,7 @@ pub async fn is_own_session(tx: &mut Tx, id: i64, session_id: &str) -> Result<bo
 }
 
 pub async fn publish(tx: &mut Tx, id: i64, now: OffsetDateTime) -> Result<(), sqlx::Error> {
-    const SQL: &str = "UPDATE jobs SET status = $2, published_at = $3, updated_at = $3 \
+    const SQL: &str = "UPDATE job_postings SET status = $2, published_at = $3, updated_at = $3 \
         WHERE id = $1 AND status <> $2";
     on_tx!(tx, conn => sqlx::query(SQL).bind(id).bind(JobStatus::Published.as_str()).bind(now).execute(conn).await.map(|r| r.rows_affected()))?;
     Ok(())
@@ -173,7 +175,7 @@ pub async fn unpublish_refunded(
     id: i64,
     now: OffsetDateTime,
 ) -> Result<(), sqlx::Error> {
-    const SQL: &str = "UPDATE jobs SET status = $2, published_at = NULL, updated_at = $3 \
+    const SQL: &str = "UPDATE job_postings SET status = $2, published_at = NULL, updated_at = $3 \
         WHERE id = $1";
     on_tx!(tx, conn => sqlx::query(SQL).bind(id).bind(JobStatus::Refunded.as_str()).bind(now).execute(conn).await.map(|r| r.rows_affected()))?;
     Ok(())
@@ -187,7 +189,7 @@ pub async fn forget_checkout(
     session_id: &str,
     now: OffsetDateTime,
 ) -> Result<(), sqlx::Error> {
-    const SQL: &str = "UPDATE jobs SET checkout_session_id = NULL, checkout_url = NULL, \
+    const SQL: &str = "UPDATE job_postings SET checkout_session_id = NULL, checkout_url = NULL, \
             checkout_attempt = checkout_attempt + 1, updated_at = $3 \
         WHERE id = $1 AND checkout_session_id = $2";
     on_tx!(tx, conn => sqlx::query(SQL).bind(id).bind(session_id).bind(now).execute(conn).await.map(|r| r.rows_affected()))?;

@@ -131,7 +131,7 @@ pub async fn mark_refunded(
 pub async fn list_for_user(db: &Db, user_id: i64) -> Result<Vec<PaymentRow>, sqlx::Error> {
     const SQL: &str = "SELECT p.id, p.job_id, j.title AS job_title, p.checkout_session_id, \
             p.amount, p.currency, p.status, p.created_at \
-        FROM payments p JOIN jobs j ON j.id = p.job_id \
+        FROM payments p JOIN job_postings j ON j.id = p.job_id \
         WHERE p.user_id = $1 ORDER BY p.id DESC LIMIT 50";
     on_pool!(db, pool => sqlx::query_as(SQL).bind(user_id).fetch_all(pool).await)
 }

@@ -7,7 +7,7 @@ use time::OffsetDateTime;
 
 use super::{Db, Tx, on_pool, on_tx};
 
-const COLUMNS: &str = "id, name, email, password_hash, stripe_id, pm_type, pm_last_four, \
+const COLUMNS: &str = "id, name, email, password, stripe_id, pm_type, pm_last_four, \
      trial_ends_at, stripe_snapshot, stripe_snapshot_at, stripe_create_key, \
      stripe_create_params, stripe_lease_holder, stripe_lease_expires, stripe_synced_hash, \
      stripe_synced_at, stripe_event_created, \
@@ -18,6 +18,8 @@ pub struct User {
     pub id: i64,
     pub name: String,
     pub email: String,
+    /// Laravel's `password` column: a bcrypt or Argon2id hash.
+    #[sqlx(rename = "password")]
     pub password_hash: String,
     pub stripe_id: Option<String>,
     pub pm_type: Option<String>,
@@ -94,7 +96,7 @@ pub fn unix_ms(at: OffsetDateTime) -> i64 {
 }
 
 pub async fn insert(db: &Db, user: NewUser<'_>, now: OffsetDateTime) -> Result<i64, sqlx::Error> {
-    const SQL: &str = "INSERT INTO users (name, email, password_hash, created_at, updated_at) \
+    const SQL: &str = "INSERT INTO users (name, email, password, created_at, updated_at) \
                        VALUES ($1, $2, $3, $4, $4) RETURNING id";
     on_pool!(db, pool => sqlx::query_scalar(SQL)
         .bind(user.name)
