@@ -49,7 +49,8 @@ Settings (from the environment, or .env in the working directory; the environmen
   TRUSTED_PROXIES            addresses or networks whose X-Forwarded-For names the client [default: none]
   PASSWORD_HASH_CONCURRENCY  password hashes computed at once [default: cores - 1, at least 1]
   PASSWORD_HASHER            argon2id, or bcrypt (cost 12, $2y$, as Laravel writes) for new and changed
-                             passwords; both are verified either way [default: argon2id]
+                             passwords; both are verified either way
+                             [default: bcrypt on a Laravel app's database, else argon2id]
   JOB_POSTING_FEE            job-posting fee in the currency's minor unit [default: 4900]
   JOB_POSTING_CURRENCY       its currency, an ISO code [default: usd]
   STRIPE_EVENTS_RETENTION_DAYS  days applied webhook events are remembered (replays older than
@@ -118,8 +119,9 @@ pub struct Config {
     pub trusted_proxies: Vec<IpNet>,
     /// Password hashes computed at once; more wait in a short queue or are refused.
     pub password_hash_concurrency: usize,
-    /// How new and changed passwords are hashed.
-    pub password_hasher: PasswordScheme,
+    /// How new and changed passwords are hashed; `None`: bcrypt on a Laravel
+    /// app's database (what Laravel writes), Argon2id elsewhere.
+    pub password_hasher: Option<PasswordScheme>,
     pub limits: Limits,
     /// Database connections in the pool (a bulk run raises it to its workers).
     pub db_max_connections: u32,
@@ -242,8 +244,8 @@ impl Config {
             ConfigError::BadHashConcurrency,
         )?;
         let password_hasher = match var("PASSWORD_HASHER") {
-            Some(name) => PasswordScheme::parse(&name).ok_or(ConfigError::BadPasswordHasher)?,
-            None => PasswordScheme::Argon2id,
+            Some(name) => Some(PasswordScheme::parse(&name).ok_or(ConfigError::BadPasswordHasher)?),
+            None => None,
         };
         let log_max_files = whole_number(
             var("LOG_MAX_FILES"),
@@ -489,7 +491,7 @@ mod tests {
             job_posting: JobPosting::default(),
             trusted_proxies: Vec::new(),
             password_hash_concurrency: 1,
-            password_hasher: PasswordScheme::Argon2id,
+            password_hasher: None,
             limits: Limits::default(),
             db_max_connections: 1,
         }

@@ -11,7 +11,7 @@ use tower_sessions::ExpiredDeletion as _;
 use crate::accounts::Accounts;
 use crate::config::Config;
 use crate::db::Db;
-use crate::password::Hasher;
+use crate::password::{Hasher, PasswordScheme};
 use crate::stripe::{RetryPolicy, StripeGateway};
 use crate::sync::SyncService;
 use crate::throttle::Throttle;
@@ -22,7 +22,7 @@ pub enum StartupError {
     #[error("could not open the database: {0}")]
     Database(#[from] sqlx::Error),
     #[error("could not apply migrations: {0}")]
-    Migrate(sqlx::Error),
+    Migrate(#[from] crate::db::adopt::AdoptError),
     #[error("could not set up the Stripe client: {0}")]
     Stripe(#[from] crate::stripe::BadSecret),
 }
@@ -44,14 +44,19 @@ impl App {
         retry: RetryPolicy,
     ) -> Result<Self, StartupError> {
         let db = Db::connect_with(&config.database_url, config.db_max_connections).await?;
-        db.migrate().await.map_err(StartupError::Migrate)?;
+        db.migrate().await?;
         let stripe = match &config.stripe {
             Some(stripe) => Some(StripeGateway::new(stripe, retry)?),
             None => None,
         };
+        let scheme = match config.password_hasher {
+            Some(scheme) => scheme,
+            None if crate::db::adopt::is_laravel(&db).await? => PasswordScheme::Bcrypt,
+            None => PasswordScheme::Argon2id,
+        };
         let accounts = Accounts::new(
             db.clone(),
-            Hasher::new(config.password_hash_concurrency, config.password_hasher),
+            Hasher::new(config.password_hash_concurrency, scheme),
         );
         let sync = SyncService::new(db, stripe);
         sync.spawn_heartbeat();

@@ -2,6 +2,7 @@
 //! per table. Every query is written once, in portable SQL, and run on whichever
 //! pool is configured through [`on_pool!`].
 
+pub mod adopt;
 pub mod checkpoints;
 pub mod events;
 pub mod jobs;
@@ -135,13 +136,30 @@ impl Db {
         Ok(Db::Sqlite(pool))
     }
 
-    /// Applies the app's migrations and the session table.
-    pub async fn migrate(&self) -> Result<(), sqlx::Error> {
+    /// Applies the app's migrations and the session table, adopting first a
+    /// database whose `users` table a Laravel app made (see [`adopt`]).
+    pub async fn migrate(&self) -> Result<adopt::Adoption, adopt::AdoptError> {
+        let migrator = self.migrator();
+        let adoption = adopt::prepare(self, migrator).await?;
+        let applied = match self {
+            Db::Sqlite(pool) => migrator.run(pool).await,
+            Db::Postgres(pool) => migrator.run(pool).await,
+        };
+        applied.map_err(|err| match err {
+            sqlx::migrate::MigrateError::Execute(err) => adopt::AdoptError::Sql(err),
+            other => adopt::AdoptError::Sql(sqlx::Error::Migrate(Box::new(other))),
+        })?;
+        self.session_store().migrate().await?;
+        Ok(adoption)
+    }
+
+    fn migrator(&self) -> &'static sqlx::migrate::Migrator {
+        static SQLITE: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
+        static POSTGRES: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
         match self {
-            Db::Sqlite(pool) => sqlx::migrate!("migrations/sqlite").run(pool).await?,
-            Db::Postgres(pool) => sqlx::migrate!("migrations/postgres").run(pool).await?,
+            Db::Sqlite(_) => &SQLITE,
+            Db::Postgres(_) => &POSTGRES,
         }
-        self.session_store().migrate().await
     }
 
     pub async fn begin(&self) -> Result<Tx, sqlx::Error> {
@@ -168,6 +186,45 @@ impl Db {
             Db::Sqlite(_) => "sqlite",
             Db::Postgres(_) => "postgres",
         }
+    }
+}
+
+/// A time in a column Laravel owns (`users.created_at`, `updated_at`, …): on
+/// SQLite written as Laravel writes it (`Y-m-d H:i:s`, UTC), so an Eloquent model
+/// reads back what this app wrote; elsewhere the database's own timestamp.
+#[derive(Debug, Clone, Copy)]
+pub struct LaravelTime(pub time::OffsetDateTime);
+
+impl sqlx::Type<sqlx::Sqlite> for LaravelTime {
+    fn type_info() -> sqlx::sqlite::SqliteTypeInfo {
+        <String as sqlx::Type<sqlx::Sqlite>>::type_info()
+    }
+}
+
+impl<'q> sqlx::Encode<'q, sqlx::Sqlite> for LaravelTime {
+    fn encode_by_ref(
+        &self,
+        buf: &mut Vec<sqlx::sqlite::SqliteArgumentValue<'q>>,
+    ) -> Result<sqlx::encode::IsNull, sqlx::error::BoxDynError> {
+        let format =
+            time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second]");
+        let text = self.0.to_offset(time::UtcOffset::UTC).format(&format)?;
+        <String as sqlx::Encode<'q, sqlx::Sqlite>>::encode(text, buf)
+    }
+}
+
+impl sqlx::Type<sqlx::Postgres> for LaravelTime {
+    fn type_info() -> sqlx::postgres::PgTypeInfo {
+        <time::OffsetDateTime as sqlx::Type<sqlx::Postgres>>::type_info()
+    }
+}
+
+impl sqlx::Encode<'_, sqlx::Postgres> for LaravelTime {
+    fn encode_by_ref(
+        &self,
+        buf: &mut sqlx::postgres::PgArgumentBuffer,
+    ) -> Result<sqlx::encode::IsNull, sqlx::error::BoxDynError> {
+        <time::OffsetDateTime as sqlx::Encode<sqlx::Postgres>>::encode_by_ref(&self.0, buf)
     }
 }
 

@@ -5,13 +5,28 @@ use std::fmt;
 use sqlx::FromRow;
 use time::OffsetDateTime;
 
-use super::{Db, Tx, on_pool, on_tx};
+use super::{Db, LaravelTime, Tx, on_pool, on_tx};
 
-const COLUMNS: &str = "id, name, email, password, stripe_id, pm_type, pm_last_four, \
-     trial_ends_at, stripe_snapshot, stripe_snapshot_at, stripe_create_key, \
-     stripe_create_params, stripe_lease_holder, stripe_lease_expires, stripe_synced_hash, \
-     stripe_synced_at, stripe_event_created, \
-     created_at, updated_at";
+/// The columns of [`User`]. On PostgreSQL, Laravel's and Cashier's timestamps are
+/// `timestamp without time zone` in a database a Laravel app made (UTC, as
+/// Laravel writes them): read as `timestamptz` whatever their type.
+fn columns(db: &Db) -> &'static str {
+    match db {
+        Db::Sqlite(_) => {
+            "id, name, email, password, stripe_id, pm_type, pm_last_four, \
+             trial_ends_at, stripe_snapshot, stripe_snapshot_at, stripe_create_key, \
+             stripe_create_params, stripe_lease_holder, stripe_lease_expires, \
+             stripe_synced_hash, stripe_synced_at, stripe_event_created, created_at, updated_at"
+        }
+        Db::Postgres(_) => {
+            "id, name, email, password, stripe_id, pm_type, pm_last_four, \
+             trial_ends_at::timestamptz AS trial_ends_at, stripe_snapshot, stripe_snapshot_at, \
+             stripe_create_key, stripe_create_params, stripe_lease_holder, \
+             stripe_lease_expires, stripe_synced_hash, stripe_synced_at, stripe_event_created, \
+             created_at::timestamptz AS created_at, updated_at::timestamptz AS updated_at"
+        }
+    }
+}
 
 #[derive(Clone, FromRow)]
 pub struct User {
@@ -36,8 +51,9 @@ pub struct User {
     pub stripe_synced_at: Option<OffsetDateTime>,
     /// `created` (Unix seconds) of the newest customer event applied.
     pub stripe_event_created: Option<i64>,
-    pub created_at: OffsetDateTime,
-    pub updated_at: OffsetDateTime,
+    /// Laravel leaves these empty on rows made without Eloquent.
+    pub created_at: Option<OffsetDateTime>,
+    pub updated_at: Option<OffsetDateTime>,
 }
 
 /// The password hash never reaches a log line.
@@ -102,23 +118,23 @@ pub async fn insert(db: &Db, user: NewUser<'_>, now: OffsetDateTime) -> Result<i
         .bind(user.name)
         .bind(user.email)
         .bind(user.password_hash)
-        .bind(now)
+        .bind(LaravelTime(now))
         .fetch_one(pool)
         .await)
 }
 
 pub async fn find(db: &Db, id: i64) -> Result<Option<User>, sqlx::Error> {
-    let sql = format!("SELECT {COLUMNS} FROM users WHERE id = $1");
+    let sql = format!("SELECT {} FROM users WHERE id = $1", columns(db));
     on_pool!(db, pool => sqlx::query_as(&sql).bind(id).fetch_optional(pool).await)
 }
 
 pub async fn find_by_email(db: &Db, email: &str) -> Result<Option<User>, sqlx::Error> {
-    let sql = format!("SELECT {COLUMNS} FROM users WHERE email = $1");
+    let sql = format!("SELECT {} FROM users WHERE email = $1", columns(db));
     on_pool!(db, pool => sqlx::query_as(&sql).bind(email).fetch_optional(pool).await)
 }
 
 pub async fn find_by_stripe_id(db: &Db, stripe_id: &str) -> Result<Option<User>, sqlx::Error> {
-    let sql = format!("SELECT {COLUMNS} FROM users WHERE stripe_id = $1");
+    let sql = format!("SELECT {} FROM users WHERE stripe_id = $1", columns(db));
     on_pool!(db, pool => sqlx::query_as(&sql).bind(stripe_id).fetch_optional(pool).await)
 }
 
@@ -130,7 +146,7 @@ pub async fn update_profile(
     now: OffsetDateTime,
 ) -> Result<(), sqlx::Error> {
     const SQL: &str = "UPDATE users SET name = $2, email = $3, updated_at = $4 WHERE id = $1";
-    on_pool!(db, pool => sqlx::query(SQL).bind(id).bind(name).bind(email).bind(now).execute(pool).await.map(|r| r.rows_affected()))?;
+    on_pool!(db, pool => sqlx::query(SQL).bind(id).bind(name).bind(email).bind(LaravelTime(now)).execute(pool).await.map(|r| r.rows_affected()))?;
     Ok(())
 }
 
@@ -261,7 +277,7 @@ pub async fn forget_deleted_customer(
             stripe_id = NULL, pm_type = NULL, pm_last_four = NULL, trial_ends_at = NULL, \
             stripe_snapshot = NULL, stripe_snapshot_at = NULL, updated_at = $2 \
         WHERE stripe_id = $1 RETURNING id";
-    on_tx!(tx, conn => sqlx::query_scalar(SQL).bind(stripe_id).bind(now).fetch_optional(conn).await)
+    on_tx!(tx, conn => sqlx::query_scalar(SQL).bind(stripe_id).bind(LaravelTime(now)).fetch_optional(conn).await)
 }
 
 /// Records that the linked customer is gone from Stripe, keeping the dead id so the
@@ -290,7 +306,7 @@ pub async fn clear_customer(
             stripe_id = NULL, pm_type = NULL, pm_last_four = NULL, \
             stripe_snapshot = NULL, stripe_snapshot_at = NULL, updated_at = $3 \
         WHERE id = $1 AND stripe_id = $2";
-    on_pool!(db, pool => sqlx::query(SQL).bind(id).bind(stripe_id).bind(now).execute(pool).await.map(|r| r.rows_affected()))?;
+    on_pool!(db, pool => sqlx::query(SQL).bind(id).bind(stripe_id).bind(LaravelTime(now)).execute(pool).await.map(|r| r.rows_affected()))?;
     Ok(())
 }
 
@@ -406,7 +422,7 @@ pub async fn link_orphan(
     let done = on_pool!(db, pool => sqlx::query(SQL)
         .bind(id)
         .bind(stripe_id)
-        .bind(now)
+        .bind(LaravelTime(now))
         .bind(unix_ms(now))
         .execute(pool)
         .await

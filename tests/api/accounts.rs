@@ -393,7 +393,7 @@ async fn a_user_with_laravel_s_bcrypt_hash_signs_in_and_the_hash_is_never_rewrit
 #[tokio::test]
 async fn with_password_hasher_bcrypt_new_passwords_are_stored_as_laravel_writes_them() {
     let app = spawn_app_customized(StripeSetup::Fake, |config| {
-        config.password_hasher = stripe_sync::config::PasswordScheme::Bcrypt;
+        config.password_hasher = Some(stripe_sync::config::PasswordScheme::Bcrypt);
     })
     .await;
     let browser = app.browser();

@@ -62,6 +62,16 @@ pub fn test_retry_policy() -> RetryPolicy {
     }
 }
 
+/// A row's columns as text (the query casts them), read alike on every driver.
+pub fn texts<R>(row: &R) -> Vec<Option<String>>
+where
+    R: sqlx::Row,
+    usize: sqlx::ColumnIndex<R>,
+    for<'r> Option<String>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    (0..row.len()).map(|i| row.try_get(i).unwrap()).collect()
+}
+
 /// A fresh database for one test: a SQLite file, or a new PostgreSQL database on
 /// the server `DATABASE_URL` names when it is a postgres URL.
 pub async fn fresh_database_url() -> String {
@@ -133,7 +143,7 @@ fn test_config(database_url: &str, api_base: Option<String>, app_key: &[u8]) -> 
         trusted_proxies: Vec::new(),
         // Debug builds hash slowly; room for a test's parallel sign-ins.
         password_hash_concurrency: 4,
-        password_hasher: stripe_sync::config::PasswordScheme::Argon2id,
+        password_hasher: None,
         limits: Default::default(),
         db_max_connections: stripe_sync::db::DEFAULT_MAX_CONNECTIONS,
     }

@@ -9,6 +9,7 @@ mod customer_actions;
 mod customer_create;
 mod helpers;
 mod jobs;
+mod laravel;
 mod log_lines;
 mod operations;
 mod profile;

@@ -4,7 +4,7 @@
 use serde_json::Value;
 use stripe_sync::db::Db;
 
-use crate::helpers::{TestApp, spawn_app};
+use crate::helpers::{TestApp, spawn_app, texts};
 use crate::stripe_fake::Fault;
 use crate::sync_command::{json_report, run_ok, stderr};
 
@@ -52,15 +52,6 @@ async fn database_state(app: &TestApp) -> String {
         state.push_str(&format!("{rows:?}\n"));
     }
     state
-}
-
-fn texts<R>(row: &R) -> Vec<Option<String>>
-where
-    R: sqlx::Row,
-    usize: sqlx::ColumnIndex<R>,
-    for<'r> Option<String>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-{
-    (0..row.len()).map(|i| row.try_get(i).unwrap()).collect()
 }
 
 #[tokio::test]
