@@ -75,7 +75,7 @@ async fn flood(
         .env("TRUSTED_PROXIES", "127.0.0.1")
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null());
-    // Reaped by wait4 below, which also reports the server's peak RSS.
+    // Reaped below, which also reports the server's own peak RSS (VmHWM).
     #[allow(clippy::zombie_processes)]
     let server = command.spawn().expect("server starts");
     let pid = server.id() as libc::pid_t;

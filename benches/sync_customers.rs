@@ -165,7 +165,7 @@ async fn measure(app: &TestApp, phase: &str, args: &[&str]) -> Measured {
     command
         .stdout(std::fs::File::create(&out).unwrap())
         .stderr(Stdio::null());
-    // Reaped by wait4 below, which also reports this one process's peak RSS.
+    // Reaped below, which also reports this one process's own peak RSS (VmHWM).
     #[allow(clippy::zombie_processes)]
     let child = command.spawn().expect("binary starts");
     let pid = child.id() as libc::pid_t;

@@ -139,7 +139,8 @@ impl SyncService {
             plan_payment_method(event, &user)
         };
         let guarded = event.type_ == "customer.updated";
-        let lookup = match &plan {
+        // Stripe is asked before the transaction, never inside it.
+        let pulled = match &plan {
             Plan::Pull => Some(self.stripe()?.retrieve_customer(customer).await?),
             _ => None,
         };
@@ -168,9 +169,10 @@ impl SyncService {
                 }
             }
             Plan::Pull => {
-                let lookup = lookup.expect("pulled above");
-                self.store_lookup_in(&mut tx, user.id, customer, &lookup)
-                    .await?;
+                if let Some(lookup) = &pulled {
+                    self.store_lookup_in(&mut tx, user.id, customer, lookup)
+                        .await?;
+                }
                 if guarded {
                     users::note_event_created(&mut tx, user.id, event.created).await?;
                 }
