@@ -171,13 +171,22 @@ impl SyncService {
         // Up to and including this second; events of it still arriving are read by
         // the next run, which starts a minute before the checkpoint.
         let until = now + 1;
-        // The run covers everything after the checkpoint only when it starts at or
-        // before it and reads every type.
+        if let Some(checkpoint) = stored.as_ref().filter(|c| c.event_created < oldest) {
+            tracing::warn!(
+                checkpoint = %checkpoint.event_id,
+                from,
+                "the checkpoint is older than Stripe keeps events or than applied events are \
+                 remembered: events before the start can no longer be replayed"
+            );
+        }
+        // The run covers everything after the checkpoint when it reads every type
+        // and starts from the checkpoint (or as near as can be), or before it.
         let may_move = !options.dry_run
             && options.types.is_empty()
-            && stored
-                .as_ref()
-                .is_none_or(|checkpoint| from <= checkpoint.event_created);
+            && (options.since.is_none()
+                || stored
+                    .as_ref()
+                    .is_none_or(|checkpoint| from <= checkpoint.event_created));
         let server_type = match options.types.as_slice() {
             [only] if !only.contains('*') => Some(only.as_str()),
             _ => None,

@@ -226,3 +226,23 @@ async fn bad_input_is_refused_with_exit_code_2_before_anything_is_read() {
     }
     assert_eq!(app.stripe.total_calls(), 0);
 }
+
+#[tokio::test]
+async fn a_checkpoint_older_than_stripe_keeps_events_starts_the_run_at_the_limit_and_moves() {
+    let (app, [(ann, ann_customer), _]) = two_linked_users().await;
+    let long_ago = time::OffsetDateTime::now_utc().unix_timestamp() - 40 * 86_400;
+    app.execute(&format!(
+        "INSERT INTO stripe_event_checkpoints (name, event_id, event_created, updated_at) \
+         VALUES ('replay-events', 'evt_long_ago', {long_ago}, {long_ago})"
+    ))
+    .await;
+    app.stripe.set_default_card(&ann_customer, "visa", "4242");
+
+    let report = run_ok(&app, &["stripe:replay-events"]).await;
+
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let from = report["from"].as_i64().unwrap();
+    assert!((now - 30 * 86_400 - from).abs() < 60, "{report}");
+    assert_eq!(report["checkpoint_moved"], true, "{report}");
+    assert_eq!(app.user(ann).await.pm_type.as_deref(), Some("visa"));
+}
