@@ -73,9 +73,33 @@ pub const HANDLED_EVENTS: &[&str] = &[
     "charge.refunded",
 ];
 
+/// The handling an event type gets; `None` for types the app does not act on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Kind {
+    CustomerUpdated,
+    PaymentMethod,
+    CustomerDeleted,
+    Checkout,
+    Refund,
+}
+
+fn kind(type_: &str) -> Option<Kind> {
+    Some(match type_ {
+        "customer.updated" => Kind::CustomerUpdated,
+        "payment_method.attached" | "payment_method.detached" => Kind::PaymentMethod,
+        "customer.deleted" => Kind::CustomerDeleted,
+        "checkout.session.completed"
+        | "checkout.session.async_payment_succeeded"
+        | "checkout.session.async_payment_failed"
+        | "checkout.session.expired" => Kind::Checkout,
+        "charge.refunded" => Kind::Refund,
+        _ => return None,
+    })
+}
+
 /// Whether the app acts on events of this type.
 pub fn is_handled(type_: &str) -> bool {
-    HANDLED_EVENTS.contains(&type_)
+    kind(type_).is_some()
 }
 
 /// What a customer event does to the stored Stripe-side copy.
@@ -97,27 +121,22 @@ impl SyncService {
         if events::is_recorded(self.db(), &event.id).await? {
             return Ok(EventOutcome::Duplicate);
         }
-        let outcome = match event.type_.as_str() {
-            "customer.updated" => match event.object_str("id") {
+        let outcome = match kind(&event.type_) {
+            Some(Kind::CustomerUpdated) => match event.object_str("id") {
                 Some(customer) => self.apply_customer_event(event, customer).await?,
                 None => EventOutcome::Ignored,
             },
-            "payment_method.attached" | "payment_method.detached" => {
-                match event.payment_method_customer() {
-                    Some(customer) => self.apply_customer_event(event, customer).await?,
-                    None => EventOutcome::Ignored,
-                }
-            }
-            "customer.deleted" => match event.object_str("id") {
+            Some(Kind::PaymentMethod) => match event.payment_method_customer() {
+                Some(customer) => self.apply_customer_event(event, customer).await?,
+                None => EventOutcome::Ignored,
+            },
+            Some(Kind::CustomerDeleted) => match event.object_str("id") {
                 Some(customer) => self.forget_for_event(event, customer).await?,
                 None => EventOutcome::Ignored,
             },
-            "checkout.session.completed"
-            | "checkout.session.async_payment_succeeded"
-            | "checkout.session.async_payment_failed"
-            | "checkout.session.expired" => self.record_checkout(event).await?,
-            "charge.refunded" => self.record_refund(event).await?,
-            _ => EventOutcome::Ignored,
+            Some(Kind::Checkout) => self.record_checkout(event).await?,
+            Some(Kind::Refund) => self.record_refund(event).await?,
+            None => EventOutcome::Ignored,
         };
         tracing::info!(event_id = %event.id, event_type = %event.type_, ?outcome, "stripe event");
         Ok(outcome)
@@ -442,5 +461,28 @@ fn plan_payment_method(event: &StripeEvent, user: &users::User) -> Plan {
         Plan::Unchanged
     } else {
         Plan::Store(fresh)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_endpoint_s_event_list_is_exactly_what_apply_event_handles() {
+        for type_ in HANDLED_EVENTS {
+            assert!(is_handled(type_), "{type_} is listed but not handled");
+        }
+        let handled_kinds: std::collections::HashSet<_> =
+            HANDLED_EVENTS.iter().filter_map(|t| kind(t)).collect();
+        assert_eq!(handled_kinds.len(), 5, "every kind has a listed type");
+        for other in [
+            "customer.created",
+            "invoice.paid",
+            "charge.succeeded",
+            "customer.*",
+        ] {
+            assert!(!is_handled(other), "{other}");
+        }
     }
 }
