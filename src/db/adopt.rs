@@ -246,7 +246,8 @@ async fn is_ours(db: &Db) -> Result<bool, sqlx::Error> {
     Ok(count > 0)
 }
 
-async fn table_exists(db: &Db, table: &str) -> Result<bool, sqlx::Error> {
+/// Whether the table exists (in the current schema on PostgreSQL).
+pub async fn table_exists(db: &Db, table: &str) -> Result<bool, sqlx::Error> {
     let count: i64 = match db {
         Db::Sqlite(pool) => {
             sqlx::query_scalar(
@@ -269,7 +270,8 @@ async fn table_exists(db: &Db, table: &str) -> Result<bool, sqlx::Error> {
     Ok(count > 0)
 }
 
-async fn columns(db: &Db, table: &str) -> Result<Vec<String>, sqlx::Error> {
+/// The table's column names, in no particular order.
+pub async fn columns(db: &Db, table: &str) -> Result<Vec<String>, sqlx::Error> {
     match db {
         Db::Sqlite(pool) => {
             sqlx::query_scalar("SELECT name FROM pragma_table_info($1)")

@@ -62,8 +62,23 @@ pub fn test_retry_policy() -> RetryPolicy {
     }
 }
 
+/// Every row a query returns, each column as text (the query casts them).
+pub async fn text_rows(db: &Db, sql: &str) -> Vec<Vec<Option<String>>> {
+    match db {
+        Db::Sqlite(pool) => sqlx::query(sql)
+            .fetch_all(pool)
+            .await
+            .map(|rows| rows.iter().map(texts).collect()),
+        Db::Postgres(pool) => sqlx::query(sql)
+            .fetch_all(pool)
+            .await
+            .map(|rows| rows.iter().map(texts).collect()),
+    }
+    .unwrap_or_else(|err| panic!("{sql}: {err}"))
+}
+
 /// A row's columns as text (the query casts them), read alike on every driver.
-pub fn texts<R>(row: &R) -> Vec<Option<String>>
+fn texts<R>(row: &R) -> Vec<Option<String>>
 where
     R: sqlx::Row,
     usize: sqlx::ColumnIndex<R>,

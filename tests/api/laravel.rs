@@ -5,7 +5,7 @@ use reqwest::StatusCode;
 use stripe_sync::db::{Db, users};
 
 use crate::helpers::{
-    StripeSetup, TestApp, fresh_database_url, spawn_app, spawn_app_customized, texts,
+    StripeSetup, TestApp, fresh_database_url, spawn_app, spawn_app_customized, text_rows,
 };
 use crate::sync_command::{run_ok, stderr};
 
@@ -203,22 +203,7 @@ async fn laravel_state(url: &str, only_laravel: bool) -> String {
             .collect::<Vec<_>>()
             .join(", ");
         let sql = format!("SELECT {select} FROM \"{table}\" ORDER BY 1");
-        let rows: Vec<Vec<Option<String>>> = match &db {
-            Db::Sqlite(pool) => sqlx::query(&sql)
-                .fetch_all(pool)
-                .await
-                .unwrap()
-                .iter()
-                .map(texts)
-                .collect(),
-            Db::Postgres(pool) => sqlx::query(&sql)
-                .fetch_all(pool)
-                .await
-                .unwrap()
-                .iter()
-                .map(texts)
-                .collect(),
-        };
+        let rows = text_rows(&db, &sql).await;
         state.push_str(&format!("{rows:?}\n"));
     }
     state
@@ -384,24 +369,7 @@ async fn times_written_to_laravel_s_columns_read_back_in_laravel_s_format() {
 /// Column names of a table, sorted.
 async fn column_names(url: &str, table: &str) -> Vec<String> {
     let db = Db::connect(url).await.unwrap();
-    let mut names: Vec<String> = match &db {
-        Db::Sqlite(pool) => {
-            sqlx::query_scalar("SELECT name FROM pragma_table_info($1)")
-                .bind(table)
-                .fetch_all(pool)
-                .await
-        }
-        Db::Postgres(pool) => {
-            sqlx::query_scalar(
-                "SELECT CAST(column_name AS TEXT) FROM information_schema.columns \
-             WHERE table_schema = current_schema() AND table_name = $1",
-            )
-            .bind(table)
-            .fetch_all(pool)
-            .await
-        }
-    }
-    .unwrap();
+    let mut names = stripe_sync::db::adopt::columns(&db, table).await.unwrap();
     names.sort();
     names
 }

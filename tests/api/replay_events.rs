@@ -2,9 +2,8 @@
 //! stand-in's Events API: what no webhook brought is applied, once.
 
 use serde_json::Value;
-use stripe_sync::db::Db;
 
-use crate::helpers::{TestApp, spawn_app, texts};
+use crate::helpers::{TestApp, spawn_app, text_rows};
 use crate::stripe_fake::Fault;
 use crate::sync_command::{json_report, run_ok, stderr};
 
@@ -33,22 +32,7 @@ async fn database_state(app: &TestApp) -> String {
         CAST(updated_at AS TEXT) FROM stripe_event_checkpoints";
     let mut state = String::new();
     for sql in [USERS, EVENTS, CHECKPOINT] {
-        let rows: Vec<Vec<Option<String>>> = match &app.db {
-            Db::Sqlite(pool) => sqlx::query(sql)
-                .fetch_all(pool)
-                .await
-                .unwrap()
-                .iter()
-                .map(texts)
-                .collect(),
-            Db::Postgres(pool) => sqlx::query(sql)
-                .fetch_all(pool)
-                .await
-                .unwrap()
-                .iter()
-                .map(texts)
-                .collect(),
-        };
+        let rows = text_rows(&app.db, sql).await;
         state.push_str(&format!("{rows:?}\n"));
     }
     state
