@@ -12,7 +12,9 @@ use crate::config::Config;
 use crate::startup::App;
 use crate::stripe::{RateLimiter, RetryPolicy};
 use crate::sync::SyncError;
-use crate::sync::replay::{ReplayOptions, ReplayReport, ReplayTally, parse_since};
+use crate::sync::replay::{
+    MAX_SLICE_EVENTS, ReplayOptions, ReplayReport, ReplayTally, parse_since,
+};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -72,6 +74,7 @@ pub async fn run(config: Config, args: Args) -> Result<(), CliError> {
         types: args.types,
         dry_run: args.dry_run,
         retention_days,
+        max_slice_events: MAX_SLICE_EVENTS,
     };
     tracing::info!(?options, rate, "stripe:replay-events starting");
     let tally = Arc::new(ReplayTally::default());

@@ -26,7 +26,7 @@ pub const DEFAULT_SINCE_SECONDS: i64 = 3 * 86_400;
 /// Stripe keeps events for thirty days.
 pub const STRIPE_KEEPS_SECONDS: i64 = 30 * 86_400;
 /// Events read into memory at once before a time slice is split in two.
-const MAX_SLICE_EVENTS: usize = 5_000;
+pub const MAX_SLICE_EVENTS: usize = 5_000;
 
 #[derive(Debug, Clone)]
 pub struct ReplayOptions {
@@ -38,6 +38,9 @@ pub struct ReplayOptions {
     /// How long applied events are remembered (`STRIPE_EVENTS_RETENTION_DAYS`): a
     /// replay never reaches further back, where it could not tell a duplicate.
     pub retention_days: u32,
+    /// Events held in memory at once ([`MAX_SLICE_EVENTS`]): a fuller time slice
+    /// is halved, unless one second alone holds more.
+    pub max_slice_events: usize,
 }
 
 /// Live counts for the progress display.
@@ -214,7 +217,14 @@ impl SyncService {
         let mut blocked = false;
         let mut slice_from = from;
         'slices: while slice_from < until {
-            let (events, slice_until) = read_slice(stripe, slice_from, until, server_type).await?;
+            let (events, slice_until) = read_slice(
+                stripe,
+                slice_from,
+                until,
+                server_type,
+                options.max_slice_events,
+            )
+            .await?;
             for event in events {
                 if stop.load(Ordering::SeqCst) {
                     report.interrupted = true;
@@ -304,13 +314,14 @@ fn count(report: &mut ReplayReport, tally: &ReplayTally, outcome: EventOutcome) 
 }
 
 /// Reads the events of `[from, until)`, oldest first (ties by id), halving the
-/// slice while it holds more than [`MAX_SLICE_EVENTS`] so memory stays bounded.
+/// slice while it holds more than `max_events` so memory stays bounded.
 /// Returns the events and where the slice read ended.
 async fn read_slice(
     stripe: &crate::stripe::StripeGateway,
     from: i64,
     mut until: i64,
     type_: Option<&str>,
+    max_events: usize,
 ) -> Result<(Vec<StripeEvent>, i64), SyncError> {
     'slice: loop {
         let query = EventQuery { from, until, type_ };
@@ -330,7 +341,7 @@ async fn read_slice(
                 })?;
                 events.push(event);
             }
-            if events.len() > MAX_SLICE_EVENTS && until - from > 1 {
+            if events.len() > max_events && until - from > 1 {
                 until = from + (until - from) / 2;
                 continue 'slice;
             }

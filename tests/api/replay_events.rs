@@ -230,3 +230,93 @@ async fn a_checkpoint_older_than_stripe_keeps_events_starts_the_run_at_the_limit
     assert_eq!(report["checkpoint_moved"], true, "{report}");
     assert_eq!(app.user(ann).await.pm_type.as_deref(), Some("visa"));
 }
+
+#[tokio::test]
+async fn a_window_fuller_than_memory_allows_is_read_in_halves_and_nothing_is_missed() {
+    use std::sync::Arc;
+    use std::sync::atomic::AtomicBool;
+    use stripe_sync::sync::replay::{ReplayOptions, ReplayTally};
+
+    let (app, linked) = two_linked_users().await;
+    // Three rounds of renames, each round ten seconds older than the next.
+    for round in 0..3 {
+        for (_, customer) in &linked {
+            app.stripe
+                .rename_customer(customer, &format!("Name {round}"));
+        }
+        app.stripe.backdate_events(10);
+    }
+    let made = app.stripe.events().len();
+    let options = ReplayOptions {
+        since: None,
+        types: Vec::new(),
+        dry_run: false,
+        retention_days: 30,
+        // Far fewer than the window holds: the slice is halved again and again.
+        max_slice_events: 2,
+    };
+
+    let report = app
+        .sync
+        .replay_events(
+            &options,
+            Arc::new(ReplayTally::default()),
+            Arc::new(AtomicBool::new(false)),
+        )
+        .await
+        .unwrap();
+
+    assert_eq!(report.listed as usize, made, "every event read once");
+    assert_eq!(report.applied, 6, "every rename applied: {report:?}");
+    assert!(app.stripe.calls("GET", "/v1/events") > 3, "read in slices");
+    for (id, _) in &linked {
+        let snapshot: Value =
+            serde_json::from_str(&app.user(*id).await.stripe_snapshot.unwrap()).unwrap();
+        assert_eq!(snapshot["name"], "Name 2", "the newest rename wins");
+    }
+}
+
+#[tokio::test]
+async fn sigterm_stops_a_replay_between_events_and_the_next_run_applies_the_rest() {
+    let app = spawn_app().await;
+    let ids = app.insert_users(12).await;
+    for id in &ids {
+        let customer = app.sync.create_customer(*id).await.unwrap();
+        // A new default card: each event costs the replay one retrieve.
+        app.stripe
+            .set_default_card(customer.stripe_id(), "visa", "4242");
+    }
+    app.stripe
+        .set_latency(std::time::Duration::from_millis(150));
+    let cards = || async {
+        let mut set = 0;
+        for id in &ids {
+            set += u64::from(app.user(*id).await.pm_type.is_some());
+        }
+        set
+    };
+    let child = app
+        .command(&["stripe:replay-events", "--json"])
+        .spawn()
+        .unwrap();
+    while cards().await < 2 {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+
+    // SAFETY: kill(2) on our own child's pid.
+    unsafe { libc::kill(child.id().unwrap() as libc::pid_t, libc::SIGTERM) };
+    let output = child.wait_with_output().await.unwrap();
+
+    assert_eq!(output.status.code(), Some(143), "{}", stderr(&output));
+    let report = json_report(&output);
+    assert_eq!(report["interrupted"], true);
+    let applied = report["applied"].as_u64().unwrap();
+    assert!(applied > 0 && applied < 12, "stopped part way: {report}");
+    assert_eq!(cards().await, applied, "each applied event was stored");
+    assert_eq!(report["checkpoint_moved"], true);
+
+    let rest = run_ok(&app, &["stripe:replay-events"]).await;
+
+    assert_eq!(rest["applied"].as_u64().unwrap(), 12 - applied, "{rest}");
+    assert_eq!(cards().await, 12, "nothing lost");
+}
