@@ -199,15 +199,16 @@ fn tempfile_path(phase: &str) -> std::path::PathBuf {
 /// Users already linked and pushed, written in bulk (no Stripe call, no argon2).
 async fn insert_synced_users(db: &Db, count: usize) {
     let now = time::OffsetDateTime::now_utc();
+    // `$query`: sqlx's, or on MySQL the app's, which binds numbered placeholders.
     macro_rules! insert_all {
-        ($pool:expr) => {{
+        ($pool:expr, $query:path) => {{
             let mut tx = $pool.begin().await.unwrap();
             for n in 0..count {
                 let params = CustomerParams {
                     name: format!("User {n}"),
                     email: format!("user{n}@example.com"),
                 };
-                sqlx::query(
+                $query(
                     "INSERT INTO users (name, email, password, stripe_id, stripe_synced_hash, \
                      stripe_synced_at, created_at, updated_at) VALUES ($1, $2, 'x', $3, $4, $5, $5, $5)",
                 )
@@ -224,8 +225,9 @@ async fn insert_synced_users(db: &Db, count: usize) {
         }};
     }
     match db {
-        Db::Sqlite(pool) => insert_all!(pool),
-        Db::Postgres(pool) => insert_all!(pool),
+        Db::Sqlite(pool) => insert_all!(pool, sqlx::query),
+        Db::Postgres(pool) => insert_all!(pool, sqlx::query),
+        Db::Mysql(pool) => insert_all!(pool, stripe_sync::db::mysql::query),
     }
 }
 

@@ -96,6 +96,7 @@ async fn count(app: &TestApp, sql: &str) -> i64 {
     match &app.db {
         stripe_sync::db::Db::Sqlite(pool) => sqlx::query_scalar(sql).fetch_one(pool).await,
         stripe_sync::db::Db::Postgres(pool) => sqlx::query_scalar(sql).fetch_one(pool).await,
+        stripe_sync::db::Db::Mysql(pool) => sqlx::query_scalar(sql).fetch_one(pool).await,
     }
     .unwrap()
 }

@@ -31,7 +31,7 @@ const SIGNING_KEY_BYTES: usize = 64;
 /// Every setting with its default, for `--help`. A test holds it to `.env.example`.
 pub const SETTINGS_HELP: &str = "\
 Settings (from the environment, or .env in the working directory; the environment wins):
-  DATABASE_URL               sqlite:..., postgres://... or postgresql://...; other schemes are refused
+  DATABASE_URL               sqlite:..., postgres://... or mysql://...; other schemes are refused
                              [default: sqlite://storage/app.db, created if missing]
   STRIPE_SECRET              secret key (sk_... or rk_...) [default: none: Stripe actions say \"Stripe is not configured\"]
   STRIPE_KEY                 publishable key; accepted for a Laravel/Cashier .env, not used (no page loads Stripe.js)
@@ -60,7 +60,8 @@ Settings (from the environment, or .env in the working directory; the environmen
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error(
-        "DATABASE_URL must start with sqlite:, postgres:// or postgresql:// (it starts with {scheme:?})"
+        "DATABASE_URL must start with {} (it starts with {scheme:?})",
+        crate::db::URL_SCHEMES
     )]
     BadDatabaseUrl { scheme: String },
     #[error("TRUSTED_PROXIES must list IP addresses or networks (e.g. 10.0.0.0/8), not {0:?}")]

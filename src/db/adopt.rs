@@ -30,19 +30,36 @@ const DONE_BY_ADOPTION: &[i64] = &[
 /// What Laravel's `users` must have for this app to work on it.
 const LARAVEL_COLUMNS: &[&str] = &["id", "name", "email", "password"];
 
-/// A column adoption adds when it is missing: its type on SQLite and PostgreSQL
-/// (Laravel's and Cashier's types for their columns, ours for ours).
+/// A column adoption adds when it is missing: its type on SQLite, PostgreSQL and
+/// MySQL (Laravel's and Cashier's types for their columns, ours for ours).
 struct Column {
     name: &'static str,
     sqlite: &'static str,
     postgres: &'static str,
+    mysql: &'static str,
 }
 
-const fn column(name: &'static str, sqlite: &'static str, postgres: &'static str) -> Column {
+const fn column(
+    name: &'static str,
+    sqlite: &'static str,
+    postgres: &'static str,
+    mysql: &'static str,
+) -> Column {
     Column {
         name,
         sqlite,
         postgres,
+        mysql,
+    }
+}
+
+impl Column {
+    fn type_on(&self, db: &Db) -> &'static str {
+        match db {
+            Db::Sqlite(_) => self.sqlite,
+            Db::Postgres(_) => self.postgres,
+            Db::Mysql(_) => self.mysql,
+        }
     }
 }
 
@@ -51,29 +68,95 @@ const LARAVEL_TIMESTAMP: &str = "timestamp(0) without time zone NULL";
 /// Every `users` column the app reads or writes besides Laravel's own four.
 const USER_COLUMNS: &[Column] = &[
     // Laravel 11's
-    column("email_verified_at", "datetime NULL", LARAVEL_TIMESTAMP),
-    column("remember_token", "varchar NULL", "varchar(100) NULL"),
-    column("created_at", "datetime NULL", LARAVEL_TIMESTAMP),
-    column("updated_at", "datetime NULL", LARAVEL_TIMESTAMP),
+    column(
+        "email_verified_at",
+        "datetime NULL",
+        LARAVEL_TIMESTAMP,
+        "timestamp NULL",
+    ),
+    column(
+        "remember_token",
+        "varchar NULL",
+        "varchar(100) NULL",
+        "varchar(100) NULL",
+    ),
+    column(
+        "created_at",
+        "datetime NULL",
+        LARAVEL_TIMESTAMP,
+        "timestamp NULL",
+    ),
+    column(
+        "updated_at",
+        "datetime NULL",
+        LARAVEL_TIMESTAMP,
+        "timestamp NULL",
+    ),
     // Cashier 15's
-    column("stripe_id", "varchar NULL", "varchar(255) NULL"),
-    column("pm_type", "varchar NULL", "varchar(255) NULL"),
-    column("pm_last_four", "varchar NULL", "varchar(4) NULL"),
-    column("trial_ends_at", "datetime NULL", LARAVEL_TIMESTAMP),
+    column(
+        "stripe_id",
+        "varchar NULL",
+        "varchar(255) NULL",
+        "varchar(255) NULL",
+    ),
+    column(
+        "pm_type",
+        "varchar NULL",
+        "varchar(255) NULL",
+        "varchar(255) NULL",
+    ),
+    column(
+        "pm_last_four",
+        "varchar NULL",
+        "varchar(4) NULL",
+        "varchar(4) NULL",
+    ),
+    column(
+        "trial_ends_at",
+        "datetime NULL",
+        LARAVEL_TIMESTAMP,
+        "timestamp NULL",
+    ),
     // stripe-sync's
-    column("stripe_snapshot", "TEXT NULL", "TEXT NULL"),
-    column("stripe_snapshot_at", "TEXT NULL", "TIMESTAMPTZ NULL"),
-    column("stripe_create_key", "TEXT NULL", "TEXT NULL"),
-    column("stripe_create_params", "TEXT NULL", "TEXT NULL"),
+    column("stripe_snapshot", "TEXT NULL", "TEXT NULL", "TEXT NULL"),
+    column(
+        "stripe_snapshot_at",
+        "TEXT NULL",
+        "TIMESTAMPTZ NULL",
+        "DATETIME(6) NULL",
+    ),
+    column("stripe_create_key", "TEXT NULL", "TEXT NULL", "TEXT NULL"),
+    column(
+        "stripe_create_params",
+        "TEXT NULL",
+        "TEXT NULL",
+        "TEXT NULL",
+    ),
     column(
         "stripe_lease_holder",
         "VARCHAR(64) NULL",
         "VARCHAR(64) NULL",
+        "VARCHAR(64) NULL",
     ),
-    column("stripe_lease_expires", "BIGINT NULL", "BIGINT NULL"),
-    column("stripe_synced_hash", "TEXT NULL", "TEXT NULL"),
-    column("stripe_synced_at", "TEXT NULL", "TIMESTAMPTZ NULL"),
-    column("stripe_event_created", "BIGINT NULL", "BIGINT NULL"),
+    column(
+        "stripe_lease_expires",
+        "BIGINT NULL",
+        "BIGINT NULL",
+        "BIGINT NULL",
+    ),
+    column("stripe_synced_hash", "TEXT NULL", "TEXT NULL", "TEXT NULL"),
+    column(
+        "stripe_synced_at",
+        "TEXT NULL",
+        "TIMESTAMPTZ NULL",
+        "DATETIME(6) NULL",
+    ),
+    column(
+        "stripe_event_created",
+        "BIGINT NULL",
+        "BIGINT NULL",
+        "BIGINT NULL",
+    ),
 ];
 
 /// The app's own tables and the columns it needs of each: one that exists
@@ -196,39 +279,50 @@ pub async fn prepare(db: &Db, migrator: &Migrator) -> Result<Adoption, AdoptErro
         }
     }
 
+    let missing: Vec<&Column> = USER_COLUMNS
+        .iter()
+        .filter(|column| !users.iter().any(|c| c == column.name))
+        .collect();
     let mut tx = db.begin().await?;
-    for column in USER_COLUMNS {
-        if users.iter().any(|c| c == column.name) {
-            continue;
-        }
-        let sql = match db {
-            Db::Sqlite(_) => format!(
-                "ALTER TABLE users ADD COLUMN {} {}",
-                column.name, column.sqlite
-            ),
-            Db::Postgres(_) => {
-                format!(
-                    "ALTER TABLE users ADD COLUMN {} {}",
-                    column.name, column.postgres
-                )
-            }
-        };
+    for sql in users_changes(db, &missing).await? {
         on_tx!(&mut tx, conn => sqlx::query(&sql).execute(conn).await.map(drop))?;
     }
-    // Cashier indexes stripe_id; the app needs one user per customer.
-    const UNIQUE: &str = "CREATE UNIQUE INDEX IF NOT EXISTS users_stripe_id_unique \
-        ON users (stripe_id) WHERE stripe_id IS NOT NULL";
-    on_tx!(&mut tx, conn => sqlx::query(UNIQUE).execute(conn).await.map(drop))?;
     record_done_by_adoption(&mut tx, migrator).await?;
     tx.commit().await?;
     tracing::info!(
-        added = USER_COLUMNS
-            .iter()
-            .filter(|column| !users.iter().any(|c| c == column.name))
-            .count(),
+        added = missing.len(),
         "adopted a database another app made: missing users columns added"
     );
     Ok(Adoption::Adopted)
+}
+
+/// The statements that add the `missing` columns to `users` and the unique index
+/// on `stripe_id` (Cashier's index allows a customer twice; the app needs one
+/// user per customer). On MySQL, where DDL cannot be part of a transaction, one
+/// `ALTER TABLE`, which applies whole or not at all; a unique index there lets any
+/// number of rows be NULL, and has no `IF NOT EXISTS`.
+async fn users_changes(db: &Db, missing: &[&Column]) -> Result<Vec<String>, sqlx::Error> {
+    let add = |column: &Column| format!("ADD COLUMN {} {}", column.name, column.type_on(db));
+    let Db::Mysql(pool) = db else {
+        let mut changes: Vec<String> = missing
+            .iter()
+            .map(|column| format!("ALTER TABLE users {}", add(column)))
+            .collect();
+        changes.push(
+            "CREATE UNIQUE INDEX IF NOT EXISTS users_stripe_id_unique \
+             ON users (stripe_id) WHERE stripe_id IS NOT NULL"
+                .to_string(),
+        );
+        return Ok(changes);
+    };
+    let mut parts: Vec<String> = missing.iter().map(|column| add(column)).collect();
+    if !mysql_index_exists(pool, "users", "users_stripe_id_unique").await? {
+        parts.push("ADD UNIQUE INDEX users_stripe_id_unique (stripe_id)".to_string());
+    }
+    Ok(match parts.is_empty() {
+        true => Vec::new(),
+        false => vec![format!("ALTER TABLE users {}", parts.join(", "))],
+    })
 }
 
 /// Whether the database is a Laravel app's (its `migrations` table is there), so
@@ -246,7 +340,8 @@ async fn is_ours(db: &Db) -> Result<bool, sqlx::Error> {
     Ok(count > 0)
 }
 
-/// Whether the table exists (in the current schema on PostgreSQL).
+/// Whether the table exists (in the current schema on PostgreSQL, the current
+/// database on MySQL).
 pub async fn table_exists(db: &Db, table: &str) -> Result<bool, sqlx::Error> {
     let count: i64 = match db {
         Db::Sqlite(pool) => {
@@ -266,7 +361,33 @@ pub async fn table_exists(db: &Db, table: &str) -> Result<bool, sqlx::Error> {
             .fetch_one(pool)
             .await?
         }
+        Db::Mysql(pool) => {
+            super::mysql::query_scalar(
+                "SELECT COUNT(*) FROM information_schema.tables \
+                 WHERE table_schema = DATABASE() AND table_name = $1",
+            )
+            .bind(table)
+            .fetch_one(pool)
+            .await?
+        }
     };
+    Ok(count > 0)
+}
+
+/// Whether the table has an index of that name (the other databases can say
+/// `IF NOT EXISTS` instead).
+async fn mysql_index_exists(
+    pool: &sqlx::MySqlPool,
+    table: &str,
+    index: &str,
+) -> Result<bool, sqlx::Error> {
+    const SQL: &str = "SELECT COUNT(*) FROM information_schema.statistics \
+        WHERE table_schema = DATABASE() AND table_name = $1 AND index_name = $2";
+    let count: i64 = super::mysql::query_scalar(SQL)
+        .bind(table)
+        .bind(index)
+        .fetch_one(pool)
+        .await?;
     Ok(count > 0)
 }
 
@@ -283,6 +404,15 @@ pub async fn columns(db: &Db, table: &str) -> Result<Vec<String>, sqlx::Error> {
             sqlx::query_scalar(
                 "SELECT CAST(column_name AS TEXT) FROM information_schema.columns \
                  WHERE table_schema = current_schema() AND table_name = $1",
+            )
+            .bind(table)
+            .fetch_all(pool)
+            .await
+        }
+        Db::Mysql(pool) => {
+            super::mysql::query_scalar(
+                "SELECT CAST(column_name AS CHAR) FROM information_schema.columns \
+                 WHERE table_schema = DATABASE() AND table_name = $1",
             )
             .bind(table)
             .fetch_all(pool)

@@ -2,7 +2,7 @@
 
 use sqlx::FromRow;
 
-use super::{Db, on_pool};
+use super::{Db, mysql, on_pool};
 
 /// The last event a replay applied with every earlier one applied too.
 #[derive(Debug, Clone, PartialEq, Eq, FromRow, serde::Serialize)]
@@ -29,6 +29,9 @@ pub async fn advance(db: &Db, name: &str, to: &Checkpoint, now: i64) -> Result<b
         WHERE stripe_event_checkpoints.event_created < excluded.event_created \
            OR (stripe_event_checkpoints.event_created = excluded.event_created \
                AND stripe_event_checkpoints.event_id < excluded.event_id)";
+    if let Db::Mysql(pool) = db {
+        return advance_mysql(pool, name, to, now).await;
+    }
     let moved = on_pool!(db, pool => sqlx::query(SQL)
         .bind(name)
         .bind(&to.event_id)
@@ -38,4 +41,31 @@ pub async fn advance(db: &Db, name: &str, to: &Checkpoint, now: i64) -> Result<b
         .await
         .map(|r| r.rows_affected()))?;
     Ok(moved == 1)
+}
+
+/// [`advance`] on MySQL, which has no conditional upsert: the row is made when
+/// missing, else moved only when `to` is later, in one transaction.
+async fn advance_mysql(
+    pool: &sqlx::MySqlPool,
+    name: &str,
+    to: &Checkpoint,
+    now: i64,
+) -> Result<bool, sqlx::Error> {
+    const INSERT: &str = "INSERT IGNORE INTO stripe_event_checkpoints \
+            (name, event_id, event_created, updated_at) VALUES ($1, $2, $3, $4)";
+    const MOVE: &str = "UPDATE stripe_event_checkpoints \
+        SET event_id = $2, event_created = $3, updated_at = $4 \
+        WHERE name = $1 AND (event_created < $3 OR (event_created = $3 AND event_id < $2))";
+    let statement = |sql| {
+        mysql::query(sql)
+            .bind(name)
+            .bind(&to.event_id)
+            .bind(to.event_created)
+            .bind(now)
+    };
+    let mut tx = pool.begin().await?;
+    let moved = statement(INSERT).execute(&mut *tx).await?.rows_affected() == 1
+        || statement(MOVE).execute(&mut *tx).await?.rows_affected() == 1;
+    tx.commit().await?;
+    Ok(moved)
 }

@@ -2,7 +2,7 @@
 
 use time::OffsetDateTime;
 
-use super::{Db, Tx, on_pool, on_tx};
+use super::{Db, Tx, insert_unless_taken, on_pool, on_tx};
 
 pub async fn is_recorded(db: &Db, id: &str) -> Result<bool, sqlx::Error> {
     const SQL: &str = "SELECT COUNT(*) FROM stripe_events WHERE id = $1";
@@ -20,8 +20,9 @@ pub async fn record(
     now: OffsetDateTime,
 ) -> Result<bool, sqlx::Error> {
     const SQL: &str = "INSERT INTO stripe_events (id, type, created, processed_at) \
-        VALUES ($1, $2, $3, $4) ON CONFLICT (id) DO NOTHING";
-    let inserted = on_tx!(tx, conn => sqlx::query(SQL)
+        VALUES ($1, $2, $3, $4)";
+    let sql = insert_unless_taken(tx.is_mysql(), SQL, "id");
+    let inserted = on_tx!(tx, conn => sqlx::query(&sql)
         .bind(id)
         .bind(type_)
         .bind(created)

@@ -4,7 +4,7 @@
 use sqlx::FromRow;
 use time::OffsetDateTime;
 
-use super::{Db, Tx, on_pool, on_tx};
+use super::{Db, Tx, insert_unless_taken, on_pool, on_tx};
 
 /// Where a job posting stands; stored as its snake_case name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,8 +40,18 @@ impl TryFrom<String> for JobStatus {
     }
 }
 
-const COLUMNS: &str = "id, user_id, title, company, description, fee_amount, fee_currency, \
-     status, checkout_attempt, checkout_session_id, checkout_url, published_at, created_at";
+/// The columns of [`Job`]; on MySQL `user_id` has the unsigned type of Laravel's
+/// `users.id`, read as the signed integer it is everywhere else.
+fn columns(mysql: bool) -> &'static str {
+    if mysql {
+        "id, CAST(user_id AS SIGNED) AS user_id, title, company, description, fee_amount, \
+         fee_currency, status, checkout_attempt, checkout_session_id, checkout_url, \
+         published_at, created_at"
+    } else {
+        "id, user_id, title, company, description, fee_amount, fee_currency, status, \
+         checkout_attempt, checkout_session_id, checkout_url, published_at, created_at"
+    }
+}
 
 #[derive(Debug, Clone, FromRow)]
 pub struct Job {
@@ -80,8 +90,9 @@ pub async fn insert_once(
 ) -> Result<Job, sqlx::Error> {
     const SQL: &str = "INSERT INTO job_postings (user_id, form_token, title, company, description, \
             fee_amount, fee_currency, status, created_at, updated_at) \
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) ON CONFLICT (form_token) DO NOTHING";
-    on_pool!(db, pool => sqlx::query(SQL)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)";
+    let sql = insert_unless_taken(db.is_mysql(), SQL, "form_token");
+    on_pool!(db, pool => sqlx::query(&sql)
         .bind(job.user_id)
         .bind(job.form_token)
         .bind(job.title)
@@ -94,24 +105,35 @@ pub async fn insert_once(
         .execute(pool)
         .await
         .map(|r| r.rows_affected()))?;
-    let sql = format!("SELECT {COLUMNS} FROM job_postings WHERE form_token = $1 AND user_id = $2");
+    let sql = format!(
+        "SELECT {} FROM job_postings WHERE form_token = $1 AND user_id = $2",
+        columns(db.is_mysql())
+    );
     on_pool!(db, pool => sqlx::query_as(&sql).bind(job.form_token).bind(job.user_id).fetch_one(pool).await)
 }
 
 /// A user's own job; `None` for anyone else's.
 pub async fn find_for_user(db: &Db, id: i64, user_id: i64) -> Result<Option<Job>, sqlx::Error> {
-    let sql = format!("SELECT {COLUMNS} FROM job_postings WHERE id = $1 AND user_id = $2");
+    let sql = format!(
+        "SELECT {} FROM job_postings WHERE id = $1 AND user_id = $2",
+        columns(db.is_mysql())
+    );
     on_pool!(db, pool => sqlx::query_as(&sql).bind(id).bind(user_id).fetch_optional(pool).await)
 }
 
 pub async fn find_in(tx: &mut Tx, id: i64) -> Result<Option<Job>, sqlx::Error> {
-    let sql = format!("SELECT {COLUMNS} FROM job_postings WHERE id = $1");
+    let sql = format!(
+        "SELECT {} FROM job_postings WHERE id = $1",
+        columns(tx.is_mysql())
+    );
     on_tx!(tx, conn => sqlx::query_as(&sql).bind(id).fetch_optional(conn).await)
 }
 
 pub async fn list_for_user(db: &Db, user_id: i64) -> Result<Vec<Job>, sqlx::Error> {
-    let sql =
-        format!("SELECT {COLUMNS} FROM job_postings WHERE user_id = $1 ORDER BY id DESC LIMIT 50");
+    let sql = format!(
+        "SELECT {} FROM job_postings WHERE user_id = $1 ORDER BY id DESC LIMIT 50",
+        columns(db.is_mysql())
+    );
     on_pool!(db, pool => sqlx::query_as(&sql).bind(user_id).fetch_all(pool).await)
 }
 
@@ -128,12 +150,13 @@ pub async fn store_checkout(
     now: OffsetDateTime,
 ) -> Result<bool, sqlx::Error> {
     const REMEMBER: &str = "INSERT INTO job_checkout_sessions (session_id, job_id, attempt, created_at) \
-        VALUES ($1, $2, $3, $4) ON CONFLICT (session_id) DO NOTHING";
+        VALUES ($1, $2, $3, $4)";
     const STORE: &str = "UPDATE job_postings SET checkout_session_id = $2, checkout_url = $3, updated_at = $4 \
         WHERE id = $1 AND checkout_attempt = $5";
+    let remember = insert_unless_taken(db.is_mysql(), REMEMBER, "session_id");
     let mut tx = db.begin().await?;
     let stored = on_tx!(&mut tx, conn => {
-        sqlx::query(REMEMBER)
+        sqlx::query(&remember)
             .bind(session_id)
             .bind(id)
             .bind(attempt)

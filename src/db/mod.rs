@@ -1,11 +1,14 @@
-//! The database: one pool type chosen at start (SQLite or PostgreSQL) and one file
-//! per table. Every query is written once, in portable SQL, and run on whichever
-//! pool is configured through [`on_pool!`].
+//! The database: one pool type chosen at start (SQLite, PostgreSQL or MySQL/MariaDB)
+//! and one file per table. Every query is written once, in portable SQL with
+//! numbered placeholders, and run on whichever pool is configured through
+//! [`on_pool!`]; where a dialect lacks something (MySQL has no `RETURNING` and no
+//! `ON CONFLICT`), the table's file has a branch of its own for it.
 
 pub mod adopt;
 pub mod checkpoints;
 pub mod events;
 pub mod jobs;
+pub mod mysql;
 pub mod payments;
 pub mod rate_limits;
 mod session_store;
@@ -15,18 +18,25 @@ use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
+use sqlx::mysql::{MySql, MySqlConnectOptions, MySqlPool, MySqlPoolOptions};
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
 
 pub use session_store::SessionStore;
 
 /// Runs `$body` with `$pool` bound to the concrete pool, so a query is written once
-/// and compiled for both drivers.
+/// and compiled for every driver. On MySQL, `sqlx::query*` in `$body` are
+/// [`mysql`]'s, which bind numbered placeholders as MySQL needs.
 macro_rules! on_pool {
     ($db:expr, $pool:ident => $body:expr) => {
         match $db {
             $crate::db::Db::Sqlite($pool) => $body,
             $crate::db::Db::Postgres($pool) => $body,
+            $crate::db::Db::Mysql($pool) => {
+                #[allow(unused_imports)]
+                use $crate::db::mysql as sqlx;
+                $body
+            }
         }
     };
 }
@@ -44,6 +54,12 @@ macro_rules! on_tx {
                 let $conn = &mut **tx;
                 $body
             }
+            $crate::db::Tx::Mysql(tx) => {
+                #[allow(unused_imports)]
+                use $crate::db::mysql as sqlx;
+                let $conn = &mut **tx;
+                $body
+            }
         }
     };
 }
@@ -53,13 +69,19 @@ pub(crate) use on_tx;
 pub enum Tx {
     Sqlite(sqlx::Transaction<'static, sqlx::Sqlite>),
     Postgres(sqlx::Transaction<'static, sqlx::Postgres>),
+    Mysql(sqlx::Transaction<'static, MySql>),
 }
 
 impl Tx {
+    pub fn is_mysql(&self) -> bool {
+        matches!(self, Tx::Mysql(_))
+    }
+
     pub async fn commit(self) -> Result<(), sqlx::Error> {
         match self {
             Tx::Sqlite(tx) => tx.commit().await,
             Tx::Postgres(tx) => tx.commit().await,
+            Tx::Mysql(tx) => tx.commit().await,
         }
     }
 }
@@ -69,12 +91,15 @@ impl Tx {
 pub enum DbKind {
     Sqlite,
     Postgres,
+    Mysql,
 }
 
 impl DbKind {
     pub fn from_url(url: &str) -> Option<Self> {
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             Some(DbKind::Postgres)
+        } else if url.starts_with("mysql://") || url.starts_with("mariadb://") {
+            Some(DbKind::Mysql)
         } else if url.starts_with("sqlite:") {
             Some(DbKind::Sqlite)
         } else {
@@ -90,11 +115,15 @@ pub const DEFAULT_MAX_CONNECTIONS: u32 = 10;
 pub enum Db {
     Sqlite(SqlitePool),
     Postgres(PgPool),
+    Mysql(MySqlPool),
 }
 
+/// The schemes `DATABASE_URL` may have, for messages that refuse another.
+pub const URL_SCHEMES: &str = "sqlite:, postgres://, postgresql://, mysql:// or mariadb://";
+
 impl Db {
-    /// Connects to `sqlite://...` (creating the file and its folder when missing) or
-    /// `postgres://...`; any other scheme is refused.
+    /// Connects to `sqlite://...` (creating the file and its folder when missing),
+    /// `postgres://...` or `mysql://...`; any other scheme is refused.
     pub async fn connect(url: &str) -> Result<Self, sqlx::Error> {
         Self::connect_with(url, DEFAULT_MAX_CONNECTIONS).await
     }
@@ -111,9 +140,28 @@ impl Db {
                     .await?;
                 Ok(Db::Postgres(pool))
             }
+            Some(DbKind::Mysql) => {
+                // The URL's user, host and database; sqlx's connection also sets
+                // the session's time zone to UTC, the zone every time is kept in.
+                let url = url.replacen("mariadb://", "mysql://", 1);
+                let options = MySqlConnectOptions::from_str(&url)?.charset("utf8mb4");
+                if !options.get_database().is_some_and(is_plain_identifier) {
+                    return Err(sqlx::Error::Configuration(
+                        "a mysql:// DATABASE_URL must name its database (letters, digits and _), \
+                         as in mysql://user@host:3306/laravel"
+                            .into(),
+                    ));
+                }
+                let pool = MySqlPoolOptions::new()
+                    .max_connections(max_connections)
+                    .acquire_timeout(Duration::from_secs(10))
+                    .connect_with(options)
+                    .await?;
+                Ok(Db::Mysql(pool))
+            }
             Some(DbKind::Sqlite) => Self::connect_sqlite(url, max_connections).await,
             None => Err(sqlx::Error::Configuration(
-                "DATABASE_URL must start with sqlite:, postgres:// or postgresql://".into(),
+                format!("DATABASE_URL must start with {URL_SCHEMES}").into(),
             )),
         }
     }
@@ -144,6 +192,7 @@ impl Db {
         let applied = match self {
             Db::Sqlite(pool) => migrator.run(pool).await,
             Db::Postgres(pool) => migrator.run(pool).await,
+            Db::Mysql(pool) => migrator.run(pool).await,
         };
         applied.map_err(|err| match err {
             sqlx::migrate::MigrateError::Execute(err) => adopt::AdoptError::Sql(err),
@@ -156,9 +205,11 @@ impl Db {
     fn migrator(&self) -> &'static sqlx::migrate::Migrator {
         static SQLITE: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
         static POSTGRES: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
+        static MYSQL: sqlx::migrate::Migrator = sqlx::migrate!("migrations/mysql");
         match self {
             Db::Sqlite(_) => &SQLITE,
             Db::Postgres(_) => &POSTGRES,
+            Db::Mysql(_) => &MYSQL,
         }
     }
 
@@ -166,6 +217,7 @@ impl Db {
         Ok(match self {
             Db::Sqlite(pool) => Tx::Sqlite(pool.begin().await?),
             Db::Postgres(pool) => Tx::Postgres(pool.begin().await?),
+            Db::Mysql(pool) => Tx::Mysql(pool.begin().await?),
         })
     }
 
@@ -181,12 +233,29 @@ impl Db {
         SessionStore::new(self)
     }
 
+    pub fn is_mysql(&self) -> bool {
+        matches!(self, Db::Mysql(_))
+    }
+
     pub fn kind(&self) -> &'static str {
         match self {
             Db::Sqlite(_) => "sqlite",
             Db::Postgres(_) => "postgres",
+            Db::Mysql(_) => "mysql",
         }
     }
+}
+
+/// Whether a MySQL database name is one the session store takes as its schema
+/// (sessions live in the app's own database): letters, digits, `_` and `$`, not
+/// starting with a digit.
+fn is_plain_identifier(name: &str) -> bool {
+    name.chars()
+        .next()
+        .is_some_and(|c| c.is_alphabetic() || c == '_')
+        && name
+            .chars()
+            .all(|c| c.is_alphanumeric() || c == '_' || c == '$')
 }
 
 /// A time in a column Laravel owns (`users.created_at`, `updated_at`, …): on
@@ -228,7 +297,54 @@ impl sqlx::Encode<'_, sqlx::Postgres> for LaravelTime {
     }
 }
 
+impl sqlx::Type<MySql> for LaravelTime {
+    fn type_info() -> sqlx::mysql::MySqlTypeInfo {
+        <time::OffsetDateTime as sqlx::Type<MySql>>::type_info()
+    }
+}
+
+/// Whole seconds, as Laravel writes: MySQL would round a fraction into Laravel's
+/// `timestamp` columns rather than drop it.
+impl sqlx::Encode<'_, MySql> for LaravelTime {
+    fn encode_by_ref(
+        &self,
+        buf: &mut Vec<u8>,
+    ) -> Result<sqlx::encode::IsNull, sqlx::error::BoxDynError> {
+        let whole = self.0.replace_nanosecond(0)?;
+        <time::OffsetDateTime as sqlx::Encode<MySql>>::encode_by_ref(&whole, buf)
+    }
+}
+
+/// `insert` (an `INSERT … VALUES …`) skipping a row whose `key` is taken
+/// already: `ON CONFLICT (key) DO NOTHING`, on MySQL `INSERT IGNORE`.
+fn insert_unless_taken(mysql: bool, insert: &str, key: &str) -> String {
+    match insert.strip_prefix("INSERT INTO ") {
+        Some(rest) if mysql => format!("INSERT IGNORE INTO {rest}"),
+        _ => format!("{insert} ON CONFLICT ({key}) DO NOTHING"),
+    }
+}
+
 /// Whether an error is a unique-constraint violation (e.g. an email already taken).
 pub fn is_unique_violation(err: &sqlx::Error) -> bool {
     matches!(err, sqlx::Error::Database(db) if db.is_unique_violation())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::DbKind;
+
+    #[test]
+    fn the_url_s_scheme_picks_the_driver_and_nothing_else_does() {
+        for (url, kind) in [
+            ("sqlite://storage/app.db", Some(DbKind::Sqlite)),
+            ("postgres://app@db/app", Some(DbKind::Postgres)),
+            ("postgresql://app@db/app", Some(DbKind::Postgres)),
+            ("mysql://root@127.0.0.1:3306/laravel", Some(DbKind::Mysql)),
+            ("mariadb://root@127.0.0.1:3306/laravel", Some(DbKind::Mysql)),
+            ("mysqll://db/app", None),
+            ("storage/app.db", None),
+        ] {
+            assert_eq!(DbKind::from_url(url), kind, "{url}");
+        }
+    }
 }

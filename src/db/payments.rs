@@ -3,7 +3,7 @@
 use sqlx::FromRow;
 use time::OffsetDateTime;
 
-use super::{Db, Tx, on_pool, on_tx};
+use super::{Db, Tx, mysql, on_pool, on_tx};
 
 /// What Stripe said of a job's Checkout payment; stored as its lower-case name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,15 +84,23 @@ pub async fn upsert(
     payment: PaymentUpdate<'_>,
     now: OffsetDateTime,
 ) -> Result<(), sqlx::Error> {
-    const SQL: &str = "INSERT INTO payments (user_id, job_id, checkout_session_id, \
+    const INSERT: &str = "INSERT INTO payments (user_id, job_id, checkout_session_id, \
             payment_intent_id, amount, currency, status, created_at, updated_at) \
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) \
-        ON CONFLICT (checkout_session_id) DO UPDATE SET \
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) ";
+    const ON_CONFLICT: &str = "ON CONFLICT (checkout_session_id) DO UPDATE SET \
             payment_intent_id = COALESCE(excluded.payment_intent_id, payments.payment_intent_id), \
             status = CASE WHEN payments.status IN ($9, $10) THEN payments.status \
                           ELSE excluded.status END, \
             updated_at = excluded.updated_at";
-    on_tx!(tx, conn => sqlx::query(SQL)
+    const ON_DUPLICATE_KEY: &str = "ON DUPLICATE KEY UPDATE \
+            payment_intent_id = COALESCE(VALUES(payment_intent_id), payment_intent_id), \
+            status = CASE WHEN status IN ($9, $10) THEN status ELSE VALUES(status) END, \
+            updated_at = VALUES(updated_at)";
+    let sql = match tx.is_mysql() {
+        true => format!("{INSERT}{ON_DUPLICATE_KEY}"),
+        false => format!("{INSERT}{ON_CONFLICT}"),
+    };
+    on_tx!(tx, conn => sqlx::query(&sql)
         .bind(payment.user_id)
         .bind(payment.job_id)
         .bind(payment.checkout_session_id)
@@ -117,8 +125,28 @@ pub async fn mark_refunded(
     now: OffsetDateTime,
 ) -> Result<Option<(i64, i64)>, sqlx::Error> {
     const SQL: &str = "UPDATE payments SET status = $2, updated_at = $3 \
-        WHERE payment_intent_id = $1 AND status = $4 RETURNING job_id, user_id";
-    on_tx!(tx, conn => sqlx::query_as(SQL)
+        WHERE payment_intent_id = $1 AND status = $4";
+    if let Tx::Mysql(tx) = tx {
+        const FIND: &str = "SELECT job_id, CAST(user_id AS SIGNED) FROM payments \
+            WHERE payment_intent_id = $1 AND status = $2 FOR UPDATE";
+        let found: Option<(i64, i64)> = mysql::query_as(FIND)
+            .bind(payment_intent)
+            .bind(PaymentStatus::Paid.as_str())
+            .fetch_optional(&mut **tx)
+            .await?;
+        if found.is_some() {
+            mysql::query(SQL)
+                .bind(payment_intent)
+                .bind(PaymentStatus::Refunded.as_str())
+                .bind(now)
+                .bind(PaymentStatus::Paid.as_str())
+                .execute(&mut **tx)
+                .await?;
+        }
+        return Ok(found);
+    }
+    let sql = format!("{SQL} RETURNING job_id, user_id");
+    on_tx!(tx, conn => sqlx::query_as(&sql)
         .bind(payment_intent)
         .bind(PaymentStatus::Refunded.as_str())
         .bind(now)

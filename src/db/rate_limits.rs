@@ -1,6 +1,6 @@
 //! The `rate_limits` table: fixed-window counters shared by every instance.
 
-use super::{Db, on_pool};
+use super::{Db, mysql, on_pool};
 
 /// Counts one hit in `bucket` and returns the count in the current window and the
 /// window's end (Unix seconds). One statement, so hits sent at the same moment
@@ -16,6 +16,28 @@ pub async fn hit(
             hits = CASE WHEN rate_limits.reset_at <= $2 THEN 1 ELSE rate_limits.hits + 1 END, \
             reset_at = CASE WHEN rate_limits.reset_at <= $2 THEN $3 ELSE rate_limits.reset_at END \
         RETURNING hits, reset_at";
+    // MySQL: the same count, `hits` assigned before `reset_at` (MySQL assigns
+    // left to right, each seeing the ones before), read back under the row lock.
+    const MYSQL: &str = "INSERT INTO rate_limits (bucket, hits, reset_at) VALUES ($1, 1, $3) \
+        ON DUPLICATE KEY UPDATE \
+            hits = CASE WHEN reset_at <= $2 THEN 1 ELSE hits + 1 END, \
+            reset_at = CASE WHEN reset_at <= $2 THEN $3 ELSE reset_at END";
+    const READ: &str = "SELECT hits, reset_at FROM rate_limits WHERE bucket = $1";
+    if let Db::Mysql(pool) = db {
+        let mut tx = pool.begin().await?;
+        mysql::query(MYSQL)
+            .bind(bucket)
+            .bind(now)
+            .bind(window_end)
+            .execute(&mut *tx)
+            .await?;
+        let counted = mysql::query_as(READ)
+            .bind(bucket)
+            .fetch_one(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        return Ok(counted);
+    }
     on_pool!(db, pool => sqlx::query_as(SQL)
         .bind(bucket)
         .bind(now)

@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 use tower_sessions::session::{Id, Record};
 use tower_sessions::session_store::{self, ExpiredDeletion};
-use tower_sessions_sqlx_store::{PostgresStore, SqliteStore};
+use tower_sessions_sqlx_store::{MySqlStore, PostgresStore, SqliteStore};
 
 use super::Db;
 
@@ -12,6 +12,7 @@ use super::Db;
 pub enum SessionStore {
     Sqlite(SqliteStore),
     Postgres(PostgresStore),
+    Mysql(MySqlStore),
 }
 
 impl SessionStore {
@@ -19,6 +20,7 @@ impl SessionStore {
         match db {
             Db::Sqlite(pool) => SessionStore::Sqlite(SqliteStore::new(pool.clone())),
             Db::Postgres(pool) => SessionStore::Postgres(PostgresStore::new(pool.clone())),
+            Db::Mysql(pool) => SessionStore::Mysql(mysql_store(pool)),
         }
     }
 
@@ -26,6 +28,7 @@ impl SessionStore {
         match self {
             SessionStore::Sqlite(store) => store.migrate().await,
             SessionStore::Postgres(store) => store.migrate().await,
+            SessionStore::Mysql(store) => store.migrate().await,
         }
     }
 }
@@ -36,6 +39,7 @@ impl tower_sessions::SessionStore for SessionStore {
         match self {
             SessionStore::Sqlite(store) => store.create(record).await,
             SessionStore::Postgres(store) => store.create(record).await,
+            SessionStore::Mysql(store) => store.create(record).await,
         }
     }
 
@@ -43,6 +47,7 @@ impl tower_sessions::SessionStore for SessionStore {
         match self {
             SessionStore::Sqlite(store) => store.save(record).await,
             SessionStore::Postgres(store) => store.save(record).await,
+            SessionStore::Mysql(store) => store.save(record).await,
         }
     }
 
@@ -50,6 +55,7 @@ impl tower_sessions::SessionStore for SessionStore {
         match self {
             SessionStore::Sqlite(store) => store.load(id).await,
             SessionStore::Postgres(store) => store.load(id).await,
+            SessionStore::Mysql(store) => store.load(id).await,
         }
     }
 
@@ -57,6 +63,7 @@ impl tower_sessions::SessionStore for SessionStore {
         match self {
             SessionStore::Sqlite(store) => store.delete(id).await,
             SessionStore::Postgres(store) => store.delete(id).await,
+            SessionStore::Mysql(store) => store.delete(id).await,
         }
     }
 }
@@ -67,6 +74,22 @@ impl ExpiredDeletion for SessionStore {
         match self {
             SessionStore::Sqlite(store) => store.delete_expired().await,
             SessionStore::Postgres(store) => store.delete_expired().await,
+            SessionStore::Mysql(store) => store.delete_expired().await,
         }
     }
+}
+
+/// MySQL's store keeps its table in the app's own database (a MySQL schema is a
+/// database: the store's default, `tower_sessions`, would be another one), under
+/// the name SQLite's store uses. Laravel's `sessions` table is left alone.
+fn mysql_store(pool: &sqlx::MySqlPool) -> MySqlStore {
+    let database = pool
+        .connect_options()
+        .get_database()
+        .unwrap_or_default()
+        .to_owned();
+    MySqlStore::new(pool.clone())
+        .with_schema_name(database)
+        .and_then(|store| store.with_table_name("tower_sessions"))
+        .expect("Db::connect accepts only a MySQL database name the store takes")
 }

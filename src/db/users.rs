@@ -5,13 +5,20 @@ use std::fmt;
 use sqlx::FromRow;
 use time::OffsetDateTime;
 
-use super::{Db, LaravelTime, Tx, on_pool, on_tx};
+use super::{Db, LaravelTime, Tx, mysql, on_pool, on_tx};
 
 /// The columns of [`User`]. On PostgreSQL, Laravel's and Cashier's timestamps are
 /// `timestamp without time zone` in a database a Laravel app made (UTC, as
-/// Laravel writes them): read as `timestamptz` whatever their type.
+/// Laravel writes them): read as `timestamptz` whatever their type. On MySQL,
+/// Laravel's `id` is unsigned: read as the signed integer it is everywhere else.
 fn columns(db: &Db) -> &'static str {
     match db {
+        Db::Mysql(_) => {
+            "CAST(id AS SIGNED) AS id, name, email, password, stripe_id, pm_type, pm_last_four, \
+             trial_ends_at, stripe_snapshot, stripe_snapshot_at, stripe_create_key, \
+             stripe_create_params, stripe_lease_holder, stripe_lease_expires, \
+             stripe_synced_hash, stripe_synced_at, stripe_event_created, created_at, updated_at"
+        }
         Db::Sqlite(_) => {
             "id, name, email, password, stripe_id, pm_type, pm_last_four, \
              trial_ends_at, stripe_snapshot, stripe_snapshot_at, stripe_create_key, \
@@ -111,10 +118,30 @@ pub fn unix_ms(at: OffsetDateTime) -> i64 {
     i64::try_from(at.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
 }
 
+/// `users.id` as a signed integer, whatever its type (Laravel's is unsigned on MySQL).
+fn id_column(db: &Db) -> &'static str {
+    match db {
+        Db::Mysql(_) => "CAST(id AS SIGNED) AS id",
+        _ => "id",
+    }
+}
+
 pub async fn insert(db: &Db, user: NewUser<'_>, now: OffsetDateTime) -> Result<i64, sqlx::Error> {
     const SQL: &str = "INSERT INTO users (name, email, password, created_at, updated_at) \
-                       VALUES ($1, $2, $3, $4, $4) RETURNING id";
-    on_pool!(db, pool => sqlx::query_scalar(SQL)
+                       VALUES ($1, $2, $3, $4, $4)";
+    if let Db::Mysql(pool) = db {
+        let done = mysql::query(SQL)
+            .bind(user.name)
+            .bind(user.email)
+            .bind(user.password_hash)
+            .bind(LaravelTime(now))
+            .execute(pool)
+            .await?;
+        return i64::try_from(done.last_insert_id())
+            .map_err(|_| sqlx::Error::Protocol("users.id beyond i64".into()));
+    }
+    let sql = format!("{SQL} RETURNING id");
+    on_pool!(db, pool => sqlx::query_scalar(&sql)
         .bind(user.name)
         .bind(user.email)
         .bind(user.password_hash)
@@ -165,9 +192,20 @@ pub async fn claim_create(
             stripe_create_params = COALESCE(stripe_create_params, $3), \
             stripe_lease_holder = $4, stripe_lease_expires = $6 \
         WHERE id = $1 AND stripe_id IS NULL \
-          AND (stripe_lease_expires IS NULL OR stripe_lease_expires < $5) \
-        RETURNING stripe_create_key, stripe_create_params";
-    on_pool!(db, pool => sqlx::query_as(SQL)
+          AND (stripe_lease_expires IS NULL OR stripe_lease_expires < $5)";
+    const READ: &str = "SELECT stripe_create_key, stripe_create_params FROM users WHERE id = $1";
+    if let Db::Mysql(pool) = db {
+        let claim = mysql::query(SQL)
+            .bind(id)
+            .bind(fresh_key)
+            .bind(fresh_params)
+            .bind(lease.holder)
+            .bind(lease.now_ms)
+            .bind(lease.expires_ms);
+        return mysql::update_returning(pool, claim, mysql::query_as(READ).bind(id)).await;
+    }
+    let sql = format!("{SQL} RETURNING stripe_create_key, stripe_create_params");
+    on_pool!(db, pool => sqlx::query_as(&sql)
         .bind(id)
         .bind(fresh_key)
         .bind(fresh_params)
@@ -276,8 +314,24 @@ pub async fn forget_deleted_customer(
     const SQL: &str = "UPDATE users SET \
             stripe_id = NULL, pm_type = NULL, pm_last_four = NULL, trial_ends_at = NULL, \
             stripe_snapshot = NULL, stripe_snapshot_at = NULL, updated_at = $2 \
-        WHERE stripe_id = $1 RETURNING id";
-    on_tx!(tx, conn => sqlx::query_scalar(SQL).bind(stripe_id).bind(LaravelTime(now)).fetch_optional(conn).await)
+        WHERE stripe_id = $1";
+    const FIND: &str = "SELECT CAST(id AS SIGNED) FROM users WHERE stripe_id = $1 FOR UPDATE";
+    if let Tx::Mysql(tx) = tx {
+        let id: Option<i64> = mysql::query_scalar(FIND)
+            .bind(stripe_id)
+            .fetch_optional(&mut **tx)
+            .await?;
+        if id.is_some() {
+            mysql::query(SQL)
+                .bind(stripe_id)
+                .bind(LaravelTime(now))
+                .execute(&mut **tx)
+                .await?;
+        }
+        return Ok(id);
+    }
+    let sql = format!("{SQL} RETURNING id");
+    on_tx!(tx, conn => sqlx::query_scalar(&sql).bind(stripe_id).bind(LaravelTime(now)).fetch_optional(conn).await)
 }
 
 /// Records that the linked customer is gone from Stripe, keeping the dead id so the
@@ -319,9 +373,18 @@ pub async fn claim_update(
 ) -> Result<Option<UpdateClaim>, sqlx::Error> {
     const SQL: &str = "UPDATE users SET stripe_lease_holder = $2, stripe_lease_expires = $4 \
         WHERE id = $1 AND stripe_id IS NOT NULL \
-          AND (stripe_lease_expires IS NULL OR stripe_lease_expires < $3) \
-        RETURNING name, email, stripe_id, stripe_synced_hash";
-    on_pool!(db, pool => sqlx::query_as(SQL)
+          AND (stripe_lease_expires IS NULL OR stripe_lease_expires < $3)";
+    const READ: &str = "SELECT name, email, stripe_id, stripe_synced_hash FROM users WHERE id = $1";
+    if let Db::Mysql(pool) = db {
+        let claim = mysql::query(SQL)
+            .bind(id)
+            .bind(lease.holder)
+            .bind(lease.now_ms)
+            .bind(lease.expires_ms);
+        return mysql::update_returning(pool, claim, mysql::query_as(READ).bind(id)).await;
+    }
+    let sql = format!("{SQL} RETURNING name, email, stripe_id, stripe_synced_hash");
+    on_pool!(db, pool => sqlx::query_as(&sql)
         .bind(id)
         .bind(lease.holder)
         .bind(lease.now_ms)
@@ -385,9 +448,12 @@ pub struct Lease<'a> {
 /// The next page of users after `after_id`, in id order (keyset pagination, so a
 /// scan of any size holds one page at a time).
 pub async fn page_after(db: &Db, after_id: i64, limit: i64) -> Result<Vec<SyncRow>, sqlx::Error> {
-    const SQL: &str = "SELECT id, name, email, stripe_id, stripe_synced_hash FROM users \
-        WHERE id > $1 ORDER BY id LIMIT $2";
-    on_pool!(db, pool => sqlx::query_as(SQL).bind(after_id).bind(limit).fetch_all(pool).await)
+    let sql = format!(
+        "SELECT {}, name, email, stripe_id, stripe_synced_hash FROM users \
+         WHERE id > $1 ORDER BY id LIMIT $2",
+        id_column(db)
+    );
+    on_pool!(db, pool => sqlx::query_as(&sql).bind(after_id).bind(limit).fetch_all(pool).await)
 }
 
 pub async fn count(db: &Db) -> Result<i64, sqlx::Error> {
@@ -400,9 +466,12 @@ pub async fn linked_after(
     after_id: i64,
     limit: i64,
 ) -> Result<Vec<(i64, String)>, sqlx::Error> {
-    const SQL: &str = "SELECT id, stripe_id FROM users \
-        WHERE id > $1 AND stripe_id IS NOT NULL ORDER BY id LIMIT $2";
-    on_pool!(db, pool => sqlx::query_as(SQL).bind(after_id).bind(limit).fetch_all(pool).await)
+    let sql = format!(
+        "SELECT {}, stripe_id FROM users \
+         WHERE id > $1 AND stripe_id IS NOT NULL ORDER BY id LIMIT $2",
+        id_column(db)
+    );
+    on_pool!(db, pool => sqlx::query_as(&sql).bind(after_id).bind(limit).fetch_all(pool).await)
 }
 
 /// Links a customer found by its `metadata.user_id` to a user who has none, unless

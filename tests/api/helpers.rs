@@ -62,9 +62,14 @@ pub fn test_retry_policy() -> RetryPolicy {
     }
 }
 
-/// Every row a query returns, each column as text (the query casts them).
+/// Every row a query returns, each column as text (the query casts them, as
+/// `CAST(… AS TEXT)`: MySQL's name for that type, `CHAR`, is put in for it).
 pub async fn text_rows(db: &Db, sql: &str) -> Vec<Vec<Option<String>>> {
     match db {
+        Db::Mysql(pool) => sqlx::query(&sql.replace(" AS TEXT)", " AS CHAR)"))
+            .fetch_all(pool)
+            .await
+            .map(|rows| rows.iter().map(texts).collect()),
         Db::Sqlite(pool) => sqlx::query(sql)
             .fetch_all(pool)
             .await
@@ -73,6 +78,16 @@ pub async fn text_rows(db: &Db, sql: &str) -> Vec<Vec<Option<String>>> {
             .fetch_all(pool)
             .await
             .map(|rows| rows.iter().map(texts).collect()),
+    }
+    .unwrap_or_else(|err| panic!("{sql}: {err}"))
+}
+
+/// The one number a query (a `COUNT(*)`, say) returns.
+pub async fn count(db: &Db, sql: &str) -> i64 {
+    match db {
+        Db::Sqlite(pool) => sqlx::query_scalar(sql).fetch_one(pool).await,
+        Db::Postgres(pool) => sqlx::query_scalar(sql).fetch_one(pool).await,
+        Db::Mysql(pool) => sqlx::query_scalar(sql).fetch_one(pool).await,
     }
     .unwrap_or_else(|err| panic!("{sql}: {err}"))
 }
@@ -87,11 +102,23 @@ where
     (0..row.len()).map(|i| row.try_get(i).unwrap()).collect()
 }
 
-/// A fresh database for one test: a SQLite file, or a new PostgreSQL database on
-/// the server `DATABASE_URL` names when it is a postgres URL.
+/// A fresh database for one test: a SQLite file, or a new PostgreSQL or MySQL
+/// database on the server `DATABASE_URL` names when it is such a URL.
 pub async fn fresh_database_url() -> String {
     let name = format!("stripe_sync_test_{}", uuid::Uuid::new_v4().simple());
     match std::env::var("DATABASE_URL") {
+        Ok(url) if url.starts_with("mysql") || url.starts_with("mariadb") => {
+            let url = url.replacen("mariadb://", "mysql://", 1);
+            let mut conn = sqlx::MySqlConnection::connect(&url)
+                .await
+                .expect("connect to mysql");
+            sqlx::raw_sql(&format!("CREATE DATABASE `{name}`"))
+                .execute(&mut conn)
+                .await
+                .expect("create test database");
+            let (server, _) = url.rsplit_once('/').expect("mysql url has a database");
+            format!("{server}/{name}")
+        }
         Ok(url) if url.starts_with("postgres") => {
             let mut conn = sqlx::PgConnection::connect(&url)
                 .await
@@ -279,10 +306,11 @@ impl TestApp {
     /// time or a crash would otherwise produce.
     pub async fn execute(&self, sql: &str) {
         match &self.db {
-            Db::Sqlite(pool) => sqlx::query(sql).execute(pool).await.map(|_| ()),
-            Db::Postgres(pool) => sqlx::query(sql).execute(pool).await.map(|_| ()),
+            Db::Sqlite(pool) => sqlx::raw_sql(sql).execute(pool).await.map(|_| ()),
+            Db::Postgres(pool) => sqlx::raw_sql(sql).execute(pool).await.map(|_| ()),
+            Db::Mysql(pool) => sqlx::raw_sql(sql).execute(pool).await.map(|_| ()),
         }
-        .expect("statement runs");
+        .unwrap_or_else(|err| panic!("{sql}: {err}"));
     }
 
     pub fn browser(&self) -> Browser {

@@ -545,8 +545,8 @@ async fn serve_forgets_applied_events_older_than_the_retention() {
     let old = now() - 40 * 86_400;
     app.execute(&format!(
         "INSERT INTO stripe_events (id, type, created, processed_at) VALUES \
-         ('evt_old', 'customer.updated', {old}, '2026-10-01T00:00:00Z'), \
-         ('evt_recent', 'customer.updated', {}, '2026-11-29T00:00:00Z')",
+         ('evt_old', 'customer.updated', {old}, '2026-10-01 00:00:00'), \
+         ('evt_recent', 'customer.updated', {}, '2026-11-29 00:00:00')",
         now()
     ))
     .await;

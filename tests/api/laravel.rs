@@ -5,7 +5,7 @@ use reqwest::StatusCode;
 use stripe_sync::db::{Db, users};
 
 use crate::helpers::{
-    StripeSetup, TestApp, fresh_database_url, spawn_app, spawn_app_customized, text_rows,
+    StripeSetup, TestApp, count, fresh_database_url, spawn_app, spawn_app_customized, text_rows,
 };
 use crate::sync_command::{run_ok, stderr};
 
@@ -63,6 +63,33 @@ const LARAVEL_POSTGRES: &[&str] = &[
     r#"alter table "subscription_items" add constraint "subscription_items_stripe_id_unique" unique ("stripe_id")"#,
 ];
 
+/// The same for MySQL and MariaDB (`default character set utf8mb4 collate
+/// 'utf8mb4_unicode_ci'` after every `create table`, as Laravel's default
+/// connection has it).
+const LARAVEL_MYSQL: &[&str] = &[
+    "create table `migrations` (`id` int unsigned not null auto_increment primary key, `migration` varchar(255) not null, `batch` int not null) default character set utf8mb4 collate 'utf8mb4_unicode_ci'",
+    "create table `users` (`id` bigint unsigned not null auto_increment primary key, `name` varchar(255) not null, `email` varchar(255) not null, `email_verified_at` timestamp null, `password` varchar(255) not null, `remember_token` varchar(100) null, `created_at` timestamp null, `updated_at` timestamp null) default character set utf8mb4 collate 'utf8mb4_unicode_ci'",
+    "alter table `users` add unique `users_email_unique`(`email`)",
+    "create table `password_reset_tokens` (`email` varchar(255) not null, `token` varchar(255) not null, `created_at` timestamp null, primary key (`email`)) default character set utf8mb4 collate 'utf8mb4_unicode_ci'",
+    "create table `sessions` (`id` varchar(255) not null, `user_id` bigint unsigned null, `ip_address` varchar(45) null, `user_agent` text null, `payload` longtext not null, `last_activity` int not null, primary key (`id`)) default character set utf8mb4 collate 'utf8mb4_unicode_ci'",
+    "alter table `sessions` add index `sessions_user_id_index`(`user_id`)",
+    "alter table `sessions` add index `sessions_last_activity_index`(`last_activity`)",
+    "create table `cache` (`key` varchar(255) not null, `value` mediumtext not null, `expiration` int not null, primary key (`key`)) default character set utf8mb4 collate 'utf8mb4_unicode_ci'",
+    "create table `cache_locks` (`key` varchar(255) not null, `owner` varchar(255) not null, `expiration` int not null, primary key (`key`)) default character set utf8mb4 collate 'utf8mb4_unicode_ci'",
+    "create table `jobs` (`id` bigint unsigned not null auto_increment primary key, `queue` varchar(255) not null, `payload` longtext not null, `attempts` tinyint unsigned not null, `reserved_at` int unsigned null, `available_at` int unsigned not null, `created_at` int unsigned not null) default character set utf8mb4 collate 'utf8mb4_unicode_ci'",
+    "alter table `jobs` add index `jobs_queue_index`(`queue`)",
+    "create table `job_batches` (`id` varchar(255) not null, `name` varchar(255) not null, `total_jobs` int not null, `pending_jobs` int not null, `failed_jobs` int not null, `failed_job_ids` longtext not null, `options` mediumtext null, `cancelled_at` int null, `created_at` int not null, `finished_at` int null, primary key (`id`)) default character set utf8mb4 collate 'utf8mb4_unicode_ci'",
+    "create table `failed_jobs` (`id` bigint unsigned not null auto_increment primary key, `uuid` varchar(255) not null, `connection` text not null, `queue` text not null, `payload` longtext not null, `exception` longtext not null, `failed_at` timestamp not null default CURRENT_TIMESTAMP) default character set utf8mb4 collate 'utf8mb4_unicode_ci'",
+    "alter table `failed_jobs` add unique `failed_jobs_uuid_unique`(`uuid`)",
+    "alter table `users` add `stripe_id` varchar(255) null, add `pm_type` varchar(255) null, add `pm_last_four` varchar(4) null, add `trial_ends_at` timestamp null",
+    "alter table `users` add index `users_stripe_id_index`(`stripe_id`)",
+    "create table `subscriptions` (`id` bigint unsigned not null auto_increment primary key, `user_id` bigint unsigned not null, `type` varchar(255) not null, `stripe_id` varchar(255) not null, `stripe_status` varchar(255) not null, `stripe_price` varchar(255) null, `quantity` int null, `trial_ends_at` timestamp null, `ends_at` timestamp null, `created_at` timestamp null, `updated_at` timestamp null) default character set utf8mb4 collate 'utf8mb4_unicode_ci'",
+    "alter table `subscriptions` add index `subscriptions_user_id_stripe_status_index`(`user_id`, `stripe_status`)",
+    "alter table `subscriptions` add unique `subscriptions_stripe_id_unique`(`stripe_id`)",
+    "create table `subscription_items` (`id` bigint unsigned not null auto_increment primary key, `subscription_id` bigint unsigned not null, `stripe_id` varchar(255) not null, `stripe_product` varchar(255) not null, `stripe_price` varchar(255) not null, `quantity` int null, `created_at` timestamp null, `updated_at` timestamp null) default character set utf8mb4 collate 'utf8mb4_unicode_ci'",
+    "alter table `subscription_items` add unique `subscription_items_stripe_id_unique`(`stripe_id`)",
+];
+
 /// Laravel's tables, as the app found them.
 const LARAVEL_TABLES: &[&str] = &[
     "migrations",
@@ -80,10 +107,15 @@ const LARAVEL_TABLES: &[&str] = &[
 
 const TAYLOR_PASSWORD: &str = "laravel-password";
 
+/// Runs one statement; its `"quoted"` names in backquotes on MySQL.
 async fn run_sql(db: &Db, sql: &str) {
     match db {
         Db::Sqlite(pool) => sqlx::query(sql).execute(pool).await.map(drop),
         Db::Postgres(pool) => sqlx::query(sql).execute(pool).await.map(drop),
+        Db::Mysql(pool) => sqlx::raw_sql(&sql.replace('"', "`"))
+            .execute(pool)
+            .await
+            .map(drop),
     }
     .unwrap_or_else(|err| panic!("{sql}: {err}"));
 }
@@ -101,6 +133,7 @@ async fn laravel_database_with(cashier: bool) -> String {
     let ddl = match db {
         Db::Sqlite(_) => LARAVEL_SQLITE,
         Db::Postgres(_) => LARAVEL_POSTGRES,
+        Db::Mysql(_) => LARAVEL_MYSQL,
     };
     let is_cashier = |statement: &str| {
         [
@@ -134,7 +167,7 @@ async fn laravel_database_with(cashier: bool) -> String {
         "insert into sessions (id, user_id, ip_address, user_agent, payload, last_activity) values \
          ('laravel-session-1', 1, '127.0.0.1', 'Mozilla/5.0', 'YToxOntzOjY6Il90b2tlbiI7fQ==', 1764300000)"
             .to_string(),
-        "insert into cache (key, value, expiration) values ('laravel_cache_config', 's:2:\"ok\";', 1764400000)"
+        "insert into cache (\"key\", value, expiration) values ('laravel_cache_config', 'i:1;', 1764400000)"
             .to_string(),
         "insert into subscriptions (user_id, type, stripe_id, stripe_status, stripe_price, quantity, created_at, updated_at) values \
          (2, 'default', 'sub_laravel1', 'active', 'price_monthly', 1, '2025-02-03 04:05:06', '2025-02-03 04:05:06')"
@@ -188,6 +221,15 @@ async fn laravel_state(url: &str, only_laravel: bool) -> String {
             .fetch_all(pool)
             .await
             .unwrap(),
+            Db::Mysql(pool) => sqlx::query_as(
+                "SELECT CAST(column_name AS CHAR), CAST(column_type AS CHAR) \
+                 FROM information_schema.columns WHERE table_schema = DATABASE() \
+                 AND table_name = ? ORDER BY ordinal_position",
+            )
+            .bind(table)
+            .fetch_all(pool)
+            .await
+            .unwrap(),
         };
         let columns: Vec<(String, String)> = columns
             .into_iter()
@@ -197,12 +239,13 @@ async fn laravel_state(url: &str, only_laravel: bool) -> String {
             .collect();
         state.push_str(&format!("{table}: {columns:?}\n"));
         let laravel_columns: Vec<&str> = columns.iter().map(|(name, _)| name.as_str()).collect();
+        let quote = if matches!(db, Db::Mysql(_)) { '`' } else { '"' };
         let select = laravel_columns
             .iter()
-            .map(|c| format!("CAST(\"{c}\" AS TEXT)"))
+            .map(|c| format!("CAST({quote}{c}{quote} AS TEXT)"))
             .collect::<Vec<_>>()
             .join(", ");
-        let sql = format!("SELECT {select} FROM \"{table}\" ORDER BY 1");
+        let sql = format!("SELECT {select} FROM {quote}{table}{quote} ORDER BY 1");
         let rows = text_rows(&db, &sql).await;
         state.push_str(&format!("{rows:?}\n"));
     }
@@ -291,20 +334,9 @@ async fn a_laravel_user_signs_in_links_a_customer_and_posts_a_job_beside_laravel
     ];
     let posted = browser.post_form("/jobs/new", &fields).await;
     assert_eq!(posted.status(), StatusCode::SEE_OTHER);
-    let count = |sql: &'static str| {
-        let db = app.db.clone();
-        async move {
-            let n: i64 = match &db {
-                Db::Sqlite(pool) => sqlx::query_scalar(sql).fetch_one(pool).await,
-                Db::Postgres(pool) => sqlx::query_scalar(sql).fetch_one(pool).await,
-            }
-            .unwrap();
-            n
-        }
-    };
-    assert_eq!(count("SELECT COUNT(*) FROM job_postings").await, 1);
+    assert_eq!(count(&app.db, "SELECT COUNT(*) FROM job_postings").await, 1);
     assert_eq!(
-        count("SELECT COUNT(*) FROM jobs").await,
+        count(&app.db, "SELECT COUNT(*) FROM jobs").await,
         0,
         "Laravel's queue untouched"
     );
@@ -312,7 +344,11 @@ async fn a_laravel_user_signs_in_links_a_customer_and_posts_a_job_beside_laravel
     let report = run_ok(&app, &["stripe:sync-customers", "--create"]).await;
     assert_eq!(report["failed"], 0, "{report}");
     assert_eq!(
-        count("SELECT COUNT(*) FROM users WHERE stripe_id IS NULL").await,
+        count(
+            &app.db,
+            "SELECT COUNT(*) FROM users WHERE stripe_id IS NULL"
+        )
+        .await,
         0,
         "everyone linked"
     );
@@ -352,11 +388,7 @@ async fn times_written_to_laravel_s_columns_read_back_in_laravel_s_format() {
     let (_, ann) = app.signed_in_user("Ann", "ann@example.com").await;
 
     let sql = format!("SELECT CAST(created_at AS TEXT) FROM users WHERE id = {ann}");
-    let created: String = match &app.db {
-        Db::Sqlite(pool) => sqlx::query_scalar(&sql).fetch_one(pool).await,
-        Db::Postgres(pool) => sqlx::query_scalar(&sql).fetch_one(pool).await,
-    }
-    .unwrap();
+    let created = text_rows(&app.db, &sql).await[0][0].clone().unwrap();
 
     // Eloquent reads `Y-m-d H:i:s`.
     let format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second]");
@@ -439,4 +471,36 @@ async fn without_cashier_migrate_adds_cashier_s_columns_too() {
     let signed_in = browser.login("taylor@example.com", TAYLOR_PASSWORD).await;
     assert_eq!(signed_in.status(), StatusCode::SEE_OTHER);
     assert!(browser.press("create").await.contains("Linked"));
+}
+
+#[tokio::test]
+async fn an_adoption_cut_short_before_it_was_recorded_is_finished_by_the_next_migrate() {
+    let url = laravel_database().await;
+    let before = laravel_state(&url, true).await;
+    // What a run killed after adding its first columns leaves (on MySQL, whose
+    // DDL cannot be rolled back, all of them go in one statement).
+    let db = Db::connect(&url).await.unwrap();
+    run_sql(
+        &db,
+        "alter table users add column stripe_snapshot TEXT NULL",
+    )
+    .await;
+    run_sql(
+        &db,
+        "alter table users add column stripe_lease_expires BIGINT NULL",
+    )
+    .await;
+    let runner = spawn_app().await;
+
+    let output = migrate(&runner, &url).await;
+
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(laravel_state(&url, true).await, before);
+    let fresh = fresh_database_url().await;
+    let output = migrate(&runner, &fresh).await;
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(
+        column_names(&url, "users").await,
+        column_names(&fresh, "users").await
+    );
 }

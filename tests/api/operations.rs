@@ -27,7 +27,8 @@ async fn readyz_turns_503_when_the_database_is_gone_while_healthz_stays_200() {
 }
 
 /// PostgreSQL: the database is dropped under the app. SQLite, whose file cannot
-/// be taken from an open connection: the pool is closed.
+/// be taken from an open connection, and MySQL, whose open connections still
+/// answer `SELECT 1` without their database: the pool is closed.
 async fn lose_the_database(app: &TestApp) {
     match &app.db {
         Db::Postgres(pool) => {
@@ -42,6 +43,7 @@ async fn lose_the_database(app: &TestApp) {
             let _ = pool.acquire().await;
         }
         Db::Sqlite(pool) => pool.close().await,
+        Db::Mysql(pool) => pool.close().await,
     }
 }
 

@@ -318,7 +318,7 @@ async fn a_database_url_with_an_unknown_scheme_is_refused_and_creates_nothing() 
             let stderr = String::from_utf8_lossy(&output.stderr);
             assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
             assert!(
-                stderr.contains("sqlite:, postgres:// or postgresql://"),
+                stderr.contains("sqlite:, postgres://, postgresql://, mysql:// or mariadb://"),
                 "{stderr}"
             );
             assert!(!stderr.contains("s3cret"), "{stderr}");

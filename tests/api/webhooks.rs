@@ -483,6 +483,15 @@ async fn refuse_card_writes(app: &TestApp, refuse: bool) {
             .await
         }
         (Db::Postgres(_), false) => app.execute("DROP TRIGGER refuse_card ON users").await,
+        (Db::Mysql(_), true) => {
+            app.execute(
+                "CREATE TRIGGER refuse_card BEFORE UPDATE ON users FOR EACH ROW \
+                 IF NOT (NEW.pm_type <=> OLD.pm_type) THEN \
+                 SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'refused by the test'; END IF",
+            )
+            .await
+        }
+        (Db::Mysql(_), false) => app.execute("DROP TRIGGER refuse_card").await,
     }
 }
 
