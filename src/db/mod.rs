@@ -255,7 +255,7 @@ fn is_plain_identifier(name: &str) -> bool {
         .is_some_and(|c| c.is_alphabetic() || c == '_')
         && name
             .chars()
-            .all(|c| c.is_alphanumeric() || c == '_' || c == '$')
+            .all(|c| c.is_alphabetic() || c.is_ascii_digit() || c == '_' || c == '$')
 }
 
 /// A time in a column Laravel owns (`users.created_at`, `updated_at`, …): on

@@ -44,7 +44,8 @@ impl<'q> Numbered<'q> {
         let (sql, order) = translate(self.sql);
         let mut args = MySqlArguments::default();
         for number in order {
-            let bind = self.binds.get(number - 1).ok_or_else(|| {
+            let bind = number.checked_sub(1).and_then(|i| self.binds.get(i));
+            let bind = bind.ok_or_else(|| {
                 Error::Protocol(format!("${number} has no bound value in: {}", self.sql))
             })?;
             bind(&mut args).map_err(Error::Encode)?;
@@ -211,5 +212,13 @@ mod tests {
         let (sql, order) = translate("SELECT '$1', `a$2`, $10, $1 FROM t");
         assert_eq!(sql, "SELECT '$1', `a$2`, ?, ? FROM t");
         assert_eq!(order, [10, 1]);
+    }
+
+    #[test]
+    fn a_number_without_a_value_is_an_error_not_a_panic() {
+        for sql in ["SELECT $2", "SELECT $0"] {
+            let err = super::query(sql).bind(1_i64).0.prepare().unwrap_err();
+            assert!(err.to_string().contains("has no bound value"), "{err}");
+        }
     }
 }

@@ -43,6 +43,28 @@ async fn migrate_applies_the_migrations_and_exits() {
 }
 
 #[tokio::test]
+async fn a_mysql_url_without_its_database_is_refused_before_connecting() {
+    let app = spawn_app().await;
+    // Port 1: nothing listens there, so only a check made before connecting passes.
+    for url in [
+        "mysql://root:s3cret@127.0.0.1:1",
+        "mariadb://root:s3cret@127.0.0.1:1/",
+    ] {
+        let output = app
+            .command(&["migrate"])
+            .env("DATABASE_URL", url)
+            .output()
+            .await
+            .unwrap();
+
+        assert!(!output.status.success(), "{url}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains("must name its database"), "{stderr}");
+        assert!(!stderr.contains("s3cret"), "{stderr}");
+    }
+}
+
+#[tokio::test]
 async fn user_create_makes_a_login_that_can_sign_in() {
     let app = spawn_app().await;
     let args = [
