@@ -27,7 +27,7 @@ use std::time::Instant;
 use serde_json::{Value, json};
 use support::arg;
 
-use helpers::{StripeSetup, TestApp, spawn_app_customized};
+use helpers::{StripeSetup, TestApp, count, spawn_app_customized};
 
 const SECRET: &str = "whsec_bench";
 
@@ -56,7 +56,7 @@ fn main() {
         let started = Instant::now();
         run(&app, &["stripe:sync-customers", "--update", "--rate", "100"]).await;
         let delivered = TestApp::eventually(|| async {
-            count(&app, "SELECT COUNT(*) FROM stripe_events").await >= users as i64
+            count(&app.db, "SELECT COUNT(*) FROM stripe_events").await >= users as i64
         })
         .await;
         assert!(delivered, "every echo reached the app");
@@ -90,15 +90,6 @@ async fn run(app: &TestApp, args: &[&str]) {
         "{args:?}: {}",
         String::from_utf8_lossy(&output.stderr)
     );
-}
-
-async fn count(app: &TestApp, sql: &str) -> i64 {
-    match &app.db {
-        stripe_sync::db::Db::Sqlite(pool) => sqlx::query_scalar(sql).fetch_one(pool).await,
-        stripe_sync::db::Db::Postgres(pool) => sqlx::query_scalar(sql).fetch_one(pool).await,
-        stripe_sync::db::Db::Mysql(pool) => sqlx::query_scalar(sql).fetch_one(pool).await,
-    }
-    .unwrap()
 }
 
 /// `n` events, each a newer rename of one of the customers (round robin), in

@@ -42,15 +42,15 @@ impl TryFrom<String> for JobStatus {
 
 /// The columns of [`Job`]; on MySQL `user_id` has the unsigned type of Laravel's
 /// `users.id`, read as the signed integer it is everywhere else.
-fn columns(mysql: bool) -> &'static str {
-    if mysql {
-        "id, CAST(user_id AS SIGNED) AS user_id, title, company, description, fee_amount, \
-         fee_currency, status, checkout_attempt, checkout_session_id, checkout_url, \
-         published_at, created_at"
-    } else {
-        "id, user_id, title, company, description, fee_amount, fee_currency, status, \
+fn columns(mysql: bool) -> String {
+    let user_id = match mysql {
+        true => "CAST(user_id AS SIGNED) AS user_id",
+        false => "user_id",
+    };
+    format!(
+        "id, {user_id}, title, company, description, fee_amount, fee_currency, status, \
          checkout_attempt, checkout_session_id, checkout_url, published_at, created_at"
-    }
+    )
 }
 
 #[derive(Debug, Clone, FromRow)]

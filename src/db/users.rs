@@ -11,28 +11,20 @@ use super::{Db, LaravelTime, Tx, mysql, on_pool, on_tx};
 /// `timestamp without time zone` in a database a Laravel app made (UTC, as
 /// Laravel writes them): read as `timestamptz` whatever their type. On MySQL,
 /// Laravel's `id` is unsigned: read as the signed integer it is everywhere else.
-fn columns(db: &Db) -> &'static str {
-    match db {
-        Db::Mysql(_) => {
-            "CAST(id AS SIGNED) AS id, name, email, password, stripe_id, pm_type, pm_last_four, \
-             trial_ends_at, stripe_snapshot, stripe_snapshot_at, stripe_create_key, \
-             stripe_create_params, stripe_lease_holder, stripe_lease_expires, \
-             stripe_synced_hash, stripe_synced_at, stripe_event_created, created_at, updated_at"
-        }
-        Db::Sqlite(_) => {
-            "id, name, email, password, stripe_id, pm_type, pm_last_four, \
-             trial_ends_at, stripe_snapshot, stripe_snapshot_at, stripe_create_key, \
-             stripe_create_params, stripe_lease_holder, stripe_lease_expires, \
-             stripe_synced_hash, stripe_synced_at, stripe_event_created, created_at, updated_at"
-        }
-        Db::Postgres(_) => {
-            "id, name, email, password, stripe_id, pm_type, pm_last_four, \
-             trial_ends_at::timestamptz AS trial_ends_at, stripe_snapshot, stripe_snapshot_at, \
-             stripe_create_key, stripe_create_params, stripe_lease_holder, \
-             stripe_lease_expires, stripe_synced_hash, stripe_synced_at, stripe_event_created, \
-             created_at::timestamptz AS created_at, updated_at::timestamptz AS updated_at"
-        }
-    }
+fn columns(db: &Db) -> String {
+    let laravel_time = |column: &str| match db {
+        Db::Postgres(_) => format!("{column}::timestamptz AS {column}"),
+        _ => column.to_string(),
+    };
+    format!(
+        "{}, name, email, password, stripe_id, pm_type, pm_last_four, {}, stripe_snapshot, \
+         stripe_snapshot_at, stripe_create_key, stripe_create_params, stripe_lease_holder, \
+         stripe_lease_expires, stripe_synced_hash, stripe_synced_at, stripe_event_created, {}, {}",
+        id_column(db),
+        laravel_time("trial_ends_at"),
+        laravel_time("created_at"),
+        laravel_time("updated_at"),
+    )
 }
 
 #[derive(Clone, FromRow)]

@@ -396,6 +396,20 @@ async fn times_written_to_laravel_s_columns_read_back_in_laravel_s_format() {
         time::PrimitiveDateTime::parse(&created, &format).is_ok(),
         "{created}"
     );
+    // In UTC, as Laravel writes it with its default `app.timezone`.
+    let written = time::PrimitiveDateTime::parse(&created, &format)
+        .unwrap()
+        .assume_utc();
+    let off_by = (time::OffsetDateTime::now_utc() - written).abs();
+    assert!(off_by < time::Duration::minutes(5), "{created}");
+    if matches!(app.db, Db::Mysql(_)) {
+        let zone = text_rows(&app.db, "SELECT @@session.time_zone").await;
+        assert_eq!(
+            zone[0][0].as_deref(),
+            Some("+00:00"),
+            "each connection keeps UTC"
+        );
+    }
 }
 
 /// Column names of a table, sorted.
