@@ -1,15 +1,24 @@
 //! Benchmark of `stripe-sync stripe:sync-customers` against the Stripe stand-in
 //! with Stripe-like latency and a rate limit. Run it with
 //!
-//!     cargo bench --bench sync_customers [-- --users 2000 --rate 100 --latency-ms 250 --faults-percent 20]
+//!     cargo bench --bench sync_customers [-- --users 2000 --rate 100 --latency-ms 250 --faults-percent 20
+//!                                          --real-users 600 --real-latency-ms 100 --refresh-users 100000]
 //!
-//! The faulty phase repeats the create with that share of calls meeting a 429, a
-//! 500 before or after the call took effect, or a connection dropped before or
-//! after it (target: ≥ 0.5 of R).
+//! Part one: one rate limit R (`--rate R --endpoint-rate R`). The faulty phase
+//! repeats the create with that share of calls meeting a 429, a 500 before or
+//! after the call took effect, or a connection dropped before or after it
+//! (target: ≥ 0.5 of R).
+//!
+//! Part two: Stripe's real limits (100 requests/s global, 25/s per operation), a
+//! live key and no rate settings, as an operator runs it: the run plans 20/s per
+//! operation. Targets: `--create` and `--update` ≥ 0.95 of 20/s with ≤ 1% of
+//! calls refused; `--create --update` over half new and half changed users ≥ 0.95
+//! of 40/s; `--refresh` and `--check` ≥ 500 users/s; `--refresh` of 100,000 users
+//! in under 3 minutes.
 //!
 //! It runs the release binary as an operator would and prints, per phase: users/s,
-//! users/s ÷ R, Stripe calls made, 429s returned by the stand-in, and the peak RSS
-//! of the sync process.
+//! users/s ÷ the planned rate, Stripe calls made, 429s returned by the stand-in
+//! (and their share of calls), and the peak RSS of the sync process.
 
 #[allow(dead_code)]
 #[path = "../tests/api/helpers.rs"]
@@ -37,6 +46,20 @@ struct Settings {
     large: usize,
     /// Share of calls that meet one of the five injected faults, in the faulty phase.
     faults: f64,
+    /// Users of the phases under Stripe's real limits, and their latency.
+    real_users: usize,
+    real_latency_ms: u64,
+    /// Users of the large `--refresh` under Stripe's real limits.
+    refresh_users: usize,
+}
+
+/// Which limits a phase runs under.
+#[derive(Clone, Copy)]
+enum Limits {
+    /// The stand-in's one limit of R requests/s; the run is told `--rate R --endpoint-rate R`.
+    One,
+    /// Stripe's published limits; a live key and no rate settings.
+    Stripe,
 }
 
 struct Measured {
@@ -46,6 +69,8 @@ struct Measured {
     calls: usize,
     rejected: usize,
     peak_rss_kib: i64,
+    /// Requests/s the phase plans for its users (R, 20 or 40), if it is paced.
+    planned: Option<f64>,
 }
 
 fn settings() -> Settings {
@@ -56,6 +81,9 @@ fn settings() -> Settings {
         small: 10_000,
         large: 100_000,
         faults: 0.2,
+        real_users: 600,
+        real_latency_ms: 100,
+        refresh_users: 100_000,
     };
     let args: Vec<String> = std::env::args().collect();
     for pair in args.windows(2) {
@@ -67,6 +95,9 @@ fn settings() -> Settings {
             "--small" => settings.small = value(),
             "--large" => settings.large = value(),
             "--faults-percent" => settings.faults = value() as f64 / 100.0,
+            "--real-users" => settings.real_users = value(),
+            "--real-latency-ms" => settings.real_latency_ms = value() as u64,
+            "--refresh-users" => settings.refresh_users = value(),
             _ => {}
         }
     }
@@ -79,8 +110,9 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
-    let results = runtime.block_on(run(&settings));
-    print(&settings, &results);
+    let one_limit = runtime.block_on(run(&settings));
+    let stripe_limits = runtime.block_on(run_at_stripe_limits(&settings));
+    print(&settings, &one_limit, &stripe_limits);
 }
 
 async fn run(settings: &Settings) -> Vec<Measured> {
@@ -93,19 +125,23 @@ async fn run(settings: &Settings) -> Vec<Measured> {
         "--json",
         "--rate",
         &rate,
+        "--endpoint-rate",
+        &rate,
         "--concurrency",
         &concurrency,
     ];
+    let r = Some(f64::from(settings.rate));
 
     let app = spawn_app().await;
     app.stripe
         .set_latency(Duration::from_millis(settings.latency_ms));
     app.stripe.set_rate_limit(settings.rate);
     app.insert_users(settings.users).await;
-    let mut results = vec![measure(&app, "create", &[&bulk[..], &["--create"]].concat()).await];
+    let mut results = vec![measure_one(&app, "create", &bulk, "--create", r).await];
     app.execute("UPDATE users SET name = name || ' v2'").await;
-    results.push(measure(&app, "update", &[&bulk[..], &["--update"]].concat()).await);
-    results.push(measure(&app, "refresh", &[&bulk[..], &["--refresh"]].concat()).await);
+    results.push(measure_one(&app, "update", &bulk, "--update", r).await);
+    // Refresh reads list pages now: not paced at R, so no ratio to R.
+    results.push(measure_one(&app, "refresh", &bulk, "--refresh", None).await);
 
     // A crash: a create run killed a third of the way, and a rerun right after. Its
     // time is the time from the crash to every user linked, waiting out the dead
@@ -126,14 +162,7 @@ async fn run(settings: &Settings) -> Vec<Measured> {
     }
     doomed.start_kill().expect("SIGKILL");
     doomed.wait().await.unwrap();
-    results.push(
-        measure(
-            &app,
-            "rerun after kill -9",
-            &[&bulk[..], &["--create"]].concat(),
-        )
-        .await,
-    );
+    results.push(measure_one(&app, "rerun after kill -9", &bulk, "--create", r).await);
 
     // The same create, with a share of calls going wrong the way the internet does.
     let app = spawn_app().await;
@@ -143,51 +172,202 @@ async fn run(settings: &Settings) -> Vec<Measured> {
     app.stripe.set_fault_rate(settings.faults);
     app.insert_users(settings.users).await;
     let phase = format!("create, {:.0}% faults", settings.faults * 100.0);
-    results.push(measure(&app, &phase, &[&bulk[..], &["--create"]].concat()).await);
+    results.push(measure_one(&app, &phase, &bulk, "--create", r).await);
 
     for users in [settings.small, settings.large] {
         let app = spawn_app().await;
         app.stripe
             .set_latency(Duration::from_millis(settings.latency_ms));
-        insert_synced_users(&app.db, users).await;
+        insert_synced_users(&app.db, (0..users).map(|n| format!("cus_bench{n:08}"))).await;
         let phase = format!("update, {users} unchanged");
-        results.push(measure(&app, &phase, &[&bulk[..], &["--update"]].concat()).await);
+        results.push(measure_one(&app, &phase, &bulk, "--update", None).await);
     }
     results
 }
 
-/// Runs the release binary once and measures it.
-async fn measure(app: &TestApp, phase: &str, args: &[&str]) -> Measured {
+/// Part two: Stripe's published limits, a live key, no rate settings.
+async fn run_at_stripe_limits(settings: &Settings) -> Vec<Measured> {
+    let latency = Duration::from_millis(settings.real_latency_ms);
+    let (users, half) = (settings.real_users, settings.real_users / 2);
+    let sync = |flags: &[&'static str]| [&["stripe:sync-customers", "--json"][..], flags].concat();
+    let endpoint = Some(20.0);
+
+    let app = spawn_app().await;
+    app.stripe.set_latency(latency);
+    app.insert_users(users).await;
+    let mut results = vec![
+        measure(
+            &app,
+            "create",
+            &sync(&["--create"]),
+            Limits::Stripe,
+            endpoint,
+        )
+        .await,
+    ];
+    app.execute("UPDATE users SET name = name || ' v2'").await;
+    results.push(
+        measure(
+            &app,
+            "update",
+            &sync(&["--update"]),
+            Limits::Stripe,
+            endpoint,
+        )
+        .await,
+    );
+    results.push(
+        measure(
+            &app,
+            "refresh (list pages)",
+            &sync(&["--refresh"]),
+            Limits::Stripe,
+            None,
+        )
+        .await,
+    );
+    results.push(measure(&app, "check", &sync(&["--check"]), Limits::Stripe, None).await);
+
+    // Half new users, half linked ones not yet pushed: both endpoints at once.
+    let app = spawn_app().await;
+    app.stripe.set_latency(latency);
+    let ids = app.insert_users(users).await;
+    let customers = app
+        .stripe
+        .insert_customers(users - half, Some(&ids[half..]));
+    app.link_in_database(&ids[half..], &customers).await;
+    let phase = format!("create + update, {half} each");
+    results.push(
+        measure(
+            &app,
+            &phase,
+            &sync(&["--create", "--update"]),
+            Limits::Stripe,
+            Some(40.0),
+        )
+        .await,
+    );
+
+    let app = spawn_app().await;
+    app.stripe.set_latency(latency);
+    let customers = app.stripe.insert_customers(settings.refresh_users, None);
+    insert_synced_users(&app.db, customers.into_iter()).await;
+    let phase = format!("refresh, {} users", settings.refresh_users);
+    results.push(measure(&app, &phase, &sync(&["--refresh"]), Limits::Stripe, None).await);
+
+    // Two processes on one database share the account's plan.
+    let app = spawn_app().await;
+    app.stripe.set_latency(latency);
+    app.insert_users(users).await;
+    let args = sync(&["--create"]);
+    let phase = "two --create runs at once";
+    results.push(measure_runs(&app, phase, &args, Limits::Stripe, endpoint, 2).await);
+    results
+}
+
+/// Runs the release binary once and measures it. `planned` is the rate the
+/// phase's users are paced at, if they are.
+async fn measure(
+    app: &TestApp,
+    phase: &str,
+    args: &[&str],
+    limits: Limits,
+    planned: Option<f64>,
+) -> Measured {
+    measure_runs(app, phase, args, limits, planned, 1).await
+}
+
+/// One run of part one: the bulk arguments and one action flag.
+async fn measure_one(
+    app: &TestApp,
+    phase: &str,
+    bulk: &[&str],
+    flag: &str,
+    planned: Option<f64>,
+) -> Measured {
+    let args = [bulk, &[flag]].concat();
+    measure(app, phase, &args, Limits::One, planned).await
+}
+
+/// Runs `runs` copies of the release binary at once and measures them together:
+/// the users all handled, in the time of the slowest.
+async fn measure_runs(
+    app: &TestApp,
+    phase: &str,
+    args: &[&str],
+    limits: Limits,
+    planned: Option<f64>,
+    runs: usize,
+) -> Measured {
     let calls_before = app.stripe.total_calls();
     let rejected_before = app.stripe.rejected_for_rate();
-    let mut command = app.command(args).into_std();
-    let out = tempfile_path(phase);
+    let mut children = Vec::new();
+    for run in 0..runs {
+        let command = match limits {
+            Limits::One => app.command(args),
+            Limits::Stripe => app.command_at_stripe_limits(args),
+        };
+        children.push(run_once(command, tempfile_path(&format!("{phase} {run}"))));
+    }
+    let mut measured = Measured {
+        phase: phase.to_string(),
+        users: 0,
+        seconds: 0.0,
+        calls: 0,
+        rejected: 0,
+        peak_rss_kib: 0,
+        planned,
+    };
+    for child in children {
+        let (report, peak_rss_kib, wall) = child.await.expect("run measured");
+        measured.users += users_handled(phase, &report);
+        measured.seconds = measured
+            .seconds
+            .max(report["elapsed_seconds"].as_f64().unwrap_or(wall));
+        measured.peak_rss_kib = measured.peak_rss_kib.max(peak_rss_kib);
+    }
+    measured.calls = app.stripe.total_calls() - calls_before;
+    measured.rejected = app.stripe.rejected_for_rate() - rejected_before;
+    measured
+}
+
+/// Starts the command at once; the future gives its JSON report, its own peak
+/// RSS and its wall time.
+fn run_once(
+    command: tokio::process::Command,
+    out: std::path::PathBuf,
+) -> tokio::task::JoinHandle<(Value, i64, f64)> {
+    let mut command = command.into_std();
     command
         .stdout(std::fs::File::create(&out).unwrap())
         .stderr(Stdio::null());
+    let started = std::time::Instant::now();
     // Reaped below, which also reports this one process's own peak RSS (VmHWM).
     #[allow(clippy::zombie_processes)]
     let child = command.spawn().expect("binary starts");
     let pid = child.id() as libc::pid_t;
-    let peak_rss_kib = tokio::task::spawn_blocking(move || wait_for_peak_rss(pid))
-        .await
-        .unwrap();
-    let report: Value = serde_json::from_str(std::fs::read_to_string(&out).unwrap().trim())
-        .unwrap_or_else(|e| panic!("{phase}: no JSON report ({e})"));
+    tokio::task::spawn_blocking(move || {
+        let peak_rss_kib = wait_for_peak_rss(pid);
+        let wall = started.elapsed().as_secs_f64();
+        let report = serde_json::from_str(std::fs::read_to_string(&out).unwrap().trim())
+            .unwrap_or_else(|e| panic!("{}: no JSON report ({e})", out.display()));
+        (report, peak_rss_kib, wall)
+    })
+}
+
+/// Users a run handled, after checking that none failed: `--check` reports drift
+/// (none expected here) and links checked.
+fn users_handled(phase: &str, report: &Value) -> u64 {
+    if let Some(checked) = report.get("links_checked") {
+        assert_eq!(report["drift"], serde_json::json!([]), "{phase}: {report}");
+        return checked.as_u64().unwrap();
+    }
     assert_eq!(report["failed"], 0, "{phase}: {report}");
     assert_eq!(report["held"], 0, "{phase}: {report}");
-    let users = ["created", "relinked", "updated", "refreshed", "unchanged"]
+    ["created", "relinked", "updated", "refreshed", "unchanged"]
         .iter()
         .map(|key| report[key].as_u64().unwrap())
-        .sum();
-    Measured {
-        phase: phase.to_string(),
-        users,
-        seconds: report["elapsed_seconds"].as_f64().unwrap(),
-        calls: app.stripe.total_calls() - calls_before,
-        rejected: app.stripe.rejected_for_rate() - rejected_before,
-        peak_rss_kib,
-    }
+        .sum()
 }
 
 fn tempfile_path(phase: &str) -> std::path::PathBuf {
@@ -196,14 +376,16 @@ fn tempfile_path(phase: &str) -> std::path::PathBuf {
     dir.join(format!("{}.json", phase.replace([' ', ','], "_")))
 }
 
-/// Users already linked and pushed, written in bulk (no Stripe call, no argon2).
-async fn insert_synced_users(db: &Db, count: usize) {
+/// Users already linked to `customers` and pushed, written in bulk (no Stripe
+/// call, no argon2).
+async fn insert_synced_users(db: &Db, customers: impl Iterator<Item = String>) {
+    let customers: Vec<String> = customers.collect();
     let now = time::OffsetDateTime::now_utc();
     // `$query`: sqlx's, or on MySQL the app's, which binds numbered placeholders.
     macro_rules! insert_all {
         ($pool:expr, $query:path) => {{
             let mut tx = $pool.begin().await.unwrap();
-            for n in 0..count {
+            for (n, customer) in customers.iter().enumerate() {
                 let params = CustomerParams {
                     name: format!("User {n}"),
                     email: format!("user{n}@example.com"),
@@ -214,7 +396,7 @@ async fn insert_synced_users(db: &Db, count: usize) {
                 )
                 .bind(&params.name)
                 .bind(&params.email)
-                .bind(format!("cus_bench{n:08}"))
+                .bind(customer)
                 .bind(payload_hash(&params))
                 .bind(now)
                 .execute(&mut *tx)
@@ -231,42 +413,64 @@ async fn insert_synced_users(db: &Db, count: usize) {
     }
 }
 
-fn print(settings: &Settings, results: &[Measured]) {
-    let rate = f64::from(settings.rate);
+fn print(settings: &Settings, one_limit: &[Measured], stripe_limits: &[Measured]) {
     println!(
-        "\nstripe:sync-customers against the stand-in: R = {} requests/s, {} ms per call\n",
+        "\nstripe:sync-customers against the stand-in: one limit, R = {} requests/s, {} ms per call\n",
         settings.rate, settings.latency_ms
     );
-    println!(
-        "{:<26} {:>8} {:>9} {:>9} {:>10} {:>8} {:>6} {:>11}",
-        "phase", "users", "seconds", "users/s", "users/s÷R", "calls", "429s", "peak RSS"
-    );
-    for m in results {
-        let per_second = m.users as f64 / m.seconds.max(1e-9);
-        // Against R only where the phase calls Stripe at all.
-        let share = if m.calls == 0 {
-            "-".to_string()
-        } else {
-            format!("{:.3}", per_second / rate)
-        };
-        println!(
-            "{:<26} {:>8} {:>9.2} {:>9.1} {:>10} {:>8} {:>6} {:>8.1} MiB",
-            m.phase,
-            m.users,
-            m.seconds,
-            per_second,
-            share,
-            m.calls,
-            m.rejected,
-            m.peak_rss_kib as f64 / 1024.0
-        );
-    }
-    if let [.., small, large] = results {
+    print_table(one_limit);
+    if let [.., small, large] = one_limit {
         println!(
             "\npeak RSS, {} users ÷ {} users: {:.2} (target ≤ 1.2)",
             large.users,
             small.users,
             large.peak_rss_kib as f64 / small.peak_rss_kib as f64
+        );
+    }
+    println!(
+        "\nUnder Stripe's real limits (100 requests/s global, 25/s per operation), a live key, \
+         no rate settings, {} ms per call\n",
+        settings.real_latency_ms
+    );
+    print_table(stripe_limits);
+}
+
+fn print_table(results: &[Measured]) {
+    println!(
+        "{:<28} {:>8} {:>9} {:>9} {:>8} {:>12} {:>8} {:>6} {:>8} {:>11}",
+        "phase",
+        "users",
+        "seconds",
+        "users/s",
+        "planned",
+        "÷ planned",
+        "calls",
+        "429s",
+        "refused",
+        "peak RSS"
+    );
+    for m in results {
+        let per_second = m.users as f64 / m.seconds.max(1e-9);
+        // Against the plan only where the phase is paced and calls Stripe at all.
+        let (planned, share) = match m.planned {
+            Some(planned) if m.calls > 0 => (
+                format!("{planned:.0}"),
+                format!("{:.3}", per_second / planned),
+            ),
+            _ => ("-".to_string(), "-".to_string()),
+        };
+        println!(
+            "{:<28} {:>8} {:>9.2} {:>9.1} {:>8} {:>12} {:>8} {:>6} {:>7.2}% {:>7.1} MiB",
+            m.phase,
+            m.users,
+            m.seconds,
+            per_second,
+            planned,
+            share,
+            m.calls,
+            m.rejected,
+            100.0 * m.rejected as f64 / m.calls.max(1) as f64,
+            m.peak_rss_kib as f64 / 1024.0
         );
     }
 }

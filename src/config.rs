@@ -21,6 +21,9 @@ pub const DEFAULT_BIND: &str = "127.0.0.1:3000";
 pub const DEFAULT_LOG_DIR: &str = "storage/logs";
 pub const DEFAULT_JOB_POSTING_FEE: i64 = 4900;
 pub const DEFAULT_EVENTS_RETENTION_DAYS: u32 = 30;
+/// Stripe allows 25 requests/s per operation (endpoint); a bulk run plans 80% of
+/// it and leaves the rest to the web app's own calls on the same account.
+pub const DEFAULT_STRIPE_ENDPOINT_RATE: u32 = 20;
 pub const DEFAULT_JOB_POSTING_CURRENCY: &str = "usd";
 const APP_KEY_FILE: &str = "storage/app.key";
 /// Laravel's `APP_KEY` is `base64:` and 32 random bytes: the least accepted.
@@ -38,6 +41,8 @@ Settings (from the environment, or .env in the working directory; the environmen
   STRIPE_WEBHOOK_SECRET      signing secret(s) of the webhook endpoint, comma-separated while rotating
                              [default: none: POST /stripe/webhook answers 503]
   STRIPE_API_BASE            base URL of the Stripe API, for a local stand-in [default: https://api.stripe.com]
+  STRIPE_ENDPOINT_RATE       requests/s a bulk run plans per Stripe operation, for an account whose
+                             limits Stripe raised [default: 20, 80% of Stripe's 25/s]
   APP_URL                    public base URL; https:// makes cookies Secure and adds HSTS [default: http://127.0.0.1:3000]
   APP_KEY                    base64 of 32+ random bytes, with or without Laravel's base64: prefix (a
                              Laravel app's key serves both); every instance needs the same
@@ -74,6 +79,8 @@ pub enum ConfigError {
     BadLogMaxFiles,
     #[error("LOG_FORMAT must be text or json")]
     BadLogFormat,
+    #[error("STRIPE_ENDPOINT_RATE must be a whole number of requests a second from 1 to 1000")]
+    BadEndpointRate,
     #[error("STRIPE_EVENTS_RETENTION_DAYS must be a whole number of days from 3 to 3650")]
     BadEventsRetention,
     #[error("APP_KEY must be base64 of at least {APP_KEY_MIN_BYTES} random bytes")]
@@ -126,6 +133,8 @@ pub struct Config {
     pub limits: Limits,
     /// Database connections in the pool (a bulk run raises it to its workers).
     pub db_max_connections: u32,
+    /// Requests/s a bulk run plans per Stripe operation, before sharing.
+    pub stripe_endpoint_rate: u32,
 }
 
 /// At most `max` hits per `window`, counted in the database.
@@ -264,8 +273,15 @@ impl Config {
             DEFAULT_EVENTS_RETENTION_DAYS,
             ConfigError::BadEventsRetention,
         )?;
+        let stripe_endpoint_rate = whole_number(
+            var("STRIPE_ENDPOINT_RATE"),
+            1..=1000,
+            DEFAULT_STRIPE_ENDPOINT_RATE,
+            ConfigError::BadEndpointRate,
+        )?;
         Ok(Config {
             database_url,
+            stripe_endpoint_rate,
             log_max_files,
             log_format,
             events_retention_days,
@@ -495,6 +511,7 @@ mod tests {
             password_hasher: None,
             limits: Limits::default(),
             db_max_connections: 1,
+            stripe_endpoint_rate: DEFAULT_STRIPE_ENDPOINT_RATE,
         }
     }
 

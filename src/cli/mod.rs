@@ -87,7 +87,23 @@ pub enum Command {
     Webhook(webhook::Args),
 }
 
-const REPLAY_EXAMPLES: &str = "\
+/// What `--help` says of the rates, for every command that calls Stripe in bulk.
+macro_rules! rate_help {
+    () => {
+        "
+
+Rates: Stripe limits each account globally (100 requests/s live, 25/s in a sandbox) and
+each operation on its own (25/s: creating, updating, retrieving and listing customers are
+four). A run plans 80% of each, 80/s global with a live key (20/s in a sandbox) and 20/s
+per operation, leaving the rest to the web app's own calls; runs on the same database
+(on other machines too) share that plan between them. --rate caps the global rate,
+--endpoint-rate (or STRIPE_ENDPOINT_RATE) the per-operation one, for an account whose
+limits Stripe has raised."
+    };
+}
+
+const REPLAY_EXAMPLES: &str = concat!(
+    "\
 Apply the Stripe events no webhook brought (the app was down, the endpoint was
 misconfigured), read back from Stripe's Events API oldest first, through the same
 handling and dedupe as webhooks. Without --since a run continues from where the last
@@ -100,11 +116,14 @@ Examples:
   stripe-sync stripe:replay-events --since 2026-11-28T09:00:00Z --type 'customer.*'
 
 Exit codes: 0 every event applied; 1 an event failed (the checkpoint stays before it);
-2 bad input; 130 after Ctrl-C; 143 after SIGTERM.";
+2 bad input; 130 after Ctrl-C; 143 after SIGTERM.",
+    rate_help!()
+);
 
-const SYNC_EXAMPLES: &str = "\
-Create, update or refresh Stripe customers in bulk at the rate limit (with no action
-flag: create and update).
+const SYNC_EXAMPLES: &str = concat!("\
+Create, update or refresh Stripe customers in bulk at Stripe's rate limits (with no
+action flag: create and update, both at once). --refresh reads customers in list pages
+of 100, and retrieves one by one when few of the account's customers are this app's.
 
 Examples:
   stripe-sync stripe:sync-customers --dry-run            what would be created and updated
@@ -114,7 +133,9 @@ Examples:
   stripe-sync stripe:sync-customers --check --repair     report drift, fix what is safe to fix
 
 Exit codes: 0 every selected user handled; 1 a user failed, drift found, or users held by
-another living run; 2 bad input; 130 after Ctrl-C; 143 after SIGTERM.";
+another living run; 2 bad input; 130 after Ctrl-C; 143 after SIGTERM.",
+    rate_help!()
+);
 
 /// Exit codes: 0 success, 1 the command failed, 2 usage error (clap's own).
 pub fn main() -> ExitCode {

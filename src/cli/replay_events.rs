@@ -32,9 +32,8 @@ pub struct Args {
     /// Print the final report as one JSON object on stdout
     #[arg(long)]
     pub json: bool,
-    /// Stripe requests per second [default: 80 with a live key, 20 with a test key]
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1000))]
-    pub rate: Option<u32>,
+    #[command(flatten)]
+    pub rates: super::sync_customers::Rates,
 }
 
 pub async fn run(config: Config, args: Args) -> Result<(), CliError> {
@@ -56,9 +55,7 @@ pub async fn run(config: Config, args: Args) -> Result<(), CliError> {
             )));
         }
     }
-    let rate = args
-        .rate
-        .unwrap_or(super::sync_customers::default_rate(&config));
+    let plan = args.rates.plan(&config);
     let app = App::build(config).await?;
     if !app.sync.is_configured() {
         return Err(CliError::Usage(
@@ -66,8 +63,8 @@ pub async fn run(config: Config, args: Args) -> Result<(), CliError> {
                 .into(),
         ));
     }
-    let limiter = Arc::new(RateLimiter::new(rate));
-    let sync = app.sync.for_bulk(limiter, RetryPolicy::bulk());
+    let limiter = Arc::new(RateLimiter::new(plan));
+    let sync = app.sync.for_bulk(limiter.clone(), RetryPolicy::bulk());
     let stop = Stop::on_signals();
     let options = ReplayOptions {
         since,
@@ -76,13 +73,18 @@ pub async fn run(config: Config, args: Args) -> Result<(), CliError> {
         retention_days,
         max_slice_events: MAX_SLICE_EVENTS,
     };
-    tracing::info!(?options, rate, "stripe:replay-events starting");
+    tracing::info!(?options, ?plan, "stripe:replay-events starting");
     let tally = Arc::new(ReplayTally::default());
     let shown = tally.clone();
     let display = Progress::start(None, "events", move || {
         (ReplayTally::get(&shown.listed), counts(&shown))
     });
+    let share = sync
+        .share_account("stripe:replay-events", limiter)
+        .await
+        .map_err(|err| CliError::failed("database", err))?;
     let result = sync.replay_events(&options, tally, stop.flag.clone()).await;
+    share.finish().await;
     display.finish();
     let report = result.map_err(|err| match err {
         SyncError::NotConfigured => CliError::Usage(err.to_string()),

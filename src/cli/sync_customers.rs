@@ -10,12 +10,13 @@ use super::report::{self, FailureLine};
 use super::signals::Stop;
 use crate::config::Config;
 use crate::startup::App;
-use crate::stripe::{RateLimiter, RetryPolicy};
+use crate::stripe::{RateLimiter, RatePlan, RetryPolicy};
 use crate::sync::bulk::{BulkOptions, BulkReport, Tally};
 use crate::sync::drift::Repair;
 use crate::sync::{SyncError, SyncService};
 
-/// Stripe allows 100 requests/s in live mode and 25/s in test mode; stay below.
+/// Stripe allows 100 requests/s in live mode and 25/s in a sandbox; a run plans
+/// 80% and leaves the rest to the web app's own calls on the same account.
 const LIVE_DEFAULT_RATE: u32 = 80;
 const TEST_DEFAULT_RATE: u32 = 20;
 
@@ -55,26 +56,44 @@ pub struct Args {
     /// Print the final report as one JSON object on stdout
     #[arg(long)]
     pub json: bool,
-    /// Stripe requests per second [default: 80 with a live key, 20 with a test key]
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1000))]
-    pub rate: Option<u32>,
-    /// Users worked on at once [default: half the rate, 4 to 64]
+    #[command(flatten)]
+    pub rates: Rates,
+    /// Users worked on at once, by each of the create and update lanes
+    /// [default: half the global rate, 4 to 64]
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub concurrency: Option<u32>,
 }
 
-/// Requests per second when `--rate` is not given, by the key's mode.
-pub fn default_rate(config: &Config) -> u32 {
-    if config.stripe.as_ref().is_some_and(|s| s.live_mode()) {
-        LIVE_DEFAULT_RATE
-    } else {
-        TEST_DEFAULT_RATE
+/// The rate flags of every command that calls Stripe in bulk.
+#[derive(Debug, Clone, Copy, clap::Args)]
+pub struct Rates {
+    /// Stripe requests per second, all operations together [default: 80 with a live
+    /// key, 20 with a test key]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub rate: Option<u32>,
+    /// Stripe requests per second for each operation [default: STRIPE_ENDPOINT_RATE, 20]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub endpoint_rate: Option<u32>,
+}
+
+impl Rates {
+    /// What a run plans for the whole account, before sharing it with other runs.
+    pub fn plan(&self, config: &Config) -> RatePlan {
+        let live = config.stripe.as_ref().is_some_and(|s| s.live_mode());
+        RatePlan {
+            global: self.rate.unwrap_or(if live {
+                LIVE_DEFAULT_RATE
+            } else {
+                TEST_DEFAULT_RATE
+            }),
+            endpoint: self.endpoint_rate.unwrap_or(config.stripe_endpoint_rate),
+        }
     }
 }
 
 pub async fn run(mut config: Config, args: Args) -> Result<(), CliError> {
-    let rate = args.rate.unwrap_or(default_rate(&config));
-    let concurrency = args.concurrency.unwrap_or((rate / 2).clamp(4, 64));
+    let plan = args.rates.plan(&config);
+    let concurrency = args.concurrency.unwrap_or((plan.global / 2).clamp(4, 64));
     // Every worker may hold a connection; a few more for the scan and heartbeat.
     config.db_max_connections = config.db_max_connections.max(concurrency + 4);
     let app = App::build(config).await?;
@@ -89,9 +108,13 @@ pub async fn run(mut config: Config, args: Args) -> Result<(), CliError> {
                 .into(),
         ));
     }
-    let limiter = Arc::new(RateLimiter::new(rate));
+    let limiter = Arc::new(RateLimiter::new(plan));
     let sync = app.sync.for_bulk(limiter.clone(), RetryPolicy::bulk());
     let stop = Stop::on_signals();
+    let share = sync
+        .share_account("stripe:sync-customers", limiter.clone())
+        .await
+        .map_err(failed)?;
 
     if args.check {
         let check = super::check::CheckOptions {
@@ -101,7 +124,9 @@ pub async fn run(mut config: Config, args: Args) -> Result<(), CliError> {
             }),
             json: args.json,
         };
-        return super::check::run(&sync, check, stop).await;
+        let checked = super::check::run(&sync, check, stop).await;
+        share.finish().await;
+        return checked;
     }
     let options = BulkOptions {
         // With neither flag, do both.
@@ -113,8 +138,10 @@ pub async fn run(mut config: Config, args: Args) -> Result<(), CliError> {
         force: args.force,
         concurrency: concurrency as usize,
     };
-    tracing::info!(?options, rate, "stripe:sync-customers starting");
-    let report = run_with_progress(&sync, &options, stop.flag.clone()).await?;
+    tracing::info!(?options, ?plan, "stripe:sync-customers starting");
+    let report = run_with_progress(&sync, &options, stop.flag.clone()).await;
+    share.finish().await;
+    let report = report?;
     tracing::info!(
         created = report.created,
         updated = report.updated,
@@ -231,6 +258,9 @@ fn print_report(report: &BulkReport, json: bool) {
              finished.",
             report.held
         );
+    }
+    if let Some(reads) = report.reads {
+        println!("{} ({} list pages).", reads.describe(), report.list_pages);
     }
     if report.retried > 0 {
         println!(

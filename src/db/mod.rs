@@ -11,6 +11,7 @@ pub mod jobs;
 pub mod mysql;
 pub mod payments;
 pub mod rate_limits;
+pub mod runs;
 mod session_store;
 pub mod users;
 

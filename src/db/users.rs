@@ -157,6 +157,26 @@ pub async fn find_by_stripe_id(db: &Db, stripe_id: &str) -> Result<Option<User>,
     on_pool!(db, pool => sqlx::query_as(&sql).bind(stripe_id).fetch_optional(pool).await)
 }
 
+/// The users linked to any of `stripe_ids` (a page of a customer list): one query.
+pub async fn find_by_stripe_ids(db: &Db, stripe_ids: &[&str]) -> Result<Vec<User>, sqlx::Error> {
+    if stripe_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let placeholders: Vec<String> = (1..=stripe_ids.len()).map(|n| format!("${n}")).collect();
+    let sql = format!(
+        "SELECT {} FROM users WHERE stripe_id IN ({})",
+        columns(db),
+        placeholders.join(", ")
+    );
+    on_pool!(db, pool => {
+        let mut query = sqlx::query_as(&sql);
+        for id in stripe_ids {
+            query = query.bind(*id);
+        }
+        query.fetch_all(pool).await
+    })
+}
+
 pub async fn update_profile(
     db: &Db,
     id: i64,
@@ -450,6 +470,11 @@ pub async fn page_after(db: &Db, after_id: i64, limit: i64) -> Result<Vec<SyncRo
 
 pub async fn count(db: &Db) -> Result<i64, sqlx::Error> {
     on_pool!(db, pool => sqlx::query_scalar("SELECT COUNT(*) FROM users").fetch_one(pool).await)
+}
+
+pub async fn count_linked(db: &Db) -> Result<i64, sqlx::Error> {
+    const SQL: &str = "SELECT COUNT(*) FROM users WHERE stripe_id IS NOT NULL";
+    on_pool!(db, pool => sqlx::query_scalar(SQL).fetch_one(pool).await)
 }
 
 /// The next page of linked users after `after_id`: (id, stripe_id).

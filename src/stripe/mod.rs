@@ -17,7 +17,7 @@ use stripe_checkout::checkout_session::{
     CreateCheckoutSession, CreateCheckoutSessionLineItems, CreateCheckoutSessionLineItemsPriceData,
     ProductData, RetrieveCheckoutSession,
 };
-use stripe_client_core::{IdempotencyKey, RequestStrategy, StripeRequest};
+use stripe_client_core::{IdempotencyKey, RequestStrategy, StripeMethod, StripeRequest};
 use stripe_core::customer::{
     CreateCustomer, DeleteCustomer, ListCustomer, RetrieveCustomer, RetrieveCustomerReturned,
     UpdateCustomer,
@@ -33,7 +33,7 @@ use tokio::time::Instant;
 use crate::config::StripeConfig;
 use transport::{Cause, Transport, TransportError};
 
-pub use rate::RateLimiter;
+pub use rate::{RateLimiter, RatePlan, Refusal, endpoint_key};
 pub use transport::BadSecret;
 
 pub use stripe_shared::Customer as StripeCustomer;
@@ -635,11 +635,20 @@ impl StripeGateway {
         // waiting for our own rate limiter: a slow queue is not Stripe failing.
         let mut spent = Duration::ZERO;
         let strategy = key.map_or(RequestStrategy::Once, RequestStrategy::Idempotent);
+        let endpoint = {
+            let built = request.build();
+            let method = match built.method {
+                StripeMethod::Get => "GET",
+                StripeMethod::Post => "POST",
+                StripeMethod::Delete => "DELETE",
+            };
+            endpoint_key(method, &format!("/v1{}", built.path))
+        };
         let mut attempt = 0;
         loop {
             attempt += 1;
             let ticket = match &self.limiter {
-                Some(limiter) => Some(limiter.acquire().await),
+                Some(limiter) => Some(limiter.acquire(&endpoint).await),
                 None => None,
             };
             let remaining = self.retry.total_timeout.saturating_sub(spent);
@@ -656,14 +665,19 @@ impl StripeGateway {
                 Ok(output) => return Ok(output),
                 Err(err) => {
                     let retry_after = err.retry_after;
-                    let lock_contention = err.api.as_ref().and_then(|api| api.code.as_ref())
-                        == Some(&ApiErrorsCode::LockTimeout);
-                    let failure = StripeFailure::from_error(operation, err);
                     // Lock contention on one object says nothing about the rate.
-                    if let (Some(limiter), Some(ticket), Some(429), false) =
-                        (&self.limiter, ticket, failure.status, lock_contention)
+                    let refusal = if err.api.as_ref().and_then(|api| api.code.as_ref())
+                        == Some(&ApiErrorsCode::LockTimeout)
                     {
-                        limiter.rate_limited(ticket, retry_after);
+                        Refusal::Resource
+                    } else {
+                        Refusal::from_reason(err.rate_limited_reason.as_deref())
+                    };
+                    let failure = StripeFailure::from_error(operation, err);
+                    if let (Some(limiter), Some(ticket), Some(429)) =
+                        (&self.limiter, &ticket, failure.status)
+                    {
+                        limiter.rate_limited(ticket, refusal, retry_after);
                     }
                     (failure, retry_after)
                 }

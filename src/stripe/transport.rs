@@ -40,6 +40,8 @@ pub struct TransportError {
     pub should_retry: Option<bool>,
     /// How long to wait before asking again, from a `Retry-After` in seconds.
     pub retry_after: Option<Duration>,
+    /// Which of Stripe's limiters refused a 429, from `Stripe-Rate-Limited-Reason`.
+    pub rate_limited_reason: Option<String>,
     /// Stripe's error object, when the body was one.
     pub api: Option<Box<ApiErrors>>,
     /// For logs: Stripe's message or the transport's error. Never a secret.
@@ -53,6 +55,7 @@ impl TransportError {
             request_id: None,
             should_retry: None,
             retry_after: None,
+            rate_limited_reason: None,
             api: None,
             detail: detail.to_string(),
         }
@@ -136,6 +139,7 @@ impl Transport {
             let retry_after = header("retry-after")
                 .and_then(|v| v.trim().parse::<u64>().ok())
                 .map(Duration::from_secs);
+            let rate_limited_reason = header("stripe-rate-limited-reason");
             let body = response
                 .into_body()
                 .collect()
@@ -158,6 +162,7 @@ impl Transport {
                 request_id,
                 should_retry,
                 retry_after,
+                rate_limited_reason,
                 api,
                 detail,
             })

@@ -12,7 +12,14 @@
 //!    is released or lapses; claims of a living holder are renewed by its
 //!    heartbeat and never lapse, a killed holder's lapse within [`LEASE`]. Users
 //!    still held after [`LEASE`] and a margin are reported as held.
+//!
+//! Stripe limits each endpoint on its own, so a run that creates and updates works
+//! two lanes at once, each scanning the users for its own action under its own
+//! workers: creates and updates each get their endpoint's rate instead of taking
+//! turns. A user the create lane took is never the update lane's too.
+//! `--refresh` reads customers in list pages first ([`super::bulk_refresh`]).
 
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -21,6 +28,7 @@ use serde::Serialize;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
+use super::bulk_refresh::Reads;
 use super::{CreateOutcome, LEASE, Push, SyncError, SyncService, UpdateOutcome, payload_hash};
 use crate::db::users::{self, SyncRow};
 use crate::stripe::CustomerParams;
@@ -57,7 +65,7 @@ pub struct Tally {
 }
 
 impl Tally {
-    fn add(&self, counter: &AtomicU64) {
+    pub(super) fn add(&self, counter: &AtomicU64) {
         counter.fetch_add(1, Ordering::Relaxed);
         self.processed.fetch_add(1, Ordering::Relaxed);
     }
@@ -99,6 +107,12 @@ pub struct BulkReport {
     /// Users whose first attempts went unanswered and who were tried again at the end.
     pub retried: u64,
     pub failures: Vec<FailedUser>,
+    /// How `--refresh` read the customers: list pages, or list pages then
+    /// retrieves (when few of the account's customers are this app's).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reads: Option<Reads>,
+    /// List pages `--refresh` read.
+    pub list_pages: u64,
     pub elapsed_seconds: f64,
 }
 
@@ -149,11 +163,28 @@ struct Later {
     held: Vec<(i64, Action)>,
 }
 
-/// Runs users' actions concurrently, at most `concurrency` at once, and counts
-/// each outcome.
-struct Workers {
+/// Ids of users one lane handles and another must leave alone: the ones the
+/// create lane took, or the ones a list page already refreshed.
+type Handled = Arc<Mutex<HashSet<i64>>>;
+
+/// Which users a lane acts on when two lanes scan the same users.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Share {
+    /// Every user: the only lane of the run.
+    Alone,
+    /// Users without a customer (their ids go into `handled`).
+    Creates,
+    /// Linked users the create lane did not take.
+    Updates,
+}
+
+/// One scan of the users and the workers acting on what it finds, at most
+/// `concurrency` at once; every lane of a run counts into the same tally.
+struct Lane {
     service: SyncService,
-    force: bool,
+    options: BulkOptions,
+    share: Share,
+    handled: Handled,
     permits: Arc<Semaphore>,
     tasks: JoinSet<()>,
     tally: Arc<Tally>,
@@ -161,7 +192,13 @@ struct Workers {
     later: Arc<Mutex<Later>>,
 }
 
-impl Workers {
+/// How a lane's run ended.
+struct LaneEnd {
+    interrupted: bool,
+    retried: u64,
+}
+
+impl Lane {
     async fn spawn(&mut self, user_id: i64, action: Action, pass: Pass) {
         let permit = self
             .permits
@@ -170,7 +207,7 @@ impl Workers {
             .await
             .expect("semaphore open");
         let service = self.service.clone();
-        let force = self.force;
+        let force = self.options.force;
         let (tally, failures, later) = (
             self.tally.clone(),
             self.failures.clone(),
@@ -196,6 +233,98 @@ impl Workers {
         self.tally.add(&self.tally.failed);
         self.failures.lock().expect("failures lock").push(failure);
     }
+
+    /// What this lane does for one user of the scan, if anything.
+    fn plan(&self, row: &SyncRow) -> Option<Action> {
+        let mut handled = self.handled.lock().expect("handled lock");
+        let others = match self.share {
+            Share::Alone => handled.contains(&row.id),
+            Share::Creates => row.stripe_id.is_some(),
+            Share::Updates => row.stripe_id.is_none() || handled.contains(&row.id),
+        };
+        if others {
+            return None;
+        }
+        let action = plan(row, &self.options, &self.tally)?;
+        if self.share == Share::Creates {
+            handled.insert(row.id);
+        }
+        Some(action)
+    }
+
+    /// Scans the users, then gives the unanswered a second pass and waits for
+    /// users held elsewhere. Stops scheduling new users once `stop` is set.
+    async fn run(mut self, stop: &AtomicBool) -> Result<LaneEnd, SyncError> {
+        let stopped = || stop.load(Ordering::Relaxed);
+        let mut cursor = 0;
+        let mut interrupted = false;
+        'pages: loop {
+            let page = match self.options.user {
+                Some(id) if cursor == 0 => vec![self.service.sync_row(id).await?],
+                Some(_) => Vec::new(),
+                None => users::page_after(self.service.db(), cursor, PAGE_SIZE).await?,
+            };
+            let Some(last) = page.last() else { break };
+            cursor = last.id;
+            for row in page {
+                if stopped() {
+                    interrupted = true;
+                    break 'pages;
+                }
+                let Some(action) = self.plan(&row) else {
+                    continue;
+                };
+                if self.options.dry_run {
+                    let tally = &self.tally;
+                    tally.add(match action {
+                        Action::Create => &tally.created,
+                        Action::Update => &tally.updated,
+                        Action::Refresh => &tally.refreshed,
+                    });
+                    continue;
+                }
+                self.spawn(row.id, action, Pass::First).await;
+            }
+        }
+        self.finish().await;
+
+        // Second pass for the unanswered.
+        let Later { unanswered, held } = self.take_later();
+        let retried = unanswered.len() as u64;
+        for (user_id, action, failure) in unanswered {
+            if stopped() {
+                interrupted = true;
+                self.fail(failure);
+            } else {
+                self.spawn(user_id, action, Pass::Again).await;
+            }
+        }
+        self.finish().await;
+
+        // Users held elsewhere, until their holder lets go or dies: at once (a
+        // run beside this one has most likely finished them by now), then every
+        // poll.
+        let mut held = [held, self.take_later().held].concat();
+        let waiting_since = Instant::now();
+        while !held.is_empty() && !stopped() && waiting_since.elapsed() < HELD_WAIT {
+            for (user_id, action) in std::mem::take(&mut held) {
+                self.spawn(user_id, action, Pass::Again).await;
+            }
+            self.finish().await;
+            held = self.take_later().held;
+            if !held.is_empty() {
+                tokio::time::sleep(HELD_POLL).await;
+            }
+        }
+        interrupted |= stopped() && !held.is_empty();
+        for _ in &held {
+            self.tally.add(&self.tally.held);
+        }
+        Ok(LaneEnd {
+            interrupted,
+            retried,
+        })
+    }
 }
 
 impl SyncService {
@@ -212,80 +341,46 @@ impl SyncService {
             self.stripe()?;
         }
         let started = Instant::now();
-        let mut workers = Workers {
+        let failures: Arc<Mutex<Vec<FailedUser>>> = Arc::default();
+        let handled: Handled = Arc::default();
+        let lane = |share: Share| Lane {
             service: self.clone(),
-            force: options.force,
+            options: options.clone(),
+            share,
+            handled: handled.clone(),
             permits: Arc::new(Semaphore::new(options.concurrency.max(1))),
             tasks: JoinSet::new(),
             tally: tally.clone(),
-            failures: Arc::default(),
+            failures: failures.clone(),
             later: Arc::default(),
         };
-        let stopped = || stop.load(Ordering::Relaxed);
-        let mut cursor = 0;
-        let mut interrupted = false;
-        'pages: loop {
-            let page = match options.user {
-                Some(id) if cursor == 0 => vec![self.sync_row(id).await?],
-                Some(_) => Vec::new(),
-                None => users::page_after(self.db(), cursor, PAGE_SIZE).await?,
-            };
-            let Some(last) = page.last() else { break };
-            cursor = last.id;
-            for row in page {
-                if stopped() {
-                    interrupted = true;
-                    break 'pages;
-                }
-                let Some(action) = plan(&row, options, &tally) else {
-                    continue;
-                };
-                if options.dry_run {
-                    tally.add(match action {
-                        Action::Create => &tally.created,
-                        Action::Update => &tally.updated,
-                        Action::Refresh => &tally.refreshed,
-                    });
-                    continue;
-                }
-                workers.spawn(row.id, action, Pass::First).await;
-            }
-        }
-        workers.finish().await;
 
-        // Second pass for the unanswered.
-        let Later { unanswered, held } = workers.take_later();
-        let retried = unanswered.len() as u64;
-        for (user_id, action, failure) in unanswered {
-            if stopped() {
-                interrupted = true;
-                workers.fail(failure);
-            } else {
-                workers.spawn(user_id, action, Pass::Again).await;
-            }
+        let (mut reads, mut list_pages, mut listing_interrupted) = (None, 0, false);
+        if options.refresh && options.user.is_none() && !options.dry_run {
+            let listed = self.refresh_listed(&tally, &stop).await?;
+            *handled.lock().expect("handled lock") = listed.refreshed;
+            (reads, list_pages) = (Some(listed.reads), listed.pages);
+            listing_interrupted = listed.interrupted;
         }
-        workers.finish().await;
+        let ends = if listing_interrupted {
+            vec![LaneEnd {
+                interrupted: true,
+                retried: 0,
+            }]
+        } else if options.create && options.update && options.user.is_none() {
+            let (creates, updates) = tokio::join!(
+                lane(Share::Creates).run(&stop),
+                lane(Share::Updates).run(&stop)
+            );
+            vec![creates?, updates?]
+        } else {
+            vec![lane(Share::Alone).run(&stop).await?]
+        };
 
-        // Users held elsewhere, until their holder lets go or dies.
-        let mut held = [held, workers.take_later().held].concat();
-        let waiting_since = Instant::now();
-        while !held.is_empty() && !stopped() && waiting_since.elapsed() < HELD_WAIT {
-            tokio::time::sleep(HELD_POLL).await;
-            for (user_id, action) in std::mem::take(&mut held) {
-                workers.spawn(user_id, action, Pass::Again).await;
-            }
-            workers.finish().await;
-            held = workers.take_later().held;
-        }
-        interrupted |= stopped() && !held.is_empty();
-        for _ in &held {
-            tally.add(&tally.held);
-        }
-
-        let failures = std::mem::take(&mut *workers.failures.lock().expect("failures lock"));
+        let failures = std::mem::take(&mut *failures.lock().expect("failures lock"));
         Ok(BulkReport {
             dry_run: options.dry_run,
-            interrupted,
+            interrupted: ends.iter().any(|end| end.interrupted),
             processed: Tally::get(&tally.processed),
             created: Tally::get(&tally.created),
             relinked: Tally::get(&tally.relinked),
@@ -295,8 +390,10 @@ impl SyncService {
             skipped: Tally::get(&tally.skipped),
             held: Tally::get(&tally.held),
             failed: Tally::get(&tally.failed),
-            retried,
+            retried: ends.iter().map(|end| end.retried).sum(),
             failures,
+            reads,
+            list_pages,
             elapsed_seconds: started.elapsed().as_secs_f64(),
         })
     }

@@ -8,7 +8,7 @@
 //! of them, and then nothing is cleared. An orphan is re-linked only to the user
 //! whose email it carries.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -94,10 +94,17 @@ impl SyncService {
             }
             let (page, has_more) = stripe.list_customers(after.as_deref()).await?;
             after = page.last().map(|c| c.id.as_str().to_string());
+            let ids: Vec<&str> = page.iter().map(|c| c.id.as_str()).collect();
+            let mut linked: HashMap<String, User> = users::find_by_stripe_ids(self.db(), &ids)
+                .await?
+                .into_iter()
+                .filter_map(|user| Some((user.stripe_id.clone()?, user)))
+                .collect();
             for customer in &page {
                 report.customers_seen += 1;
+                let user = linked.remove(customer.id.as_str());
                 for drift in self
-                    .check_customer(customer, only_user, &mut linked_seen, &mut report)
+                    .check_customer(customer, user, only_user, &mut linked_seen, &mut report)
                     .await?
                 {
                     let drift = match repair {
@@ -155,15 +162,18 @@ impl SyncService {
         Ok(report)
     }
 
+    /// Compares one listed customer with `linked`, the user linked to it (read
+    /// with the rest of its page), or looks for the user it names.
     async fn check_customer(
         &self,
         customer: &StripeCustomer,
+        linked: Option<User>,
         only_user: Option<i64>,
         linked_seen: &mut HashSet<String>,
         report: &mut DriftReport,
     ) -> Result<Vec<Drift>, SyncError> {
         let stripe_id = customer.id.as_str();
-        if let Some(user) = users::find_by_stripe_id(self.db(), stripe_id).await? {
+        if let Some(user) = linked {
             linked_seen.insert(stripe_id.to_string());
             if only_user.is_some_and(|only| only != user.id) {
                 return Ok(Vec::new());

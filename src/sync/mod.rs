@@ -3,12 +3,14 @@
 //! the CLI call the same functions.
 
 pub mod bulk;
+pub mod bulk_refresh;
 pub mod checkout;
 mod create;
 pub mod drift;
 mod error;
 pub mod events;
 pub mod replay;
+pub mod share;
 pub mod snapshot;
 
 use std::sync::Arc;

@@ -22,6 +22,16 @@ use crate::stripe_fake::FakeStripe;
 
 /// Fakes that the log check in `scripts/test` looks for after the suite.
 pub const TEST_STRIPE_SECRET: &str = "sk_test_fake_suite_secret_0123456789";
+/// A live-mode key, for runs that plan Stripe's live limits.
+pub const LIVE_STRIPE_SECRET: &str = "sk_live_fake_suite_secret_0123456789";
+
+/// The stand-in's limits for the suite: Stripe's two limiters, at the numbers
+/// Stripe grants an account on request, so tests that run at `--rate 200` are
+/// not slowed; commands plan 80% of the per-operation limit (`STRIPE_ENDPOINT_RATE`).
+/// Tests of the published limits lower them ([`FakeStripe::set_stripe_limits`]).
+const SUITE_GLOBAL_LIMIT: u32 = 1000;
+const SUITE_ENDPOINT_LIMIT: u32 = 250;
+const SUITE_ENDPOINT_RATE: &str = "200";
 pub const PASSWORD: &str = "correct-horse-battery-staple";
 
 /// Every command of the binary.
@@ -188,6 +198,7 @@ fn test_config(database_url: &str, api_base: Option<String>, app_key: &[u8]) -> 
         password_hasher: None,
         limits: Default::default(),
         db_max_connections: stripe_sync::db::DEFAULT_MAX_CONNECTIONS,
+        stripe_endpoint_rate: stripe_sync::config::DEFAULT_STRIPE_ENDPOINT_RATE,
     }
 }
 
@@ -198,6 +209,7 @@ pub async fn spawn_app_customized(
 ) -> TestApp {
     init_logging();
     let stripe = FakeStripe::start().await;
+    stripe.set_limits(SUITE_GLOBAL_LIMIT, SUITE_ENDPOINT_LIMIT);
     let api_base = match &setup {
         StripeSetup::Fake => Some(stripe.url.clone()),
         StripeSetup::Unconfigured => None,
@@ -257,10 +269,22 @@ impl TestApp {
             .env("APP_KEY", app_key)
             .env("LOG_DIR", log_dir())
             .env("RUST_LOG", "warn,stripe_sync=info")
+            .env("STRIPE_ENDPOINT_RATE", SUITE_ENDPOINT_RATE)
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
             .kill_on_drop(true);
+        command
+    }
+
+    /// The binary as an operator runs it against Stripe's published limits (the
+    /// stand-in lowered to them): a live key, no rate settings.
+    pub fn command_at_stripe_limits(&self, args: &[&str]) -> tokio::process::Command {
+        self.stripe.set_stripe_limits();
+        let mut command = self.command(args);
+        command
+            .env("STRIPE_SECRET", LIVE_STRIPE_SECRET)
+            .env_remove("STRIPE_ENDPOINT_RATE");
         command
     }
 
@@ -311,6 +335,22 @@ impl TestApp {
             Db::Mysql(pool) => sqlx::raw_sql(sql).execute(pool).await.map(|_| ()),
         }
         .unwrap_or_else(|err| panic!("{sql}: {err}"));
+    }
+
+    /// Links each user to a customer made on Stripe's side, straight in the
+    /// database (no call), as a `--create` long ago would have, with nothing
+    /// pushed since (`--update` has work to do).
+    pub async fn link_in_database(&self, ids: &[i64], customers: &[String]) {
+        let statements: Vec<String> = ids
+            .iter()
+            .zip(customers)
+            .map(|(id, customer)| {
+                format!("UPDATE users SET stripe_id = '{customer}' WHERE id = {id}")
+            })
+            .collect();
+        for chunk in statements.chunks(100) {
+            self.execute(&chunk.join(";\n")).await;
+        }
     }
 
     pub fn browser(&self) -> Browser {

@@ -438,6 +438,7 @@ async fn an_adopted_database_has_the_shape_a_fresh_one_gets() {
         "stripe_events",
         "rate_limits",
         "stripe_event_checkpoints",
+        "stripe_sync_runs",
     ] {
         let names = column_names(&adopted, table).await;
         assert!(!names.is_empty(), "{table} exists");

@@ -17,6 +17,7 @@ mod replay_events;
 mod settings_page;
 mod stripe_client;
 mod stripe_fake;
+mod stripe_limits;
 mod sync_command;
 mod web_tier;
 mod webhook_command;

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use std::sync::Arc;
 
-use stripe_sync::stripe::{FailureKind, RateLimiter};
+use stripe_sync::stripe::{FailureKind, RateLimiter, RatePlan};
 use stripe_sync::sync::{Push, SyncError};
 
 use crate::helpers::{log_line_containing, spawn_app, test_retry_policy};
@@ -130,7 +130,7 @@ async fn a_plain_text_error_keeps_its_status_and_request_id_for_the_log() {
 async fn a_429_halves_the_bulk_rate_but_one_for_lock_contention_does_not() {
     let app = spawn_app().await;
     let (_, user_id, _) = app.linked_user().await;
-    let limiter = Arc::new(RateLimiter::new(100));
+    let limiter = Arc::new(RateLimiter::uniform(100));
     let bulk = app.sync.for_bulk(limiter.clone(), test_retry_policy());
     app.stripe.push_faults(1, Fault::LockTimeout);
 
@@ -138,20 +138,64 @@ async fn a_429_halves_the_bulk_rate_but_one_for_lock_contention_does_not() {
 
     assert_eq!(app.stripe.calls("GET", "/v1/customers/"), 2);
     assert_eq!(
-        limiter.current_rate(),
+        limiter.endpoint_rate(RETRIEVE),
         100.0,
         "lock contention is not the rate"
     );
+    // A 429 that names no limiter slows the request's endpoint.
     app.stripe.push_faults(1, Fault::Status(429));
     bulk.refresh_customer(user_id).await.expect("retried");
+    let rate = limiter.endpoint_rate(RETRIEVE);
+    assert!(rate < 60.0, "{rate}");
+    assert_eq!(
+        limiter.current_rate(),
+        100.0,
+        "the global rate is untouched"
+    );
+}
+
+const RETRIEVE: &str = "GET /v1/customers/{id}";
+const UPDATE: &str = "POST /v1/customers/{id}";
+
+#[tokio::test]
+async fn an_endpoint_rate_429_slows_that_endpoint_and_a_global_one_the_account() {
+    let app = spawn_app().await;
+    let (_, user_id, _) = app.linked_user().await;
+    let plan = RatePlan {
+        global: 100,
+        endpoint: 40,
+    };
+    let limiter = Arc::new(RateLimiter::new(plan));
+    let bulk = app.sync.for_bulk(limiter.clone(), test_retry_policy());
+    bulk.update_customer(user_id, Push::Always).await.unwrap();
+
+    app.stripe
+        .push_faults(1, Fault::RateLimitedBy("endpoint-rate"));
+    bulk.refresh_customer(user_id).await.expect("retried");
+
+    assert!(limiter.endpoint_rate(RETRIEVE) < 25.0);
+    assert_eq!(
+        limiter.endpoint_rate(UPDATE),
+        40.0,
+        "updates keep their rate"
+    );
+    assert_eq!(limiter.current_rate(), 100.0);
+
+    app.stripe
+        .push_faults(1, Fault::RateLimitedBy("global-rate"));
+    bulk.update_customer(user_id, Push::Always)
+        .await
+        .expect("retried");
+
     assert!(limiter.current_rate() < 60.0, "{}", limiter.current_rate());
+    assert_eq!(limiter.endpoint_rate(UPDATE), 40.0);
 }
 
 #[tokio::test]
 async fn a_retry_after_holds_the_bulk_run_back_that_long() {
     let app = spawn_app().await;
     let (_, user_id, _) = app.linked_user().await;
-    let limiter = Arc::new(RateLimiter::new(100));
+    let limiter = Arc::new(RateLimiter::uniform(100));
     let bulk = app.sync.for_bulk(limiter, test_retry_policy());
     app.stripe.push_faults(1, Fault::RateLimitedFor(1));
     let started = std::time::Instant::now();
@@ -172,7 +216,7 @@ async fn time_queued_behind_the_rate_limiter_is_not_a_stripe_timeout() {
     let (_, user_id, _) = app.linked_user().await;
     // One request a second, and a budget of far less than the queue: before, the
     // wait for a token used up the budget and the call "timed out".
-    let limiter = Arc::new(RateLimiter::new(1));
+    let limiter = Arc::new(RateLimiter::uniform(1));
     let mut policy = test_retry_policy();
     policy.total_timeout = Duration::from_millis(300);
     policy.attempt_timeout = Duration::from_millis(300);

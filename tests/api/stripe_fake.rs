@@ -37,6 +37,8 @@ pub enum Fault {
     LockTimeout,
     /// 429 with a `Retry-After` of this many seconds.
     RateLimitedFor(u64),
+    /// 429 naming the limiter in `Stripe-Rate-Limited-Reason` (`global-rate`, …).
+    RateLimitedBy(&'static str),
 }
 
 #[derive(Clone, Debug)]
@@ -62,27 +64,60 @@ enum Remembered {
     },
 }
 
-/// Stripe's rate limit as a token bucket: `per_second` tokens a second, holding
-/// at most one second's worth.
+/// One of Stripe's rate limiters as a token bucket: `per_second` tokens a second,
+/// holding at most one second's worth.
 struct RateLimit {
     per_second: f64,
     tokens: f64,
     last: std::time::Instant,
 }
 
+impl RateLimit {
+    fn new(per_second: u32) -> Self {
+        RateLimit {
+            per_second: f64::from(per_second),
+            tokens: f64::from(per_second),
+            last: std::time::Instant::now(),
+        }
+    }
+
+    fn refill(&mut self, now: std::time::Instant) {
+        let refill = now.duration_since(self.last).as_secs_f64() * self.per_second;
+        self.tokens = (self.tokens + refill).min(self.per_second);
+        self.last = now;
+    }
+}
+
+/// Stripe's two limiters: the account's, and one per named operation (method and
+/// path, ids replaced), each refusing with its own `Stripe-Rate-Limited-Reason`.
+#[derive(Default)]
+struct Limits {
+    global: Option<RateLimit>,
+    endpoint_per_second: Option<u32>,
+    endpoints: HashMap<String, RateLimit>,
+}
+
+/// Stripe's published limits: 100 requests/s for a live account, 25/s per operation.
+pub const STRIPE_GLOBAL_LIMIT: u32 = 100;
+pub const STRIPE_ENDPOINT_LIMIT: u32 = 25;
+
 #[derive(Default)]
 struct State {
     checkout_sessions: BTreeMap<String, Value>,
     portal_sessions: Vec<Value>,
     latency: Duration,
-    rate_limit: Option<RateLimit>,
+    limits: Limits,
     rejected_for_rate: usize,
+    /// Refusals by `Stripe-Rate-Limited-Reason`.
+    rejected_by: BTreeMap<&'static str, usize>,
     /// Share of requests (0..1) that meet a random fault of the five kinds the
     /// internet produces (see `random_fault`).
     fault_rate: f64,
     customers: BTreeMap<String, FakeCustomer>,
     idempotency: HashMap<String, Remembered>,
     calls: Vec<(Method, String)>,
+    /// When each call arrived, beside `calls`.
+    call_times: Vec<std::time::Instant>,
     faults: VecDeque<Fault>,
     /// Faults for the next requests whose path starts with the prefix.
     path_faults: Vec<(String, Fault)>,
@@ -146,17 +181,68 @@ impl FakeStripe {
         self.state.lock().unwrap().latency = latency;
     }
 
-    /// Answers 429 beyond `per_second` requests a second, as Stripe does.
+    /// Answers 429 (`global-rate`) beyond `per_second` requests a second in all,
+    /// as Stripe's account limit does.
     pub fn set_rate_limit(&self, per_second: u32) {
-        self.state.lock().unwrap().rate_limit = Some(RateLimit {
-            per_second: f64::from(per_second),
-            tokens: f64::from(per_second),
-            last: std::time::Instant::now(),
-        });
+        self.state.lock().unwrap().limits.global = Some(RateLimit::new(per_second));
+    }
+
+    /// Stripe's two limiters: `global` requests a second in all (`global-rate`)
+    /// and `endpoint` for each named operation (`endpoint-rate`).
+    pub fn set_limits(&self, global: u32, endpoint: u32) {
+        let mut state = self.state.lock().unwrap();
+        state.limits = Limits {
+            global: Some(RateLimit::new(global)),
+            endpoint_per_second: Some(endpoint),
+            endpoints: HashMap::new(),
+        };
+    }
+
+    /// Stripe's published limits for a live account.
+    pub fn set_stripe_limits(&self) {
+        self.set_limits(STRIPE_GLOBAL_LIMIT, STRIPE_ENDPOINT_LIMIT);
     }
 
     pub fn rejected_for_rate(&self) -> usize {
         self.state.lock().unwrap().rejected_for_rate
+    }
+
+    /// 429s sent with this `Stripe-Rate-Limited-Reason`.
+    pub fn rejected_by(&self, reason: &str) -> usize {
+        let state = self.state.lock().unwrap();
+        state.rejected_by.get(reason).copied().unwrap_or(0)
+    }
+
+    /// When each call to `method` and a path of `shape` arrived (`{id}` for ids,
+    /// as in `POST /v1/customers/{id}`).
+    pub fn call_times(&self, method: &str, shape: &str) -> Vec<std::time::Instant> {
+        let state = self.state.lock().unwrap();
+        let wanted = format!("{method} {shape}");
+        state
+            .calls
+            .iter()
+            .zip(&state.call_times)
+            .filter(|((m, p), _)| endpoint(m.as_str(), p) == wanted)
+            .map(|(_, at)| *at)
+            .collect()
+    }
+
+    /// `count` customers made on Stripe's side at once (another app's, or ones
+    /// linked by the caller), each named in `metadata.user_id` when `user_ids`
+    /// gives it; returns their ids, oldest first.
+    pub fn insert_customers(&self, count: usize, user_ids: Option<&[i64]>) -> Vec<String> {
+        let mut state = self.state.lock().unwrap();
+        (0..count)
+            .map(|n| {
+                let mut metadata = BTreeMap::new();
+                if let Some(ids) = user_ids {
+                    metadata.insert("user_id".to_string(), ids[n].to_string());
+                }
+                let name = format!("Customer {n}");
+                let email = format!("customer{n}@example.com");
+                new_customer(&mut state, Some(name), Some(email), metadata).id
+            })
+            .collect()
     }
 
     /// Makes a share of all requests fail at random, as the internet does: a 429, a
@@ -381,6 +467,7 @@ impl FakeStripe {
         let (request_id, fault, latency) = {
             let mut state = self.state.lock().unwrap();
             state.calls.push((method.clone(), path.clone()));
+            state.call_times.push(std::time::Instant::now());
             state.next_id += 1;
             let request_id = format!("req_{}{}", self.prefix, state.next_id);
             state.last_request_id = Some(request_id.clone());
@@ -391,7 +478,11 @@ impl FakeStripe {
             let fault = targeted
                 .map(|at| state.path_faults.remove(at).1)
                 .or_else(|| state.faults.pop_front())
-                .or_else(|| state.over_rate_limit().then_some(Fault::Status(429)))
+                .or_else(|| {
+                    state
+                        .over_rate_limit(&method, &path)
+                        .map(Fault::RateLimitedBy)
+                })
                 .or_else(|| state.random_fault());
             (request_id, fault, state.latency)
         };
@@ -400,6 +491,7 @@ impl FakeStripe {
         }
         let mut should_retry: Option<bool> = None;
         let mut retry_after: Option<u64> = None;
+        let mut limited_by: Option<&str> = None;
         let mut plain_text = false;
         let (status, body) = match fault {
             // An error from the service makes hyper close the connection unanswered.
@@ -431,6 +523,10 @@ impl FakeStripe {
                 retry_after = Some(seconds);
                 injected(429, &request_id)
             }
+            Some(Fault::RateLimitedBy(reason)) => {
+                limited_by = Some(reason);
+                rate_limited(&request_id)
+            }
             Some(Fault::DropAfterActing) => {
                 self.handle(&method, &path, &query, &body, key, &request_id);
                 return Err(std::io::Error::other("injected drop after acting"));
@@ -451,6 +547,9 @@ impl FakeStripe {
         }
         if let Some(seconds) = retry_after {
             response = response.header("retry-after", seconds.to_string());
+        }
+        if let Some(reason) = limited_by {
+            response = response.header("stripe-rate-limited-reason", reason);
         }
         let response = if plain_text {
             response
@@ -685,14 +784,15 @@ impl FakeStripe {
                     .into_iter()
                     .filter_map(|e| e.strip_prefix("data.").map(str::to_string))
                     .collect();
-                // Newest first, as Stripe lists them.
-                let mut matching = state
-                    .customers
-                    .values()
+                // Newest first, as Stripe lists them (ids grow with creation).
+                let before = match &after {
+                    Some(after) => state.customers.range::<String, _>(..after.clone()),
+                    None => state.customers.range::<String, _>(..),
+                };
+                let mut matching = before
                     .rev()
-                    .filter(|c| !c.deleted && (email.is_none() || c.email == email))
-                    .skip_while(|c| after.as_ref().is_some_and(|after| c.id != *after))
-                    .skip(usize::from(after.is_some()));
+                    .map(|(_, c)| c)
+                    .filter(|c| !c.deleted && (email.is_none() || c.email == email));
                 let data: Vec<Value> = matching
                     .by_ref()
                     .take(limit)
@@ -779,20 +879,41 @@ impl State {
         }
     }
 
-    fn over_rate_limit(&mut self) -> bool {
-        let Some(limit) = &mut self.rate_limit else {
-            return false;
-        };
+    /// The limiter that refuses this request, if one does: the account's first,
+    /// then the operation's. A refused request takes no token from either.
+    fn over_rate_limit(&mut self, method: &Method, path: &str) -> Option<&'static str> {
         let now = std::time::Instant::now();
-        let refill = now.duration_since(limit.last).as_secs_f64() * limit.per_second;
-        limit.tokens = (limit.tokens + refill).min(limit.per_second);
-        limit.last = now;
-        if limit.tokens >= 1.0 {
-            limit.tokens -= 1.0;
-            return false;
+        let limits = &mut self.limits;
+        let per_endpoint = limits.endpoint_per_second;
+        let endpoint = per_endpoint.map(|per_second| {
+            limits
+                .endpoints
+                .entry(endpoint(method.as_str(), path))
+                .or_insert_with(|| RateLimit::new(per_second))
+        });
+        let mut refused = None;
+        if let Some(global) = &mut limits.global {
+            global.refill(now);
+            if global.tokens < 1.0 {
+                refused = Some("global-rate");
+            }
         }
+        if let Some(endpoint) = endpoint {
+            endpoint.refill(now);
+            if refused.is_none() && endpoint.tokens < 1.0 {
+                refused = Some("endpoint-rate");
+            }
+            if refused.is_none() {
+                endpoint.tokens -= 1.0;
+            }
+        }
+        if let (None, Some(global)) = (refused, &mut limits.global) {
+            global.tokens -= 1.0;
+        }
+        let reason = refused?;
         self.rejected_for_rate += 1;
-        true
+        *self.rejected_by.entry(reason).or_default() += 1;
+        Some(reason)
     }
 
     fn random_fault(&self) -> Option<Fault> {
@@ -889,6 +1010,35 @@ fn error_body(type_: &str, code: Option<&str>, message: &str, request_id: &str) 
         "type": type_, "code": code, "message": message,
         "request_log_url": format!("https://dashboard.stripe.com/test/logs/{request_id}"),
     }})
+}
+
+/// Stripe's named operation of a request: its method and path, each of the
+/// stand-in's object ids (by their prefixes) replaced.
+fn endpoint(method: &str, path: &str) -> String {
+    const ID_PREFIXES: [&str; 6] = ["cus_", "cs_", "we_", "evt_", "pm_", "bps_"];
+    let shape: Vec<&str> = path
+        .split('/')
+        .map(
+            |segment| match ID_PREFIXES.iter().any(|p| segment.starts_with(p)) {
+                true => "{id}",
+                false => segment,
+            },
+        )
+        .collect();
+    format!("{method} {}", shape.join("/"))
+}
+
+fn rate_limited(request_id: &str) -> Reply {
+    (
+        StatusCode::TOO_MANY_REQUESTS,
+        error_body(
+            "invalid_request_error",
+            Some("rate_limit"),
+            "Too many requests hit the API too quickly. We recommend an exponential \
+             backoff of your requests.",
+            request_id,
+        ),
+    )
 }
 
 fn injected(code: u16, request_id: &str) -> Reply {

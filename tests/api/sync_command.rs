@@ -389,9 +389,12 @@ async fn failures_say_whether_stripe_answered_or_not() {
     link(&app, ids[0]).await;
     rename(&app, ids[0], "Ann v2").await;
     // The update is refused outright; the create meets nothing but dropped
-    // connections, in both passes.
-    app.stripe.push_faults(1, Fault::Status(400));
-    app.stripe.push_faults(16, Fault::Drop);
+    // connections, in both passes (the two run side by side).
+    app.stripe
+        .push_fault_for("/v1/customers/", Fault::Status(400));
+    for _ in 0..16 {
+        app.stripe.push_fault_for("/v1/customers", Fault::Drop);
+    }
 
     let output = app
         .run(&[
@@ -581,8 +584,8 @@ async fn a_run_faster_than_stripe_allows_slows_down_on_429_and_still_syncs_every
 
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     assert!(
-        app.stripe.rejected_for_rate() > 0,
-        "the stand-in did push back"
+        app.stripe.rejected_by("global-rate") > 0,
+        "the stand-in's account limit did push back"
     );
     let report = json_report(&output);
     assert_eq!(
