@@ -13,6 +13,7 @@ use crate::startup::App;
 use crate::stripe::{RateLimiter, RatePlan, RetryPolicy};
 use crate::sync::bulk::{BulkOptions, BulkReport, Tally};
 use crate::sync::drift::Repair;
+use crate::sync::share::AccountShare;
 use crate::sync::{SyncError, SyncService};
 
 /// Stripe allows 100 requests/s in live mode and 25/s in a sandbox; a run plans
@@ -111,10 +112,15 @@ pub async fn run(mut config: Config, args: Args) -> Result<(), CliError> {
     let limiter = Arc::new(RateLimiter::new(plan));
     let sync = app.sync.for_bulk(limiter.clone(), RetryPolicy::bulk());
     let stop = Stop::on_signals();
-    let share = sync
-        .share_account("stripe:sync-customers", limiter.clone())
-        .await
-        .map_err(failed)?;
+    // A dry run calls no Stripe: it takes no share of the account from others.
+    let share = match args.dry_run {
+        true => None,
+        false => Some(
+            sync.share_account("stripe:sync-customers", limiter.clone())
+                .await
+                .map_err(failed)?,
+        ),
+    };
 
     if args.check {
         let check = super::check::CheckOptions {
@@ -125,7 +131,7 @@ pub async fn run(mut config: Config, args: Args) -> Result<(), CliError> {
             json: args.json,
         };
         let checked = super::check::run(&sync, check, stop).await;
-        share.finish().await;
+        AccountShare::finish_any(share).await;
         return checked;
     }
     let options = BulkOptions {
@@ -140,7 +146,7 @@ pub async fn run(mut config: Config, args: Args) -> Result<(), CliError> {
     };
     tracing::info!(?options, ?plan, "stripe:sync-customers starting");
     let report = run_with_progress(&sync, &options, stop.flag.clone()).await;
-    share.finish().await;
+    AccountShare::finish_any(share).await;
     let report = report?;
     tracing::info!(
         created = report.created,

@@ -64,6 +64,13 @@ impl SyncService {
 }
 
 impl AccountShare {
+    /// Ends `share`, if the run took one.
+    pub async fn finish_any(share: Option<AccountShare>) {
+        if let Some(share) = share {
+            share.finish().await;
+        }
+    }
+
     /// Gives this process's share back to the others.
     pub async fn finish(self) {
         self.beat.abort();
