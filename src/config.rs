@@ -48,6 +48,9 @@ Settings (from the environment, or .env in the working directory; the environmen
                              Laravel app's key serves both); every instance needs the same
                              [default: generated into storage/app.key on first start]
   BIND                       listen address of serve [default: 127.0.0.1:3000]
+  HTTP_HEADER_TIMEOUT        seconds a request's header block may take from its first byte [default: 10]
+  HTTP_BODY_TIMEOUT          seconds a request's body may take to arrive [default: 30]
+  HTTP_IDLE_TIMEOUT          seconds an idle keep-alive connection stays open [default: 60]
   LOG_DIR                    folder of the daily log files stripe-sync.YYYY-MM-DD.log [default: storage/logs]
   LOG_MAX_FILES              daily log files kept [default: 14]
   LOG_FORMAT                 text, or json for one JSON object a line (console and file) [default: text]
@@ -79,6 +82,8 @@ pub enum ConfigError {
     BadLogMaxFiles,
     #[error("LOG_FORMAT must be text or json")]
     BadLogFormat,
+    #[error("{0} must be a whole number of seconds from 1 to 3600")]
+    BadHttpTimeout(String),
     #[error("STRIPE_ENDPOINT_RATE must be a whole number of requests a second from 1 to 1000")]
     BadEndpointRate,
     #[error("STRIPE_EVENTS_RETENTION_DAYS must be a whole number of days from 3 to 3650")]
@@ -135,6 +140,28 @@ pub struct Config {
     pub db_max_connections: u32,
     /// Requests/s a bulk run plans per Stripe operation, before sharing.
     pub stripe_endpoint_rate: u32,
+    pub http_timeouts: HttpTimeouts,
+}
+
+/// The web server's deadlines for clients (seconds in the environment).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HttpTimeouts {
+    /// A request's header block must arrive within this of its first byte.
+    pub header: Duration,
+    /// A request's body must arrive within this of the handler asking for it.
+    pub body: Duration,
+    /// A connection idle between requests is closed after this.
+    pub idle: Duration,
+}
+
+impl Default for HttpTimeouts {
+    fn default() -> Self {
+        HttpTimeouts {
+            header: Duration::from_secs(10),
+            body: Duration::from_secs(30),
+            idle: Duration::from_secs(60),
+        }
+    }
 }
 
 /// At most `max` hits per `window`, counted in the database.
@@ -279,9 +306,25 @@ impl Config {
             DEFAULT_STRIPE_ENDPOINT_RATE,
             ConfigError::BadEndpointRate,
         )?;
+        let seconds = |name: &str, default: Duration| {
+            whole_number(
+                var(name),
+                1..=3600,
+                default.as_secs(),
+                ConfigError::BadHttpTimeout(name.to_string()),
+            )
+            .map(Duration::from_secs)
+        };
+        let defaults = HttpTimeouts::default();
+        let http_timeouts = HttpTimeouts {
+            header: seconds("HTTP_HEADER_TIMEOUT", defaults.header)?,
+            body: seconds("HTTP_BODY_TIMEOUT", defaults.body)?,
+            idle: seconds("HTTP_IDLE_TIMEOUT", defaults.idle)?,
+        };
         Ok(Config {
             database_url,
             stripe_endpoint_rate,
+            http_timeouts,
             log_max_files,
             log_format,
             events_retention_days,
@@ -512,6 +555,7 @@ mod tests {
             limits: Limits::default(),
             db_max_connections: 1,
             stripe_endpoint_rate: DEFAULT_STRIPE_ENDPOINT_RATE,
+            http_timeouts: HttpTimeouts::default(),
         }
     }
 

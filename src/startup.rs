@@ -1,7 +1,6 @@
 //! Builds what the web server and the commands share: the database, the Stripe
 //! client and the sync service over them.
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::Router;
@@ -95,12 +94,8 @@ impl App {
             self.sync.clone(),
             self.config.events_retention_days,
         ));
-        let app = self
-            .router()
-            .into_make_service_with_connect_info::<SocketAddr>();
-        axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown_signal())
-            .await
+        let timeouts = self.config.http_timeouts;
+        web::server::serve(listener, self.router(), timeouts, shutdown_signal()).await
     }
 }
 

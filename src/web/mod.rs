@@ -9,6 +9,7 @@ mod limits;
 mod page;
 mod profile;
 mod request;
+pub mod server;
 pub mod session;
 mod settings;
 mod webhook;
@@ -26,6 +27,8 @@ use axum_messages::MessagesManagerLayer;
 use base64::Engine as _;
 use ipnet::IpNet;
 use secrecy::SecretString;
+use tower::layer::util::Stack;
+use tower_http::limit::RequestBodyLimitLayer;
 use tower_sessions::cookie::{Key, SameSite};
 use tower_sessions::{Expiry, SessionManagerLayer};
 
@@ -143,23 +146,33 @@ pub fn router(config: &Config, services: Services) -> Router {
         .route("/login", get(auth::login_form).post(auth::login))
         .route("/logout", post(auth::logout))
         .route("/", get(|| async { Redirect::to("/settings/stripe") }))
-        .route(
-            "/stripe/webhook",
-            post(webhook::receive).layer(DefaultBodyLimit::max(WEBHOOK_BODY_LIMIT_BYTES)),
-        )
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/static/app.css", get(stylesheet))
         .route("/favicon.ico", get(favicon))
         .fallback(error::not_found)
+        .layer(body_limit(BODY_LIMIT_BYTES))
+        .merge(
+            Router::new()
+                .route("/stripe/webhook", post(webhook::receive))
+                .layer(body_limit(WEBHOOK_BODY_LIMIT_BYTES)),
+        )
         .layer(MessagesManagerLayer)
         .layer(axum::middleware::from_fn(request::record_user))
         .layer(auth_layer)
-        .layer(CsrfLayer::new(csrf))
-        .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES));
+        .layer(CsrfLayer::new(csrf));
     headers::with_security_headers(router, secure)
         .layer(axum::middleware::from_fn(request::trace))
         .with_state(state)
+}
+
+/// Refuses a body over `bytes`: at once with 413 when its `Content-Length` says
+/// so, else when that much has arrived (axum's own limit is lifted for it).
+fn body_limit(bytes: usize) -> Stack<DefaultBodyLimit, RequestBodyLimitLayer> {
+    Stack::new(
+        DefaultBodyLimit::disable(),
+        RequestBodyLimitLayer::new(bytes),
+    )
 }
 
 /// Liveness: the process answers. Touches nothing else, so a database outage does

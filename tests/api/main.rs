@@ -15,6 +15,7 @@ mod operations;
 mod profile;
 mod replay_events;
 mod settings_page;
+mod slow_clients;
 mod stripe_client;
 mod stripe_fake;
 mod stripe_limits;
