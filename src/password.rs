@@ -124,7 +124,9 @@ impl Hasher {
             .await
     }
 
-    /// Runs `work` on a hashing thread once a slot is free.
+    /// Runs `work` on a hashing thread once a slot is free. The slot goes with
+    /// the work and is freed when the hash finishes, not when the caller stops
+    /// waiting: a client that hangs up cannot leave hashes queued beyond the cap.
     async fn run<T: Send + 'static>(
         &self,
         work: impl FnOnce() -> T + Send + 'static,
@@ -134,11 +136,10 @@ impl Hasher {
         self.jobs
             .send(Box::new(move || {
                 let _ = done.send(work());
+                drop(slot);
             }))
             .map_err(|_| HashError::Failed)?;
-        let result = result.await.map_err(|_| HashError::Failed);
-        drop(slot);
-        result
+        result.await.map_err(|_| HashError::Failed)
     }
 
     /// A free slot, or a place in the queue, or `Busy`.
@@ -146,17 +147,43 @@ impl Hasher {
         if let Ok(slot) = self.slots.clone().try_acquire_owned() {
             return Ok(slot);
         }
-        if self.waiting.fetch_add(1, Ordering::SeqCst) >= self.queue {
-            self.waiting.fetch_sub(1, Ordering::SeqCst);
+        let Some(_place) = QueuePlace::take(&self.waiting, self.queue) else {
             return Err(HashError::Busy);
-        }
-        let slot = tokio::time::timeout(QUEUE_WAIT, self.slots.clone().acquire_owned()).await;
-        self.waiting.fetch_sub(1, Ordering::SeqCst);
-        match slot {
+        };
+        match tokio::time::timeout(QUEUE_WAIT, self.slots.clone().acquire_owned()).await {
             Ok(Ok(slot)) => Ok(slot),
             Ok(Err(_closed)) => Err(HashError::Failed),
             Err(_elapsed) => Err(HashError::Busy),
         }
+    }
+
+    /// Hashes running or handed to the threads, and requests queued for a slot.
+    pub fn load(&self) -> (usize, usize) {
+        let total = self.queue / QUEUE_PER_SLOT;
+        (
+            total - self.slots.available_permits(),
+            self.waiting.load(Ordering::SeqCst),
+        )
+    }
+}
+
+/// A place in the queue for a slot, given back however its waiter ends: with a
+/// slot, on timeout, or dropped because the client hung up.
+struct QueuePlace<'a>(&'a AtomicUsize);
+
+impl<'a> QueuePlace<'a> {
+    fn take(waiting: &'a AtomicUsize, queue: usize) -> Option<Self> {
+        if waiting.fetch_add(1, Ordering::SeqCst) >= queue {
+            waiting.fetch_sub(1, Ordering::SeqCst);
+            return None;
+        }
+        Some(QueuePlace(waiting))
+    }
+}
+
+impl Drop for QueuePlace<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
@@ -258,6 +285,62 @@ const DUMMY_BCRYPT_HASH: &str = "$2y$12$hfY95Q04516PuBRdUv68RujmBCk1/y4EY2g1crs.
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Work that takes `ms` on a hashing thread, as a hash does.
+    fn slow_work(ms: u64) -> impl FnOnce() + Send + 'static {
+        move || std::thread::sleep(Duration::from_millis(ms))
+    }
+
+    #[tokio::test]
+    async fn a_caller_that_hangs_up_keeps_its_slot_until_the_hash_finishes() {
+        let hasher = Hasher::new(1, PasswordScheme::Argon2id);
+        let running = tokio::spawn({
+            let hasher = hasher.clone();
+            async move { hasher.run(slow_work(400)).await }
+        });
+        tokio::time::sleep(Duration::from_millis(100)).await;
+
+        running.abort();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+
+        assert_eq!(
+            hasher.load(),
+            (1, 0),
+            "the hash still runs and holds the slot"
+        );
+        let next = hasher.run(|| ()).await;
+        assert!(next.is_ok());
+        assert_eq!(hasher.load(), (0, 0));
+    }
+
+    #[tokio::test]
+    async fn waiters_that_hang_up_give_their_place_in_the_queue_back() {
+        let hasher = Hasher::new(1, PasswordScheme::Argon2id);
+        let busy = tokio::spawn({
+            let hasher = hasher.clone();
+            async move { hasher.run(slow_work(300)).await }
+        });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let mut waiters = Vec::new();
+        for _ in 0..QUEUE_PER_SLOT {
+            let hasher = hasher.clone();
+            waiters.push(tokio::spawn(async move { hasher.run(|| ()).await }));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!(hasher.load(), (1, QUEUE_PER_SLOT));
+        assert!(
+            matches!(hasher.run(|| ()).await, Err(HashError::Busy)),
+            "queue full"
+        );
+
+        for waiter in &waiters {
+            waiter.abort();
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+
+        assert_eq!(hasher.load(), (1, 0), "every place was given back");
+        busy.await.unwrap().unwrap();
+    }
 
     #[tokio::test]
     async fn a_hash_verifies_its_password_and_nothing_else() {
