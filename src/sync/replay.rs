@@ -127,13 +127,25 @@ pub fn parse_since(value: &str, now: i64) -> Result<i64, String> {
              2026-11-28T09:00:00Z (got {value:?})"
         )
     };
+    if !value.is_ascii() {
+        return Err(bad());
+    }
     if let Ok(at) =
         time::OffsetDateTime::parse(value, &time::format_description::well_known::Rfc3339)
     {
-        return Ok(at.unix_timestamp());
+        let at = at.unix_timestamp();
+        if at > now {
+            return Err(format!(
+                "--since {value} is in the future: there are no events after now to apply"
+            ));
+        }
+        return Ok(at);
     }
     let split = value.len().checked_sub(1).ok_or_else(bad)?;
     let (number, unit) = value.split_at(split);
+    if !number.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(bad());
+    }
     let number: i64 = number.parse().map_err(|_| bad())?;
     let unit = match unit {
         "s" => 1,

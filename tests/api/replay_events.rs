@@ -202,11 +202,38 @@ async fn bad_input_is_refused_with_exit_code_2_before_anything_is_read() {
             &["stripe:replay-events", "--since", "40d"][..],
             "further than 30 days",
         ),
+        // Text that is not ASCII once made the parser slice a character in two.
+        (
+            &["stripe:replay-events", "--since", "1é"][..],
+            "--since takes a duration",
+        ),
+        (
+            &["stripe:replay-events", "--since", "é"][..],
+            "--since takes a duration",
+        ),
+        (
+            &["stripe:replay-events", "--since", "1€"][..],
+            "--since takes a duration",
+        ),
+        (
+            &["stripe:replay-events", "--since", "+5m"][..],
+            "--since takes a duration",
+        ),
+        (
+            &["stripe:replay-events", "--since", "2099-01-01T00:00:00Z"][..],
+            "is in the future",
+        ),
     ] {
         let output = app.run(args).await;
 
-        assert_eq!(output.status.code(), Some(2), "{args:?}");
+        assert_eq!(
+            output.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            stderr(&output)
+        );
         assert!(stderr(&output).contains(words), "{}", stderr(&output));
+        assert!(!stderr(&output).contains("panicked"), "{}", stderr(&output));
     }
     assert_eq!(app.stripe.total_calls(), 0);
 }
