@@ -9,7 +9,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use http_body_util::{BodyExt as _, Full};
+use http_body_util::{BodyExt as _, Full, LengthLimitError, Limited};
 use hyper::body::Bytes;
 use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue, USER_AGENT};
 use hyper::{Method, Request};
@@ -19,6 +19,10 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use stripe_client_core::{CustomizedStripeRequest, StripeClient, StripeClientErr, StripeMethod};
 use stripe_shared::ApiErrors;
+
+/// The largest answer read from Stripe: its biggest list pages are a few hundred
+/// KiB; anything far past that is not Stripe, and is not held in memory.
+const MAX_ANSWER_BYTES: usize = 16 << 20;
 
 /// Why a request produced no usable answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -140,11 +144,19 @@ impl Transport {
                 .and_then(|v| v.trim().parse::<u64>().ok())
                 .map(Duration::from_secs);
             let rate_limited_reason = header("stripe-rate-limited-reason");
-            let body = response
-                .into_body()
+            let body = Limited::new(response.into_body(), MAX_ANSWER_BYTES)
                 .collect()
                 .await
-                .map_err(|e| TransportError::without_answer(Cause::Network, e))?
+                .map_err(|e| match e.downcast_ref::<LengthLimitError>() {
+                    Some(_) => TransportError::without_answer(
+                        Cause::Unreadable,
+                        format!(
+                            "Stripe's answer was larger than {} MiB",
+                            MAX_ANSWER_BYTES >> 20
+                        ),
+                    ),
+                    None => TransportError::without_answer(Cause::Network, e),
+                })?
                 .to_bytes();
             if (200..300).contains(&status) {
                 return Ok(body);

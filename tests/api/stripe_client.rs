@@ -228,3 +228,24 @@ async fn time_queued_behind_the_rate_limiter_is_not_a_stripe_timeout() {
             .expect("queued, then answered");
     }
 }
+
+#[tokio::test]
+async fn an_answer_larger_than_16_mib_is_refused_with_a_clear_error() {
+    let app = spawn_app().await;
+    let (_, user_id, _) = app.linked_user().await;
+    app.stripe.push_faults(1, Fault::HugeBody(17 << 20));
+
+    let failure = stripe_failure(app.sync.refresh_customer(user_id).await);
+
+    assert_eq!(failure.kind, FailureKind::Unavailable);
+    assert!(
+        failure.detail.contains("larger than 16 MiB"),
+        "{}",
+        failure.detail
+    );
+    assert_eq!(
+        app.stripe.calls("GET", "/v1/customers/"),
+        1,
+        "not asked again"
+    );
+}

@@ -39,6 +39,8 @@ pub enum Fault {
     RateLimitedFor(u64),
     /// 429 naming the limiter in `Stripe-Rate-Limited-Reason` (`global-rate`, …).
     RateLimitedBy(&'static str),
+    /// 200 with a JSON body of this many bytes, without acting.
+    HugeBody(usize),
 }
 
 #[derive(Clone, Debug)]
@@ -522,6 +524,9 @@ impl FakeStripe {
             Some(Fault::RateLimitedFor(seconds)) => {
                 retry_after = Some(seconds);
                 injected(429, &request_id)
+            }
+            Some(Fault::HugeBody(bytes)) => {
+                (StatusCode::OK, json!({ "padding": "x".repeat(bytes) }))
             }
             Some(Fault::RateLimitedBy(reason)) => {
                 limited_by = Some(reason);
