@@ -1,0 +1,364 @@
+//! One lane of a bulk run: a scan of the users for its own actions and the
+//! workers acting on what it finds; and how each user's outcome is counted.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+use super::{Action, BulkOptions, Done, FailedUser, HELD_POLL, HELD_WAIT, PAGE_SIZE, Tally};
+use crate::db::users::{self, SyncRow};
+use crate::stripe::CustomerParams;
+use crate::sync::{SyncError, SyncService, payload_hash};
+
+/// Which pass a user's attempt belongs to: what happens to an attempt that is not
+/// final (no answer, held elsewhere) depends on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pass {
+    First,
+    Again,
+}
+
+/// Users to try again, and the failure to report if they cannot be.
+#[derive(Default)]
+struct Later {
+    unanswered: Vec<(i64, Action, FailedUser)>,
+    held: Vec<(i64, Action)>,
+}
+
+/// Ids of users one lane handles and another must leave alone: the ones the
+/// create lane took, or the ones a list page already refreshed.
+pub(super) type Handled = Arc<Mutex<HashSet<i64>>>;
+
+/// Which users a lane acts on when two lanes scan the same users.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Share {
+    /// Every user: the only lane of the run.
+    Alone,
+    /// Users without a customer (their ids go into `handled`).
+    Creates,
+    /// Linked users the create lane did not take.
+    Updates,
+}
+
+/// One scan of the users and the workers acting on what it finds, at most
+/// `concurrency` at once; every lane of a run counts into the same tally.
+pub(super) struct Lane {
+    service: SyncService,
+    options: BulkOptions,
+    share: Share,
+    handled: Handled,
+    permits: Arc<Semaphore>,
+    tasks: JoinSet<()>,
+    /// Whose task each running task is, to report a task that panicked.
+    running: HashMap<tokio::task::Id, (i64, Action)>,
+    tally: Arc<Tally>,
+    failures: Arc<Mutex<Vec<FailedUser>>>,
+    later: Arc<Mutex<Later>>,
+}
+
+/// How a lane's run ended.
+pub(super) struct LaneEnd {
+    pub(super) interrupted: bool,
+    pub(super) retried: u64,
+}
+
+impl Lane {
+    pub(super) fn new(
+        service: SyncService,
+        options: BulkOptions,
+        share: Share,
+        handled: Handled,
+        tally: Arc<Tally>,
+        failures: Arc<Mutex<Vec<FailedUser>>>,
+    ) -> Self {
+        let permits = Arc::new(Semaphore::new(options.concurrency.max(1)));
+        Lane {
+            service,
+            options,
+            share,
+            handled,
+            permits,
+            tasks: JoinSet::new(),
+            running: HashMap::new(),
+            tally,
+            failures,
+            later: Arc::default(),
+        }
+    }
+
+    async fn spawn(&mut self, user_id: i64, action: Action, pass: Pass) {
+        let permit = self
+            .permits
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("semaphore open");
+        let service = self.service.clone();
+        let force = self.options.force;
+        let (tally, failures, later) = (
+            self.tally.clone(),
+            self.failures.clone(),
+            self.later.clone(),
+        );
+        let task = self.tasks.spawn(async move {
+            let outcome = service.run(user_id, action, force).await;
+            record(&tally, &failures, &later, pass, user_id, action, outcome);
+            drop(permit);
+        });
+        self.running.insert(task.id(), (user_id, action));
+        while let Some(joined) = self.tasks.try_join_next_with_id() {
+            self.reap(joined);
+        }
+    }
+
+    async fn finish(&mut self) {
+        while let Some(joined) = self.tasks.join_next_with_id().await {
+            self.reap(joined);
+        }
+    }
+
+    /// A task that ended: one that panicked reports its user as failed, never lost.
+    fn reap(&mut self, joined: Result<(tokio::task::Id, ()), tokio::task::JoinError>) {
+        let id = match &joined {
+            Ok((id, ())) => *id,
+            Err(err) => err.id(),
+        };
+        let Some((user_id, action)) = self.running.remove(&id) else {
+            return;
+        };
+        if let Err(err) = joined {
+            tracing::error!(user_id, action = action.name(), error = %err, "a bulk task panicked");
+            self.fail(FailedUser {
+                user_id,
+                action: action.name(),
+                reason: "internal error (see the log)".into(),
+                request_id: None,
+                stripe_answered: false,
+            });
+        }
+    }
+
+    fn take_later(&self) -> Later {
+        std::mem::take(&mut *self.later.lock().expect("later lock"))
+    }
+
+    fn fail(&self, failure: FailedUser) {
+        self.tally.add(&self.tally.failed);
+        self.failures.lock().expect("failures lock").push(failure);
+    }
+
+    /// What this lane does for one user of the scan, if anything.
+    fn plan(&self, row: &SyncRow) -> Option<Action> {
+        let mut handled = self.handled.lock().expect("handled lock");
+        let others = match self.share {
+            Share::Alone => handled.contains(&row.id),
+            Share::Creates => row.stripe_id.is_some(),
+            Share::Updates => row.stripe_id.is_none() || handled.contains(&row.id),
+        };
+        if others {
+            return None;
+        }
+        let action = plan(row, &self.options, &self.tally)?;
+        if self.share == Share::Creates {
+            handled.insert(row.id);
+        }
+        Some(action)
+    }
+
+    /// Scans the users, then gives the unanswered a second pass and waits for
+    /// users held elsewhere. Stops scheduling new users once `stop` is set.
+    pub(super) async fn run(mut self, stop: &AtomicBool) -> Result<LaneEnd, SyncError> {
+        let stopped = || stop.load(Ordering::Relaxed);
+        let mut cursor = 0;
+        let mut interrupted = false;
+        'pages: loop {
+            let page = match self.options.user {
+                Some(id) if cursor == 0 => vec![self.service.sync_row(id).await?],
+                Some(_) => Vec::new(),
+                None => users::page_after(self.service.db(), cursor, PAGE_SIZE).await?,
+            };
+            let Some(last) = page.last() else { break };
+            cursor = last.id;
+            for row in page {
+                if stopped() {
+                    interrupted = true;
+                    break 'pages;
+                }
+                let Some(action) = self.plan(&row) else {
+                    continue;
+                };
+                if self.options.dry_run {
+                    let tally = &self.tally;
+                    tally.add(match action {
+                        Action::Create => &tally.created,
+                        Action::Update => &tally.updated,
+                        Action::Refresh => &tally.refreshed,
+                    });
+                    continue;
+                }
+                self.spawn(row.id, action, Pass::First).await;
+            }
+        }
+        self.finish().await;
+
+        // Second pass for the unanswered.
+        let Later { unanswered, held } = self.take_later();
+        let retried = unanswered.len() as u64;
+        for (user_id, action, failure) in unanswered {
+            if stopped() {
+                interrupted = true;
+                self.fail(failure);
+            } else {
+                self.spawn(user_id, action, Pass::Again).await;
+            }
+        }
+        self.finish().await;
+
+        // Users held elsewhere, until their holder lets go or dies: at once (a
+        // run beside this one has most likely finished them by now), then every
+        // poll.
+        let mut held = [held, self.take_later().held].concat();
+        let waiting_since = Instant::now();
+        while !held.is_empty() && !stopped() && waiting_since.elapsed() < HELD_WAIT {
+            for (user_id, action) in std::mem::take(&mut held) {
+                self.spawn(user_id, action, Pass::Again).await;
+            }
+            self.finish().await;
+            held = self.take_later().held;
+            if !held.is_empty() {
+                tokio::time::sleep(HELD_POLL).await;
+            }
+        }
+        interrupted |= stopped() && !held.is_empty();
+        for _ in &held {
+            self.tally.add(&self.tally.held);
+        }
+        Ok(LaneEnd {
+            interrupted,
+            retried,
+        })
+    }
+}
+
+/// What to do for one user, from the scan alone: unchanged users and users outside
+/// the chosen actions are counted here and cost no Stripe call and no write.
+fn plan(row: &SyncRow, options: &BulkOptions, tally: &Tally) -> Option<Action> {
+    match &row.stripe_id {
+        Some(_) if options.refresh => Some(Action::Refresh),
+        None if options.create => Some(Action::Create),
+        Some(_) if options.update => {
+            let params = CustomerParams {
+                name: row.name.clone(),
+                email: row.email.clone(),
+            };
+            let unchanged = row.stripe_synced_hash.as_deref() == Some(&payload_hash(&params));
+            if unchanged && !options.force {
+                tally.add(&tally.unchanged);
+                return None;
+            }
+            Some(Action::Update)
+        }
+        _ => {
+            tally.add(&tally.skipped);
+            None
+        }
+    }
+}
+
+/// Counts one user's outcome. An unanswered failure in the first pass, and a user
+/// held elsewhere in any pass, are set aside to try again and counted then.
+fn record(
+    tally: &Tally,
+    failures: &Mutex<Vec<FailedUser>>,
+    later: &Mutex<Later>,
+    pass: Pass,
+    user_id: i64,
+    action: Action,
+    outcome: Result<Done, SyncError>,
+) {
+    let failure = |err: &SyncError| FailedUser {
+        user_id,
+        action: action.name(),
+        reason: err.operator_reason(),
+        request_id: err.request_id().map(str::to_string),
+        stripe_answered: err.stripe_answered(),
+    };
+    match outcome {
+        Ok(Done::Created) => tally.add(&tally.created),
+        Ok(Done::Relinked) => tally.add(&tally.relinked),
+        Ok(Done::Updated) => tally.add(&tally.updated),
+        Ok(Done::Unchanged) => tally.add(&tally.unchanged),
+        Ok(Done::Refreshed) => tally.add(&tally.refreshed),
+        // Another run (or the page) holds the user right now.
+        Err(SyncError::CreateInProgress | SyncError::Busy) => {
+            later
+                .lock()
+                .expect("later lock")
+                .held
+                .push((user_id, action));
+        }
+        // Another run got there first.
+        Err(SyncError::AlreadyHasCustomer { .. } | SyncError::NoCustomer) => {
+            tally.add(&tally.skipped)
+        }
+        Err(err) if err.is_unanswered() && pass == Pass::First => {
+            let failed = failure(&err);
+            later
+                .lock()
+                .expect("later lock")
+                .unanswered
+                .push((user_id, action, failed));
+        }
+        Err(err) => {
+            tally.add(&tally.failed);
+            failures.lock().expect("failures lock").push(failure(&err));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::Db;
+
+    #[tokio::test]
+    async fn a_task_that_panics_is_reported_as_a_failed_user_never_lost() {
+        let db = Db::connect("sqlite::memory:").await.unwrap();
+        let options = BulkOptions {
+            create: false,
+            update: true,
+            refresh: false,
+            user: None,
+            dry_run: false,
+            force: false,
+            concurrency: 1,
+        };
+        let mut lane = Lane {
+            service: SyncService::new(db, None),
+            options,
+            share: Share::Alone,
+            handled: Arc::default(),
+            permits: Arc::new(Semaphore::new(1)),
+            tasks: JoinSet::new(),
+            running: HashMap::new(),
+            tally: Arc::default(),
+            failures: Arc::default(),
+            later: Arc::default(),
+        };
+        let task = lane.tasks.spawn(async { panic!("a bug in a bulk task") });
+        lane.running.insert(task.id(), (7, Action::Update));
+
+        lane.finish().await;
+
+        let failures = lane.failures.lock().unwrap();
+        assert_eq!(failures.len(), 1);
+        assert_eq!((failures[0].user_id, failures[0].action), (7, "update"));
+        assert!(failures[0].reason.contains("internal error"));
+        assert_eq!(Tally::get(&lane.tally.failed), 1);
+        assert_eq!(Tally::get(&lane.tally.processed), 1);
+    }
+}
