@@ -167,16 +167,39 @@ impl Db {
         }
     }
 
+    /// Opens (or creates, readable by this user only) the SQLite file. Only the
+    /// default folder, `storage/`, is made when missing: any other missing folder
+    /// is a typo to report, not a path to create. A URL with user info is refused
+    /// (SQLite has no users; a password there would become a folder name).
     async fn connect_sqlite(url: &str, max_connections: u32) -> Result<Self, sqlx::Error> {
+        let bad = |message: String| Err(sqlx::Error::Configuration(message.into()));
+        if sqlite_has_user_info(url) {
+            return bad(
+                "a sqlite: DATABASE_URL takes no user or password (SQLite has no users): \
+                 write it as sqlite://path/to/file.db"
+                    .into(),
+            );
+        }
         let options = SqliteConnectOptions::from_str(url)?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .busy_timeout(Duration::from_secs(10))
             .foreign_keys(true);
-        if let Some(parent) = Path::new(options.get_filename()).parent()
-            && !parent.as_os_str().is_empty()
-        {
-            std::fs::create_dir_all(parent).map_err(sqlx::Error::Io)?;
+        let file = options.get_filename().to_path_buf();
+        let in_memory = file.as_os_str() == ":memory:" || url.contains("mode=memory");
+        if !in_memory {
+            if let Some(parent) = file.parent().filter(|p| !p.as_os_str().is_empty()) {
+                if parent == Path::new(DEFAULT_SQLITE_FOLDER) {
+                    std::fs::create_dir_all(parent).map_err(sqlx::Error::Io)?;
+                } else if !parent.is_dir() {
+                    return bad(format!(
+                        "the folder of the SQLite file does not exist: {} (only the default \
+                         storage/ is created)",
+                        parent.display()
+                    ));
+                }
+            }
+            create_private(&file).map_err(sqlx::Error::Io)?;
         }
         let pool = SqlitePoolOptions::new()
             .max_connections(max_connections)
@@ -244,6 +267,34 @@ impl Db {
             Db::Postgres(_) => "postgres",
             Db::Mysql(_) => "mysql",
         }
+    }
+}
+
+/// The folder of the default SQLite file, made on first start.
+const DEFAULT_SQLITE_FOLDER: &str = "storage";
+
+/// `sqlite://user:password@/path`: SQLite URLs carry no user info.
+fn sqlite_has_user_info(url: &str) -> bool {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .unwrap_or(url);
+    let authority = rest.split(['/', '?']).next().unwrap_or_default();
+    authority.contains('@')
+}
+
+/// Creates the database file readable and writable by this user only (it holds
+/// password hashes and sessions); SQLite gives its `-wal` and `-shm` files the
+/// same mode. An existing file is left as it is.
+fn create_private(file: &Path) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(file) {
+        Ok(_) => Ok(()),
+        Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(err) => Err(err),
     }
 }
 

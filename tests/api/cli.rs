@@ -185,3 +185,75 @@ async fn a_laravel_app_key_is_accepted_and_a_short_one_is_refused() {
     );
     assert!(!said.contains(&encode(31)), "the key is never echoed");
 }
+
+/// A folder of its own under the system's temporary folder.
+fn scratch_dir(label: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("stripe-sync-{label}-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[tokio::test]
+async fn a_sqlite_file_in_a_missing_folder_is_refused_and_no_folder_is_made() {
+    let app = spawn_app().await;
+    let dir = scratch_dir("missing");
+    let url = format!("sqlite://{}/no/such/folder/app.db", dir.display());
+
+    let output = app
+        .command(&["migrate"])
+        .env("DATABASE_URL", &url)
+        .output()
+        .await
+        .unwrap();
+
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("does not exist"), "{stderr}");
+    assert!(!dir.join("no").exists(), "no folder was made");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[tokio::test]
+async fn a_sqlite_url_with_a_password_is_refused_and_never_becomes_a_folder() {
+    let app = spawn_app().await;
+    let dir = scratch_dir("userinfo");
+
+    let output = app
+        .command(&["migrate"])
+        .env("DATABASE_URL", "sqlite://u:Secret@/x.db")
+        .current_dir(&dir)
+        .output()
+        .await
+        .unwrap();
+
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("takes no user or password"), "{stderr}");
+    assert!(!stderr.contains("Secret"), "{stderr}");
+    let left: Vec<_> = std::fs::read_dir(&dir).unwrap().flatten().collect();
+    assert!(left.is_empty(), "created {left:?}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn a_new_sqlite_database_and_its_wal_are_readable_by_their_owner_only() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let app = spawn_app().await;
+    let dir = scratch_dir("mode");
+    let file = dir.join("app.db");
+    let url = format!("sqlite://{}", file.display());
+
+    let db = stripe_sync::db::Db::connect(&url).await.unwrap();
+    db.migrate().await.unwrap();
+
+    for path in [file.clone(), dir.join("app.db-wal"), dir.join("app.db-shm")] {
+        let mode = std::fs::metadata(&path)
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "{}", path.display());
+    }
+    drop((db, app));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
