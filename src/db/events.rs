@@ -35,8 +35,13 @@ pub async fn record(
 
 /// Forgets events Stripe sent before `cutoff` (Unix seconds): Stripe stops
 /// retrying after three days and keeps events for thirty, so older ids can never
-/// come again. Returns how many were deleted.
-pub async fn prune_created_before(db: &Db, cutoff: i64) -> Result<u64, sqlx::Error> {
-    const SQL: &str = "DELETE FROM stripe_events WHERE created < $1";
-    on_pool!(db, pool => sqlx::query(SQL).bind(cutoff).execute(pool).await.map(|r| r.rows_affected()))
+/// come again; and any dated after `future`. Returns how many were deleted.
+pub async fn prune_outside(db: &Db, cutoff: i64, future: i64) -> Result<u64, sqlx::Error> {
+    const SQL: &str = "DELETE FROM stripe_events WHERE created < $1 OR created > $2";
+    on_pool!(db, pool => sqlx::query(SQL)
+        .bind(cutoff)
+        .bind(future)
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected()))
 }

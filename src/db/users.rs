@@ -307,6 +307,19 @@ pub async fn store_customer_state(
     Ok(done == 1)
 }
 
+/// Sets the ordering guard to `at` (Unix seconds) outright: what a retrieve read
+/// at `at` is the customer's state then, whatever was noted before (a guard
+/// poisoned by a bad date included). Only while the user is linked to `stripe_id`.
+pub async fn anchor_event_order(
+    tx: &mut Tx,
+    id: i64,
+    stripe_id: &str,
+    at: i64,
+) -> Result<(), sqlx::Error> {
+    const SQL: &str = "UPDATE users SET stripe_event_created = $3 WHERE id = $1 AND stripe_id = $2";
+    on_tx!(tx, conn => sqlx::query(SQL).bind(id).bind(stripe_id).bind(at).execute(conn).await.map(|_| ()))
+}
+
 /// Notes that a customer event created at `created` has been applied, when it is
 /// the newest so far (its data was current, or pulled).
 pub async fn note_event_created(tx: &mut Tx, id: i64, created: i64) -> Result<(), sqlx::Error> {

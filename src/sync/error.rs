@@ -26,6 +26,10 @@ pub enum SyncError {
     JobAlreadyPaid,
     #[error("the checkout session ended while it was being made")]
     CheckoutMovedOn,
+    /// An event dated later than now (and Stripe's clock skew): applied, it would
+    /// make every genuine event after it look older.
+    #[error("the event is dated in the future (created {created})")]
+    EventFromTheFuture { created: i64 },
     #[error(transparent)]
     Stripe(#[from] StripeFailure),
     #[error("database error: {0}")]
@@ -67,6 +71,9 @@ impl SyncError {
             SyncError::JobAlreadyPaid => "This job is paid for and published.".into(),
             SyncError::CheckoutMovedOn => {
                 "That payment page has just expired. Press Pay again for a new one.".into()
+            }
+            SyncError::EventFromTheFuture { .. } => {
+                "The event is dated in the future; it was not applied.".into()
             }
             SyncError::Stripe(failure) => match &failure.kind {
                 FailureKind::Unavailable => {

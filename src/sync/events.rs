@@ -11,6 +11,9 @@ use super::{StoredCopy, SyncError, SyncService, now};
 use crate::db::payments::{self, PaymentStatus, PaymentUpdate};
 use crate::db::{events, jobs, users};
 
+/// How far past now an event's `created` may be (clocks differ); later is refused.
+pub const CLOCK_SKEW_SECONDS: i64 = 300;
+
 /// The part of an event this app reads.
 #[derive(Debug, Clone, Deserialize)]
 pub struct StripeEvent {
@@ -118,6 +121,11 @@ enum Plan {
 
 impl SyncService {
     pub async fn apply_event(&self, event: &StripeEvent) -> Result<EventOutcome, SyncError> {
+        if event.created > now().unix_timestamp() + CLOCK_SKEW_SECONDS {
+            return Err(SyncError::EventFromTheFuture {
+                created: event.created,
+            });
+        }
         if events::is_recorded(self.db(), &event.id).await? {
             return Ok(EventOutcome::Duplicate);
         }
@@ -277,9 +285,13 @@ impl SyncService {
 
     /// Forgets applied events older than `days` (Stripe keeps events 30 days and
     /// retries for 3, so an older id cannot come back). `serve` calls this hourly.
+    /// Rows dated in the future (stored before such events were refused) go too:
+    /// they would never age out.
     pub async fn prune_events(&self, days: u32) -> Result<u64, SyncError> {
-        let cutoff = now().unix_timestamp() - i64::from(days) * 86_400;
-        Ok(events::prune_created_before(self.db(), cutoff).await?)
+        let now = now().unix_timestamp();
+        let cutoff = now - i64::from(days) * 86_400;
+        let future = now + CLOCK_SKEW_SECONDS;
+        Ok(events::prune_outside(self.db(), cutoff, future).await?)
     }
 
     /// Records what a Checkout Session says of its job's payment, inside `tx`: the

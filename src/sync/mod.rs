@@ -208,10 +208,15 @@ impl SyncService {
             let stripe = self.stripe()?;
             let user = self.user(user_id).await?;
             let stripe_id = user.stripe_id.clone().ok_or(SyncError::NoCustomer)?;
+            // Events created before the read are in what it reads.
+            let read_at = now().unix_timestamp() - 1;
             let lookup = stripe.retrieve_customer(&stripe_id).await?;
             let mut tx = self.db.begin().await?;
             self.store_lookup_in(&mut tx, user_id, &stripe_id, &lookup)
                 .await?;
+            if let CustomerLookup::Found(_) = lookup {
+                users::anchor_event_order(&mut tx, user_id, &stripe_id, read_at).await?;
+            }
             tx.commit().await?;
             match lookup {
                 CustomerLookup::Found(_) => Ok(()),

@@ -18,6 +18,7 @@ use secrecy::ExposeSecret as _;
 use sha2::Sha256;
 
 use super::AppState;
+use crate::sync::SyncError;
 use crate::sync::events::StripeEvent;
 
 pub async fn receive(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
@@ -47,6 +48,10 @@ pub async fn receive(State(state): State<AppState>, headers: HeaderMap, body: By
     };
     match state.sync.apply_event(&event).await {
         Ok(_) => (StatusCode::OK, "ok").into_response(),
+        Err(SyncError::EventFromTheFuture { created }) => {
+            tracing::warn!(event_id = %event.id, created, "webhook refused: dated in the future");
+            (StatusCode::BAD_REQUEST, "event dated in the future").into_response()
+        }
         Err(err) => {
             tracing::error!(
                 event_id = %event.id,

@@ -562,3 +562,89 @@ async fn a_bulk_update_with_its_webhooks_delivered_costs_one_call_per_user() {
         assert!(snapshot_name(&app.user(id).await).ends_with(" Renamed"));
     }
 }
+
+#[tokio::test]
+async fn an_event_dated_in_the_future_is_refused_and_stores_nothing() {
+    let app = app_with_webhooks().await;
+    let (_, user_id, customer) = app.linked_user().await;
+    app.stripe.rename_customer(&customer, "From The Future");
+
+    for created in [i64::MAX, now() + 3_600] {
+        let poisoned = updated_event(&format!("evt_future_{created}"), &customer, created);
+        let response = deliver(&app, &poisoned).await;
+
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    }
+
+    let recorded = crate::helpers::count(&app.db, "SELECT COUNT(*) FROM stripe_events").await;
+    assert_eq!(recorded, 0, "no event id was stored");
+    let user = app.user(user_id).await;
+    assert_eq!(
+        user.stripe_event_created, None,
+        "the ordering guard was not moved"
+    );
+    assert!(
+        !user
+            .stripe_snapshot
+            .unwrap_or_default()
+            .contains("From The Future")
+    );
+    assert!(
+        log_line_containing(&["WARN", "dated in the future"])
+            .await
+            .is_some(),
+        "the refusal is logged"
+    );
+}
+
+#[tokio::test]
+async fn refresh_re_anchors_an_ordering_guard_a_bad_date_poisoned() {
+    let app = app_with_webhooks().await;
+    let (browser, user_id, customer) = app.linked_user().await;
+    // Left by an event dated far ahead, before such events were refused.
+    app.execute(&format!(
+        "UPDATE users SET stripe_event_created = 9000000000000000000 WHERE id = {user_id}"
+    ))
+    .await;
+    let stale = updated_event("evt_before_refresh", &customer, now());
+    app.stripe.rename_customer(&customer, "Renamed Once");
+    assert_eq!(deliver(&app, &stale).await.status(), StatusCode::OK);
+    let snapshot = app.user(user_id).await.stripe_snapshot.unwrap_or_default();
+    assert!(
+        !snapshot.contains("Renamed Once"),
+        "the poisoned guard holds it back"
+    );
+
+    browser.press("refresh").await;
+    app.stripe.rename_customer(&customer, "Renamed Twice");
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let genuine = updated_event("evt_after_refresh", &customer, now());
+    assert_eq!(deliver(&app, &genuine).await.status(), StatusCode::OK);
+
+    let user = app.user(user_id).await;
+    assert!(
+        user.stripe_snapshot
+            .unwrap_or_default()
+            .contains("Renamed Twice"),
+        "events after the refresh apply again"
+    );
+    assert!(user.stripe_event_created.is_some_and(|at| at <= now()));
+}
+
+#[tokio::test]
+async fn retention_also_forgets_event_rows_dated_in_the_future() {
+    let app = app_with_webhooks().await;
+    app.execute(&format!(
+        "INSERT INTO stripe_events (id, type, created, processed_at) VALUES \
+         ('evt_far_ahead', 'customer.updated', 9000000000000000000, '2026-11-30 12:00:00'), \
+         ('evt_recent', 'customer.updated', {}, '2026-11-30 12:00:00')",
+        now() - 60
+    ))
+    .await;
+
+    // `serve` prunes too, at start and hourly: only what is left is certain.
+    app.sync.prune_events(30).await.unwrap();
+
+    let left = crate::helpers::text_rows(&app.db, "SELECT id FROM stripe_events").await;
+    assert_eq!(left, vec![vec![Some("evt_recent".to_string())]]);
+}
