@@ -19,7 +19,7 @@ use super::page::{Layout, PageContext};
 use super::session::{AuthError, AuthSession, Credentials};
 use super::{AppState, WebError};
 use crate::accounts::AccountError;
-use crate::domain::{UserEmail, UserName, check_new_password};
+use crate::domain::{Lines, UserEmail, UserName, check_new_password, check_text};
 use crate::password::HashError;
 use crate::throttle::{Bucket, Verdict};
 
@@ -66,6 +66,10 @@ pub async fn login(
             error: Some(error),
         })
     };
+    // Text no address has (a NUL would also fail PostgreSQL's look-up).
+    if let Err(error) = check_text("Email", &email, Lines::One) {
+        return Ok(refuse(ctx, StatusCode::UNPROCESSABLE_ENTITY, error));
+    }
     let account = Bucket::sign_in_account(&email);
     let limits = state.limits;
     let verdict = state

@@ -15,6 +15,7 @@ use super::page::{Layout, PageContext};
 use super::session::AuthSession;
 use super::{AppState, WebError};
 use crate::db::jobs::{self, Job, NewJob};
+use crate::domain::{Lines, check_text};
 use crate::sync::SyncError;
 use crate::sync::checkout::ReturnUrls;
 use crate::throttle::{Bucket, Verdict};
@@ -233,6 +234,16 @@ fn validate(form: &JobForm) -> Vec<String> {
     }
     if !(20..=5000).contains(&length(&form.description)) {
         errors.push("Description must be 20 to 5000 characters.".to_string());
+    }
+    let texts = [
+        ("Title", &form.title, Lines::One),
+        ("Company", &form.company, Lines::One),
+        ("Description", &form.description, Lines::Many),
+    ];
+    for (label, text, lines) in texts {
+        if let Err(error) = check_text(label, text, lines) {
+            errors.push(error);
+        }
     }
     errors
 }

@@ -8,6 +8,7 @@ mod conformance;
 mod customer_actions;
 mod customer_create;
 mod helpers;
+mod hostile_text;
 mod jobs;
 mod laravel;
 mod log_lines;
