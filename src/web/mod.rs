@@ -46,6 +46,7 @@ const BODY_LIMIT_BYTES: usize = 64 * 1024;
 /// Stripe's events are larger than a form post.
 const WEBHOOK_BODY_LIMIT_BYTES: usize = 1024 * 1024;
 const SESSION_COOKIE: &str = "stripe_sync_session";
+const CSRF_COOKIE: &str = "stripe_sync_csrf";
 
 #[derive(Clone)]
 pub struct AppState {
@@ -80,8 +81,14 @@ pub fn router(config: &Config, services: Services) -> Router {
         sessions,
     } = services;
     let secure = config.secure_cookies();
+    // Under https, `__Host-` names: the browser keeps such cookies only when Secure,
+    // for path / and without a Domain, so no subdomain can set or shadow them.
+    let cookie_name = |name: &str| match secure {
+        true => format!("__Host-{name}"),
+        false => name.to_string(),
+    };
     let session_layer = SessionManagerLayer::new(sessions)
-        .with_name(SESSION_COOKIE)
+        .with_name(cookie_name(SESSION_COOKIE))
         .with_secure(secure)
         .with_http_only(true)
         .with_same_site(SameSite::Lax)
@@ -100,7 +107,7 @@ pub fn router(config: &Config, services: Services) -> Router {
             &config.signing_key("stripe-sync csrf cookies"),
         )))
         .with_salt(csrf_salt)
-        .with_cookie_name("stripe_sync_csrf")
+        .with_cookie_name(&cookie_name(CSRF_COOKIE))
         .with_cookie_path("/")
         .with_secure(secure)
         .with_http_only(true)
@@ -160,7 +167,10 @@ pub fn router(config: &Config, services: Services) -> Router {
         .layer(MessagesManagerLayer)
         .layer(axum::middleware::from_fn(request::record_user))
         .layer(auth_layer)
-        .layer(CsrfLayer::new(csrf));
+        .layer(CsrfLayer::new(csrf))
+        .layer(axum::Extension(csrf::CsrfBinding::new(
+            config.derived_key("stripe-sync csrf session binding"),
+        )));
     headers::with_security_headers(router, secure)
         .layer(axum::middleware::from_fn(request::trace))
         .with_state(state)

@@ -9,6 +9,7 @@ use axum_csrf::CsrfToken;
 use axum_messages::{Level, Messages};
 
 use super::WebError;
+use super::csrf::{CsrfBinding, session_of};
 use super::session::AuthSession;
 
 #[derive(Clone, Debug)]
@@ -44,9 +45,15 @@ impl<S: Send + Sync> FromRequestParts<S> for PageContext {
         let auth = AuthSession::from_request_parts(parts, state)
             .await
             .map_err(|_| WebError::internal("auth layer missing"))?;
+        let binding = parts
+            .extensions
+            .get::<CsrfBinding>()
+            .cloned()
+            .ok_or_else(|| WebError::internal("csrf binding missing"))?;
         let csrf = token
             .authenticity_token()
             .map_err(|_| WebError::internal("csrf token could not be made"))?;
+        let csrf = binding.seal(&csrf, &session_of(&auth));
         let flashes = messages
             .map(|message| Flash {
                 level: match message.level {

@@ -261,6 +261,12 @@ async fn cookies_are_secure_when_the_app_is_served_over_https() {
         .unwrap()
         .to_string();
     assert!(csrf_cookie.contains("Secure"), "{csrf_cookie}");
+    // `__Host-`: a browser keeps it only Secure, for path / and without a Domain.
+    assert!(
+        csrf_cookie.starts_with("__Host-stripe_sync_csrf="),
+        "{csrf_cookie}"
+    );
+    assert!(csrf_cookie.contains("Path=/") && !csrf_cookie.contains("Domain"));
 
     let response = browser.register("Ann", "ann@example.com").await;
 
@@ -270,8 +276,9 @@ async fn cookies_are_secure_when_the_app_is_served_over_https() {
         .unwrap()
         .to_str()
         .unwrap();
-    assert!(session_cookie.starts_with("stripe_sync_session="));
+    assert!(session_cookie.starts_with("__Host-stripe_sync_session="));
     assert!(session_cookie.contains("Secure"), "{session_cookie}");
+    assert!(session_cookie.contains("Path=/") && !session_cookie.contains("Domain"));
 }
 
 #[tokio::test]
@@ -412,4 +419,72 @@ async fn with_password_hasher_bcrypt_new_passwords_are_stored_as_laravel_writes_
     let again = app.browser();
     let response = again.login("ann@example.com", PASSWORD).await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
+}
+
+/// Posts the profile form from `browser` with another browser's CSRF cookie and
+/// token, as a cookie planted by an attacker would.
+async fn post_with_planted_pair(
+    victim: &crate::helpers::Browser,
+    attacker: &crate::helpers::Browser,
+) -> StatusCode {
+    let token = attacker.csrf_token().await;
+    let cookie = attacker
+        .cookie("stripe_sync_csrf")
+        .expect("the attacker's csrf cookie");
+    let session = victim
+        .cookie("stripe_sync_session")
+        .expect("the victim's session");
+    // A client without a cookie jar: the jar would replace this Cookie header.
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    client
+        .post(format!("{}/settings/profile", victim.base))
+        .header(
+            "cookie",
+            format!("stripe_sync_csrf={cookie}; stripe_sync_session={session}"),
+        )
+        .form(&[
+            ("authenticity_token", token.as_str()),
+            ("name", "Mallory"),
+            ("email", "mallory@example.com"),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
+#[tokio::test]
+async fn a_csrf_pair_picked_up_anonymously_is_refused_in_a_signed_in_session() {
+    let app = spawn_app().await;
+    let (victim, user_id) = app.signed_in_user("Ann", "ann@example.com").await;
+    let attacker = app.browser();
+
+    let status = post_with_planted_pair(&victim, &attacker).await;
+
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(app.user(user_id).await.name, "Ann");
+}
+
+#[tokio::test]
+async fn a_csrf_pair_from_another_users_session_is_refused() {
+    let app = spawn_app().await;
+    let (victim, user_id) = app.signed_in_user("Ann", "ann@example.com").await;
+    let (attacker, _) = app.signed_in_user("Mal", "mal@example.com").await;
+    attacker.page("/settings/profile").await;
+
+    let status = post_with_planted_pair(&victim, &attacker).await;
+
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(app.user(user_id).await.name, "Ann");
+    // The victim's own pair still works.
+    let own = victim
+        .post_form(
+            "/settings/profile",
+            &[("name", "Ann B"), ("email", "ann@example.com")],
+        )
+        .await;
+    assert_eq!(own.status(), StatusCode::SEE_OTHER);
 }

@@ -503,12 +503,28 @@ impl Browser {
     }
 
     pub async fn post_raw(&self, path: &str, fields: &[(&str, &str)]) -> reqwest::Response {
-        self.client
+        let response = self
+            .client
             .post(format!("{}{path}", self.base))
             .form(fields)
             .send()
             .await
-            .unwrap()
+            .unwrap();
+        // A new session (signing in or out) makes the forms of earlier pages stale,
+        // as their tokens are sealed to the session: the next post loads a page.
+        let new_session = response
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .any(|cookie| {
+                let cookie = cookie.to_str().unwrap_or_default();
+                cookie.starts_with("stripe_sync_session=")
+                    || cookie.starts_with("__Host-stripe_sync_session=")
+            });
+        if new_session {
+            *self.token.lock().unwrap() = None;
+        }
+        response
     }
 
     pub async fn register(&self, name: &str, email: &str) -> reqwest::Response {
