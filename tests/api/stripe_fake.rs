@@ -39,7 +39,7 @@ pub enum Fault {
     RateLimitedFor(u64),
     /// 429 naming the limiter in `Stripe-Rate-Limited-Reason` (`global-rate`, …).
     RateLimitedBy(&'static str),
-    /// 200 with a JSON body of this many bytes, without acting.
+    /// 200 with a body of this many bytes (spaces: JSON's whitespace), without acting.
     HugeBody(usize),
 }
 
@@ -526,7 +526,11 @@ impl FakeStripe {
                 injected(429, &request_id)
             }
             Some(Fault::HugeBody(bytes)) => {
-                (StatusCode::OK, json!({ "padding": "x".repeat(bytes) }))
+                // Made at once, not through JSON: a slow stand-in would time out
+                // before the limit is ever met.
+                let body = Full::new(Bytes::from(vec![b' '; bytes]));
+                let response = Response::builder().status(StatusCode::OK);
+                return Ok(response.body(body).unwrap());
             }
             Some(Fault::RateLimitedBy(reason)) => {
                 limited_by = Some(reason);
