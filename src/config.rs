@@ -40,7 +40,8 @@ Settings (from the environment, or .env in the working directory; the environmen
   STRIPE_KEY                 publishable key; accepted for a Laravel/Cashier .env, not used (no page loads Stripe.js)
   STRIPE_WEBHOOK_SECRET      signing secret(s) of the webhook endpoint, comma-separated while rotating
                              [default: none: POST /stripe/webhook answers 503]
-  STRIPE_API_BASE            base URL of the Stripe API, for a local stand-in [default: https://api.stripe.com]
+  STRIPE_API_BASE            base URL of the Stripe API, for a local stand-in; a live key only over
+                             https:// or to a loopback address [default: https://api.stripe.com]
   STRIPE_ENDPOINT_RATE       requests/s a bulk run plans per Stripe operation, for an account whose
                              limits Stripe raised [default: 20, 80% of Stripe's 25/s]
   APP_URL                    public base URL; https:// makes cookies Secure and adds HSTS [default: http://127.0.0.1:3000]
@@ -82,6 +83,11 @@ pub enum ConfigError {
     BadLogMaxFiles,
     #[error("LOG_FORMAT must be text or json")]
     BadLogFormat,
+    #[error(
+        "STRIPE_SECRET is a live key and STRIPE_API_BASE is not https://: a live key is never \
+         sent in clear text (only a stand-in on this machine, at a loopback address, may be http://)"
+    )]
+    LiveKeyOverHttp,
     #[error("{0} must be a whole number of seconds from 1 to 3600")]
     BadHttpTimeout(String),
     #[error("STRIPE_ENDPOINT_RATE must be a whole number of requests a second from 1 to 1000")]
@@ -242,6 +248,30 @@ impl JobPosting {
 }
 
 impl StripeConfig {
+    /// Whether requests to the API base cannot be read on the way: https, or a
+    /// stand-in on this machine (a loopback address).
+    pub fn api_base_is_private(&self) -> bool {
+        let base = self.api_base.trim();
+        if base.starts_with("https://") {
+            return true;
+        }
+        let Some(rest) = base.strip_prefix("http://") else {
+            return false;
+        };
+        let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+        if authority.contains('@') {
+            return false;
+        }
+        let host = match authority.strip_prefix('[') {
+            Some(v6) => v6.split(']').next().unwrap_or_default(),
+            None => authority.split(':').next().unwrap_or_default(),
+        };
+        host.eq_ignore_ascii_case("localhost")
+            || host
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback())
+    }
+
     /// Whether the key is a live-mode key (Stripe's rate limits differ).
     pub fn live_mode(&self) -> bool {
         let secret = self.secret.expose_secret();
@@ -260,6 +290,12 @@ impl Config {
             publishable_key: var("STRIPE_KEY"),
             api_base: var("STRIPE_API_BASE").unwrap_or_else(|| DEFAULT_STRIPE_API_BASE.into()),
         });
+        if let Some(stripe) = &stripe
+            && stripe.live_mode()
+            && !stripe.api_base_is_private()
+        {
+            return Err(ConfigError::LiveKeyOverHttp);
+        }
         let app_key = match var("APP_KEY") {
             Some(encoded) => decode_app_key(&encoded)?,
             None => load_or_create_app_key(Path::new(APP_KEY_FILE))?,
@@ -612,6 +648,33 @@ mod tests {
             let err = check_database_url(bad).unwrap_err().to_string();
             assert!(err.contains("sqlite:, postgres://"), "{err}");
             assert!(!err.contains("secret"), "{err}");
+        }
+    }
+
+    #[test]
+    fn only_https_or_a_loopback_stand_in_is_private() {
+        let stripe = |api_base: &str| StripeConfig {
+            secret: SecretString::from("sk_live_x"),
+            publishable_key: None,
+            api_base: api_base.into(),
+        };
+        for private in [
+            "https://api.stripe.com",
+            "http://127.0.0.1:8420",
+            "http://127.8.0.1/",
+            "http://localhost:12111",
+            "http://[::1]:9000/v1",
+        ] {
+            assert!(stripe(private).api_base_is_private(), "{private}");
+        }
+        for exposed in [
+            "http://api.stripe.com",
+            "http://10.0.0.5:8420",
+            "http://127.0.0.1.evil.example",
+            "http://127.0.0.1@evil.example",
+            "ftp://127.0.0.1",
+        ] {
+            assert!(!stripe(exposed).api_base_is_private(), "{exposed}");
         }
     }
 

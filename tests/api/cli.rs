@@ -257,3 +257,55 @@ async fn a_new_sqlite_database_and_its_wal_are_readable_by_their_owner_only() {
     drop((db, app));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[tokio::test]
+async fn a_live_key_is_never_sent_to_a_plain_http_base_every_command_refuses_to_start() {
+    let app = spawn_app().await;
+    let live = "sk_live_never_printed_0123456789";
+
+    let commands: [&[&str]; 6] = [
+        &["serve"],
+        &["migrate"],
+        &["user:create", "--email", "op@example.com", "--name", "Op"],
+        &["stripe:sync-customers"],
+        &["stripe:replay-events"],
+        &[
+            "stripe:webhook",
+            "--url",
+            "https://app.example.com/stripe/webhook",
+        ],
+    ];
+    assert_eq!(
+        commands.len(),
+        crate::helpers::COMMANDS.len(),
+        "every command"
+    );
+    for command in commands {
+        for key in [live, "rk_live_never_printed_0123456789"] {
+            let output = app
+                .command(command)
+                .env("STRIPE_SECRET", key)
+                .env("STRIPE_API_BASE", "http://stripe.example.invalid")
+                .output()
+                .await
+                .unwrap();
+
+            assert_eq!(output.status.code(), Some(2), "{command:?}");
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            assert_eq!(stderr.trim().lines().count(), 1, "{command:?}: {stderr}");
+            assert!(stderr.contains("live key"), "{stderr}");
+            assert!(
+                !stderr.contains("never_printed"),
+                "the key is never printed"
+            );
+        }
+    }
+    // A test key may go anywhere (a stand-in on another host of a test network).
+    let output = app
+        .command(&["migrate"])
+        .env("STRIPE_API_BASE", "http://stripe.example.invalid")
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0));
+}
