@@ -175,16 +175,17 @@ impl HeadDeadline {
             };
         }
         if let Phase::Head { tail, .. } = &mut self.phase {
-            let mut window: Vec<u8> = tail.to_vec();
-            window.extend_from_slice(bytes);
-            if window.windows(4).any(|w| w == b"\r\n\r\n") {
+            // The blank line may start in the bytes of an earlier read.
+            let mut seam = tail.to_vec();
+            seam.extend(bytes.iter().take(3));
+            let ends = |window: &[u8]| window == b"\r\n\r\n";
+            if seam.windows(4).any(ends) || bytes.windows(4).any(ends) {
                 self.phase = Phase::Busy;
                 return;
             }
-            let start = window.len().saturating_sub(3);
-            let mut last = [0; 3];
-            last[3 - (window.len() - start)..].copy_from_slice(&window[start..]);
-            *tail = last;
+            let keep = bytes.len().min(3);
+            tail.rotate_left(keep);
+            tail[3 - keep..].copy_from_slice(&bytes[bytes.len() - keep..]);
         }
     }
 }
@@ -199,8 +200,9 @@ impl AsyncRead for HeadDeadline {
         let before = buf.filled().len();
         match Pin::new(&mut this.stream).poll_read(cx, buf) {
             Poll::Ready(Ok(())) => {
-                let read = buf.filled()[before..].to_vec();
-                this.saw(&read);
+                if !matches!(this.phase, Phase::Busy) {
+                    this.saw(&buf.filled()[before..]);
+                }
                 Poll::Ready(Ok(()))
             }
             Poll::Ready(Err(err)) => Poll::Ready(Err(err)),
