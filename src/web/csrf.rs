@@ -12,6 +12,7 @@ use std::sync::Arc;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::StatusCode;
+use axum::http::request::Parts;
 use axum_csrf::CsrfToken;
 use base64::Engine as _;
 use hmac::{Hmac, Mac as _};
@@ -57,9 +58,26 @@ impl CsrfBinding {
     }
 }
 
+/// A request's sign-in state, its sealing key and what its tokens are sealed to.
+pub async fn sealing<S: Send + Sync>(
+    parts: &mut Parts,
+    state: &S,
+) -> Result<(AuthSession, CsrfBinding, String), WebError> {
+    let auth = AuthSession::from_request_parts(parts, state)
+        .await
+        .map_err(|_| WebError::internal("auth layer missing"))?;
+    let binding = parts
+        .extensions
+        .get::<CsrfBinding>()
+        .cloned()
+        .ok_or_else(|| WebError::internal("csrf binding missing"))?;
+    let session = session_of(&auth);
+    Ok((auth, binding, session))
+}
+
 /// What a form token is sealed to: the signed-in user and their session, or
 /// nobody yet.
-pub fn session_of(auth: &AuthSession) -> String {
+fn session_of(auth: &AuthSession) -> String {
     match (&auth.user, auth.session.id()) {
         (Some(user), Some(id)) => format!("user {} session {id}", user.id),
         (Some(user), None) => format!("user {}", user.id),
@@ -90,14 +108,7 @@ where
         let token = CsrfToken::from_request_parts(&mut parts, state)
             .await
             .map_err(|_| WebError::Csrf)?;
-        let auth = AuthSession::from_request_parts(&mut parts, state)
-            .await
-            .map_err(|_| WebError::internal("auth layer missing"))?;
-        let binding = parts
-            .extensions
-            .get::<CsrfBinding>()
-            .cloned()
-            .ok_or_else(|| WebError::internal("csrf binding missing"))?;
+        let (_, binding, session) = sealing(&mut parts, state).await?;
         let bytes = Bytes::from_request(Request::from_parts(parts, body), state)
             .await
             .map_err(|rejection| match rejection.status() {
@@ -106,7 +117,7 @@ where
             })?;
         let field: TokenField = serde_urlencoded::from_bytes(&bytes).map_err(|_| WebError::Csrf)?;
         let unsealed = binding
-            .open(&field.authenticity_token, &session_of(&auth))
+            .open(&field.authenticity_token, &session)
             .ok_or(WebError::Csrf)?;
         token.verify(unsealed).map_err(|_| WebError::Csrf)?;
         let form = serde_urlencoded::from_bytes(&bytes).map_err(|_| WebError::BadRequest)?;

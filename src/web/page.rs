@@ -9,8 +9,7 @@ use axum_csrf::CsrfToken;
 use axum_messages::{Level, Messages};
 
 use super::WebError;
-use super::csrf::{CsrfBinding, session_of};
-use super::session::AuthSession;
+use super::csrf::sealing;
 
 #[derive(Clone, Debug)]
 pub struct Flash {
@@ -42,18 +41,11 @@ impl<S: Send + Sync> FromRequestParts<S> for PageContext {
         let messages = Messages::from_request_parts(parts, state)
             .await
             .map_err(|_| WebError::internal("messages layer missing"))?;
-        let auth = AuthSession::from_request_parts(parts, state)
-            .await
-            .map_err(|_| WebError::internal("auth layer missing"))?;
-        let binding = parts
-            .extensions
-            .get::<CsrfBinding>()
-            .cloned()
-            .ok_or_else(|| WebError::internal("csrf binding missing"))?;
+        let (auth, binding, session) = sealing(parts, state).await?;
         let csrf = token
             .authenticity_token()
             .map_err(|_| WebError::internal("csrf token could not be made"))?;
-        let csrf = binding.seal(&csrf, &session_of(&auth));
+        let csrf = binding.seal(&csrf, &session);
         let flashes = messages
             .map(|message| Flash {
                 level: match message.level {
