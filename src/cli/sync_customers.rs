@@ -60,7 +60,7 @@ pub struct Args {
     #[command(flatten)]
     pub rates: Rates,
     /// Users worked on at once, by each of the create and update lanes
-    /// [default: the per-operation rate, 4 to 64]
+    /// [default: half the per-operation rate, 4 to 64]
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub concurrency: Option<u32>,
 }
@@ -94,10 +94,10 @@ impl Rates {
 
 pub async fn run(mut config: Config, args: Args) -> Result<(), CliError> {
     let plan = args.rates.plan(&config);
-    // Enough in flight for a second of Stripe latency at the operation's rate.
+    // Enough in flight for half a second of Stripe latency at the operation's rate.
     let concurrency = args
         .concurrency
-        .unwrap_or(plan.endpoint.min(plan.global).clamp(4, 64));
+        .unwrap_or((plan.endpoint.min(plan.global) / 2).clamp(4, 64));
     // Every worker may hold a connection; a few more for the scan and heartbeat.
     config.db_max_connections = config.db_max_connections.max(concurrency + 4);
     let app = App::build(config).await?;
