@@ -65,6 +65,8 @@ type Job = Box<dyn FnOnce() + Send>;
 pub struct Hasher {
     slots: Arc<Semaphore>,
     waiting: Arc<AtomicUsize>,
+    /// Hashes run at once: the threads, and the slots.
+    concurrency: usize,
     queue: usize,
     /// To the hashing threads; they end when the last `Hasher` clone is dropped.
     jobs: mpsc::Sender<Job>,
@@ -96,6 +98,7 @@ impl Hasher {
         Hasher {
             slots: Arc::new(Semaphore::new(concurrency)),
             waiting: Arc::new(AtomicUsize::new(0)),
+            concurrency,
             queue: concurrency * QUEUE_PER_SLOT,
             jobs,
             scheme,
@@ -159,9 +162,8 @@ impl Hasher {
 
     /// Hashes running or handed to the threads, and requests queued for a slot.
     pub fn load(&self) -> (usize, usize) {
-        let total = self.queue / QUEUE_PER_SLOT;
         (
-            total - self.slots.available_permits(),
+            self.concurrency - self.slots.available_permits(),
             self.waiting.load(Ordering::SeqCst),
         )
     }

@@ -337,7 +337,12 @@ impl SyncService {
 }
 
 fn lease_ms() -> i64 {
-    i64::try_from(LEASE.as_millis()).unwrap_or(i64::MAX)
+    millis(LEASE)
+}
+
+/// A duration in milliseconds, the unit claim and run times are stored in.
+pub(crate) fn millis(duration: Duration) -> i64 {
+    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
 }
 
 /// A customer's Stripe-side copy as it is stored: the page's snapshot (JSON) and

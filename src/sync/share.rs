@@ -10,7 +10,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{SyncError, SyncService, now};
+use super::{SyncError, SyncService, millis, now};
 use crate::db::{runs, users::unix_ms};
 use crate::stripe::RateLimiter;
 
@@ -85,8 +85,4 @@ impl AccountShare {
 async fn living(service: &SyncService, now_ms: i64) -> Result<u32, SyncError> {
     let count = runs::living(service.db(), now_ms - millis(LAPSE)).await?;
     Ok(u32::try_from(count).unwrap_or(u32::MAX).max(1))
-}
-
-fn millis(duration: Duration) -> i64 {
-    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
 }

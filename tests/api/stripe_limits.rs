@@ -190,3 +190,49 @@ async fn two_runs_on_one_database_share_the_account_s_rate() {
     );
     crate::sync_command::assert_one_linked_customer_per_user(&app, &ids).await;
 }
+
+#[tokio::test]
+async fn each_bulk_run_records_itself_and_its_end_and_a_dry_run_takes_no_share() {
+    let app = spawn_app().await;
+    app.insert_users(3).await;
+    let runs = "SELECT command, CAST(ended_at IS NOT NULL AS TEXT) FROM stripe_sync_runs";
+
+    let dry = app
+        .run(&["stripe:sync-customers", "--dry-run", "--json"])
+        .await;
+    assert_eq!(dry.status.code(), Some(0), "{}", stderr(&dry));
+    assert!(crate::helpers::text_rows(&app.db, runs).await.is_empty());
+
+    for args in [
+        &["stripe:sync-customers", "--create", "--json"][..],
+        &["stripe:replay-events", "--json"][..],
+    ] {
+        let output = app.run(args).await;
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "{args:?}: {}",
+            stderr(&output)
+        );
+    }
+
+    let mut recorded = crate::helpers::text_rows(&app.db, runs).await;
+    recorded.sort();
+    let ended: Vec<(String, bool)> = recorded
+        .into_iter()
+        .map(|row| {
+            let ended = row[1]
+                .as_deref()
+                .is_some_and(|v| v == "1" || v == "true" || v == "t");
+            (row[0].clone().unwrap(), ended)
+        })
+        .collect();
+    assert_eq!(
+        ended,
+        vec![
+            ("stripe:replay-events".to_string(), true),
+            ("stripe:sync-customers".to_string(), true)
+        ],
+        "both runs recorded and ended: neither takes a share any more"
+    );
+}
