@@ -392,20 +392,23 @@ impl Config {
         key
     }
 
-    /// Key material for signing cookies and CSRF tokens, which take 64 bytes: a
-    /// 64-byte or longer `APP_KEY` as it is (as before Laravel's keys were
-    /// accepted, so open sessions and forms survive the upgrade), a shorter one
-    /// stretched with HKDF-SHA256 under `label`.
+    /// Key material for signing cookies (64 bytes), one key per `label` from any
+    /// `APP_KEY`, short or long: HKDF-SHA256, as [`Config::derived_key`].
     pub fn signing_key(&self, label: &str) -> Vec<u8> {
-        let key = self.app_key_bytes();
-        if key.len() >= SIGNING_KEY_BYTES {
-            return key.to_vec();
-        }
-        let hkdf = hkdf::Hkdf::<sha2::Sha256>::new(None, key);
-        let mut stretched = vec![0u8; SIGNING_KEY_BYTES];
-        hkdf.expand(label.as_bytes(), &mut stretched)
+        let hkdf = hkdf::Hkdf::<sha2::Sha256>::new(None, self.app_key_bytes());
+        let mut key = vec![0u8; SIGNING_KEY_BYTES];
+        hkdf.expand(label.as_bytes(), &mut key)
             .expect("64 bytes is a valid HKDF-SHA256 output length");
-        stretched
+        key
+    }
+
+    /// The key session cookies were signed with before each purpose had its own:
+    /// a 64-byte or longer `APP_KEY` as it was (a shorter one was always
+    /// stretched per purpose, as now). Such a cookie is still accepted, and
+    /// signed anew, so sessions open at the upgrade stay open.
+    pub fn legacy_session_key(&self) -> Option<Vec<u8>> {
+        let key = self.app_key_bytes();
+        (key.len() >= SIGNING_KEY_BYTES).then(|| key.to_vec())
     }
 
     pub fn log_settings(&self) -> LogSettings<'_> {
@@ -564,12 +567,16 @@ mod tests {
         assert_eq!(cookies.len(), 64);
         assert_ne!(cookies, config.signing_key("csrf"), "one key per purpose");
         assert_ne!(&cookies[..32], &[5u8; 32][..]);
-        config.app_key = decode_app_key(&BASE64.encode([7u8; 64])).unwrap();
         assert_eq!(
-            config.signing_key("cookies"),
-            vec![7u8; 64],
-            "64 bytes: as before"
+            config.legacy_session_key(),
+            None,
+            "short keys were stretched"
         );
+        config.app_key = decode_app_key(&BASE64.encode([7u8; 64])).unwrap();
+        let cookies = config.signing_key("cookies");
+        assert_ne!(cookies, vec![7u8; 64], "a long key is derived from too");
+        assert_ne!(cookies, config.signing_key("csrf"), "one key per purpose");
+        assert_eq!(config.legacy_session_key(), Some(vec![7u8; 64]));
     }
 
     fn config_with_key(app_key: SecretBox<Vec<u8>>) -> Config {

@@ -87,15 +87,14 @@ pub fn router(config: &Config, services: Services) -> Router {
         true => format!("__Host-{name}"),
         false => name.to_string(),
     };
+    let session_key = config.signing_key("stripe-sync session cookies");
     let session_layer = SessionManagerLayer::new(sessions)
         .with_name(cookie_name(SESSION_COOKIE))
         .with_secure(secure)
         .with_http_only(true)
         .with_same_site(SameSite::Lax)
         .with_expiry(Expiry::OnInactivity(time::Duration::days(7)))
-        .with_signed(Key::from(
-            &config.signing_key("stripe-sync session cookies"),
-        ));
+        .with_signed(Key::from(&session_key));
     let backend = Backend::new(accounts.clone());
     let auth_layer = AuthManagerLayerBuilder::new(backend, session_layer).build();
     // Key and salt both come from APP_KEY (axum_csrf's default salt is random per
@@ -167,6 +166,12 @@ pub fn router(config: &Config, services: Services) -> Router {
         .layer(MessagesManagerLayer)
         .layer(axum::middleware::from_fn(request::record_user))
         .layer(auth_layer)
+        .layer(axum::middleware::from_fn(session::upgrade_legacy_cookie))
+        .layer(axum::Extension(session::LegacySessionCookie::new(
+            &cookie_name(SESSION_COOKIE),
+            &session_key,
+            config.legacy_session_key().as_deref(),
+        )))
         .layer(CsrfLayer::new(csrf))
         .layer(axum::Extension(csrf::CsrfBinding::new(
             config.derived_key("stripe-sync csrf session binding"),

@@ -2,10 +2,12 @@
 //! [`AuthSession`] from here; the sign-in pages live in `auth`.
 
 use std::fmt;
+use std::sync::Arc;
 
 use axum_login::{AuthUser, AuthnBackend, UserId};
 use secrecy::SecretString;
 use serde::Deserialize;
+use tower_sessions::cookie::{Cookie, CookieJar, Key};
 
 use crate::accounts::{AccountError, Accounts};
 use crate::db::users::User;
@@ -79,4 +81,72 @@ impl AuthnBackend for Backend {
     async fn get_user(&self, id: &UserId<Self>) -> Result<Option<User>, AuthError> {
         Ok(self.accounts.find(*id).await?)
     }
+}
+
+/// Signs anew, with today's session key, a session cookie signed with the key of
+/// earlier versions (see [`crate::config::Config::legacy_session_key`]), so the
+/// session layer behind takes it and answers with a cookie under the new key.
+#[derive(Clone)]
+pub struct LegacySessionCookie {
+    name: Arc<str>,
+    current: Key,
+    legacy: Option<Key>,
+}
+
+impl LegacySessionCookie {
+    pub fn new(name: &str, current: &[u8], legacy: Option<&[u8]>) -> Self {
+        LegacySessionCookie {
+            name: name.into(),
+            current: Key::from(current),
+            legacy: legacy.map(Key::from),
+        }
+    }
+
+    /// The request's `Cookie` header with the session cookie re-signed, when it
+    /// holds one that only the legacy key verifies.
+    fn resign(&self, header: &str) -> Option<String> {
+        let legacy = self.legacy.as_ref()?;
+        let mut resigned = None;
+        let cookies: Vec<String> = Cookie::split_parse(header)
+            .filter_map(Result::ok)
+            .map(|cookie| {
+                if cookie.name() != &*self.name || resigned.is_some() {
+                    return cookie.stripped().to_string();
+                }
+                let mut jar = CookieJar::new();
+                jar.add_original(cookie.clone().into_owned());
+                if jar.signed(&self.current).get(&self.name).is_some() {
+                    return cookie.stripped().to_string();
+                }
+                let Some(plain) = jar.signed(legacy).get(&self.name) else {
+                    return cookie.stripped().to_string();
+                };
+                let mut fresh = CookieJar::new();
+                fresh.signed_mut(&self.current).add(plain);
+                let signed = fresh.get(&self.name).map(|c| c.stripped().to_string());
+                resigned = signed.clone();
+                signed.unwrap_or_default()
+            })
+            .collect();
+        resigned.map(|_| cookies.join("; "))
+    }
+}
+
+pub async fn upgrade_legacy_cookie(
+    axum::Extension(upgrade): axum::Extension<LegacySessionCookie>,
+    mut request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let header = request
+        .headers()
+        .get(axum::http::header::COOKIE)
+        .and_then(|value| value.to_str().ok());
+    if let Some(resigned) = header.and_then(|header| upgrade.resign(header)) {
+        if let Ok(value) = axum::http::HeaderValue::from_str(&resigned) {
+            request
+                .headers_mut()
+                .insert(axum::http::header::COOKIE, value);
+        }
+    }
+    next.run(request).await
 }

@@ -328,3 +328,61 @@ async fn a_database_url_with_an_unknown_scheme_is_refused_and_creates_nothing() 
     assert!(left.is_empty(), "created {left:?}");
     std::fs::remove_dir(&dir).unwrap();
 }
+
+/// A session cookie as a browser sends it: `name=value`, signed with `key`.
+fn session_cookie_signed_with(key: &[u8], session_id: &str) -> String {
+    use tower_sessions::cookie::{Cookie, CookieJar, Key};
+    let mut jar = CookieJar::new();
+    jar.signed_mut(&Key::from(key))
+        .add(Cookie::new("stripe_sync_session", session_id.to_string()));
+    jar.get("stripe_sync_session")
+        .unwrap()
+        .stripped()
+        .to_string()
+}
+
+#[tokio::test]
+async fn a_session_signed_before_keys_per_purpose_stays_signed_in_and_moves_to_its_own_key() {
+    let long_key = vec![7u8; 64];
+    let app = spawn_app_customized(StripeSetup::Fake, |config| {
+        config.app_key = secrecy::SecretBox::new(Box::new(long_key.clone()));
+    })
+    .await;
+    let (browser, _) = app.signed_in_user("Ann", "ann@example.com").await;
+    // The signed value is a 44-character MAC, then the session id.
+    let signed = browser.cookie("stripe_sync_session").unwrap();
+    let session_id = &signed[44..];
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let get_profile = |cookie: String| {
+        client
+            .get(format!("{}/settings/profile", app.address))
+            .header("cookie", cookie)
+            .send()
+    };
+
+    // Earlier versions signed with a 64-byte APP_KEY itself.
+    let legacy = session_cookie_signed_with(&long_key, session_id);
+    assert_ne!(legacy, format!("stripe_sync_session={signed}"));
+    let response = get_profile(legacy.clone()).await.unwrap();
+    let renewed = response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .find(|value| value.starts_with("stripe_sync_session="))
+        .map(|value| value.split(';').next().unwrap().to_string());
+    let page = body(response, StatusCode::OK).await;
+    assert!(page.contains("ann@example.com"), "still signed in: {page}");
+    let renewed = renewed.expect("the session cookie is signed anew");
+    assert_ne!(renewed, legacy, "under the session's own key");
+    assert!(renewed.ends_with(session_id));
+
+    // A cookie signed with any other key is no session at all.
+    let forged = session_cookie_signed_with(&[8u8; 64], session_id);
+    let response = get_profile(forged).await.unwrap();
+    assert_eq!(response.status(), StatusCode::TEMPORARY_REDIRECT);
+    assert!(location(&response).starts_with("/login"));
+}
