@@ -444,6 +444,40 @@ async fn an_adopted_database_has_the_shape_a_fresh_one_gets() {
         assert!(!names.is_empty(), "{table} exists");
         assert_eq!(names, column_names(&fresh, table).await, "{table}");
     }
+    // The columns hot queries look rows up by (the lease heartbeat every 5 s in
+    // every process, refunds, event pruning) are indexed on both.
+    for url in [&adopted, &fresh] {
+        for (table, column) in [
+            ("users", "stripe_lease_holder"),
+            ("payments", "payment_intent_id"),
+            ("stripe_events", "created"),
+        ] {
+            assert!(is_indexed(url, table, column).await, "{table}.{column}");
+        }
+    }
+}
+
+/// Whether an index starts with `column` of `table`, from the database's catalog.
+async fn is_indexed(url: &str, table: &str, column: &str) -> bool {
+    let db = Db::connect(url).await.unwrap();
+    let sql = match db {
+        Db::Sqlite(_) => format!(
+            "SELECT COUNT(*) FROM sqlite_master m, pragma_index_info(m.name) i \
+             WHERE m.type = 'index' AND m.tbl_name = '{table}' AND i.seqno = 0 \
+               AND i.name = '{column}'"
+        ),
+        Db::Postgres(_) => format!(
+            "SELECT COUNT(*) FROM pg_index x \
+             JOIN pg_attribute a ON a.attrelid = x.indrelid AND a.attnum = x.indkey[0] \
+             WHERE x.indrelid = '{table}'::regclass AND a.attname = '{column}'"
+        ),
+        Db::Mysql(_) => format!(
+            "SELECT COUNT(*) FROM information_schema.statistics \
+             WHERE table_schema = DATABASE() AND table_name = '{table}' \
+               AND column_name = '{column}' AND seq_in_index = 1"
+        ),
+    };
+    count(&db, &sql).await > 0
 }
 
 #[tokio::test]
