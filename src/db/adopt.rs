@@ -11,6 +11,7 @@
 
 use sqlx::migrate::{Migrate as _, Migrator};
 
+use super::dialect::catalog::{columns, mysql_index_exists, table_exists};
 use super::{Db, Tx, on_tx};
 
 /// The migration that first created `users`: recorded means the database is ours.
@@ -285,7 +286,7 @@ pub async fn prepare(db: &Db, migrator: &Migrator) -> Result<Adoption, AdoptErro
         .collect();
     let mut tx = db.begin().await?;
     for sql in users_changes(db, &missing).await? {
-        on_tx!(&mut tx, conn => sqlx::query(&sql).execute(conn).await.map(drop))?;
+        on_tx!(&mut tx, conn => q::query(&sql).execute(conn).await.map(drop))?;
     }
     record_done_by_adoption(&mut tx, migrator).await?;
     tx.commit().await?;
@@ -336,95 +337,14 @@ async fn is_ours(db: &Db) -> Result<bool, sqlx::Error> {
         return Ok(false);
     }
     const SQL: &str = "SELECT COUNT(*) FROM _sqlx_migrations WHERE version = $1";
-    let count: i64 = super::on_pool!(db, pool => sqlx::query_scalar(SQL).bind(FIRST_MIGRATION).fetch_one(pool).await)?;
+    let count: i64 = super::on_pool!(db, pool => q::query_scalar(SQL).bind(FIRST_MIGRATION).fetch_one(pool).await)?;
     Ok(count > 0)
-}
-
-/// Whether the table exists (in the current schema on PostgreSQL, the current
-/// database on MySQL).
-pub async fn table_exists(db: &Db, table: &str) -> Result<bool, sqlx::Error> {
-    let count: i64 = match db {
-        Db::Sqlite(pool) => {
-            sqlx::query_scalar(
-                "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = $1",
-            )
-            .bind(table)
-            .fetch_one(pool)
-            .await?
-        }
-        Db::Postgres(pool) => {
-            sqlx::query_scalar(
-                "SELECT COUNT(*) FROM information_schema.tables \
-                 WHERE table_schema = current_schema() AND table_name = $1",
-            )
-            .bind(table)
-            .fetch_one(pool)
-            .await?
-        }
-        Db::Mysql(pool) => {
-            super::mysql::query_scalar(
-                "SELECT COUNT(*) FROM information_schema.tables \
-                 WHERE table_schema = DATABASE() AND table_name = $1",
-            )
-            .bind(table)
-            .fetch_one(pool)
-            .await?
-        }
-    };
-    Ok(count > 0)
-}
-
-/// Whether the table has an index of that name (the other databases can say
-/// `IF NOT EXISTS` instead).
-async fn mysql_index_exists(
-    pool: &sqlx::MySqlPool,
-    table: &str,
-    index: &str,
-) -> Result<bool, sqlx::Error> {
-    const SQL: &str = "SELECT COUNT(*) FROM information_schema.statistics \
-        WHERE table_schema = DATABASE() AND table_name = $1 AND index_name = $2";
-    let count: i64 = super::mysql::query_scalar(SQL)
-        .bind(table)
-        .bind(index)
-        .fetch_one(pool)
-        .await?;
-    Ok(count > 0)
-}
-
-/// The table's column names, in no particular order.
-pub async fn columns(db: &Db, table: &str) -> Result<Vec<String>, sqlx::Error> {
-    match db {
-        Db::Sqlite(pool) => {
-            sqlx::query_scalar("SELECT name FROM pragma_table_info($1)")
-                .bind(table)
-                .fetch_all(pool)
-                .await
-        }
-        Db::Postgres(pool) => {
-            sqlx::query_scalar(
-                "SELECT CAST(column_name AS TEXT) FROM information_schema.columns \
-                 WHERE table_schema = current_schema() AND table_name = $1",
-            )
-            .bind(table)
-            .fetch_all(pool)
-            .await
-        }
-        Db::Mysql(pool) => {
-            super::mysql::query_scalar(
-                "SELECT CAST(column_name AS CHAR) FROM information_schema.columns \
-                 WHERE table_schema = DATABASE() AND table_name = $1",
-            )
-            .bind(table)
-            .fetch_all(pool)
-            .await
-        }
-    }
 }
 
 async fn duplicate_stripe_ids(db: &Db) -> Result<Vec<String>, sqlx::Error> {
     const SQL: &str = "SELECT stripe_id FROM users WHERE stripe_id IS NOT NULL \
         GROUP BY stripe_id HAVING COUNT(*) > 1 ORDER BY stripe_id LIMIT 5";
-    super::on_pool!(db, pool => sqlx::query_scalar(SQL).fetch_all(pool).await)
+    super::on_pool!(db, pool => q::query_scalar(SQL).fetch_all(pool).await)
 }
 
 /// Records the migrations adoption stands in for as applied, with the checksums
@@ -438,7 +358,7 @@ async fn record_done_by_adoption(tx: &mut Tx, migrator: &Migrator) -> Result<(),
         .filter(|m| DONE_BY_ADOPTION.contains(&m.version))
     {
         let description = format!("{} (adopted)", migration.description);
-        on_tx!(tx, conn => sqlx::query(SQL)
+        on_tx!(tx, conn => q::query(SQL)
             .bind(migration.version)
             .bind(&description)
             .bind(&migration.checksum[..])

@@ -2,11 +2,12 @@
 
 use time::OffsetDateTime;
 
-use super::{Db, Tx, insert_unless_taken, on_pool, on_tx};
+use super::dialect::insert_ignore;
+use super::{Db, Tx, on_pool, on_tx};
 
 pub async fn is_recorded(db: &Db, id: &str) -> Result<bool, sqlx::Error> {
     const SQL: &str = "SELECT COUNT(*) FROM stripe_events WHERE id = $1";
-    let count: i64 = on_pool!(db, pool => sqlx::query_scalar(SQL).bind(id).fetch_one(pool).await)?;
+    let count: i64 = on_pool!(db, pool => q::query_scalar(SQL).bind(id).fetch_one(pool).await)?;
     Ok(count > 0)
 }
 
@@ -21,8 +22,8 @@ pub async fn record(
 ) -> Result<bool, sqlx::Error> {
     const SQL: &str = "INSERT INTO stripe_events (id, type, created, processed_at) \
         VALUES ($1, $2, $3, $4)";
-    let sql = insert_unless_taken(tx.is_mysql(), SQL, "id");
-    let inserted = on_tx!(tx, conn => sqlx::query(&sql)
+    let sql = insert_ignore(tx.dialect(), SQL, "id");
+    let inserted = on_tx!(tx, conn => q::query(&sql)
         .bind(id)
         .bind(type_)
         .bind(created)
@@ -38,7 +39,7 @@ pub async fn record(
 /// come again; and any dated after `future`. Returns how many were deleted.
 pub async fn prune_outside(db: &Db, cutoff: i64, future: i64) -> Result<u64, sqlx::Error> {
     const SQL: &str = "DELETE FROM stripe_events WHERE created < $1 OR created > $2";
-    on_pool!(db, pool => sqlx::query(SQL)
+    on_pool!(db, pool => q::query(SQL)
         .bind(cutoff)
         .bind(future)
         .execute(pool)

@@ -4,7 +4,8 @@
 use sqlx::FromRow;
 use time::OffsetDateTime;
 
-use super::{Db, Tx, insert_unless_taken, on_pool, on_tx};
+use super::dialect::{Dialect, insert_ignore};
+use super::{Db, Tx, on_pool, on_tx};
 
 /// Where a job posting stands; stored as its snake_case name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,16 +41,12 @@ impl TryFrom<String> for JobStatus {
     }
 }
 
-/// The columns of [`Job`]; on MySQL `user_id` has the unsigned type of Laravel's
-/// `users.id`, read as the signed integer it is everywhere else.
-fn columns(mysql: bool) -> String {
-    let user_id = match mysql {
-        true => "CAST(user_id AS SIGNED) AS user_id",
-        false => "user_id",
-    };
+/// The columns of [`Job`]; `user_id` has the type of Laravel's `users.id`.
+fn columns(dialect: Dialect) -> String {
     format!(
-        "id, {user_id}, title, company, description, fee_amount, fee_currency, status, \
-         checkout_attempt, checkout_session_id, checkout_url, published_at, created_at"
+        "id, {}, title, company, description, fee_amount, fee_currency, status, \
+         checkout_attempt, checkout_session_id, checkout_url, published_at, created_at",
+        dialect.signed_id("user_id")
     )
 }
 
@@ -91,8 +88,8 @@ pub async fn insert_once(
     const SQL: &str = "INSERT INTO job_postings (user_id, form_token, title, company, description, \
             fee_amount, fee_currency, status, created_at, updated_at) \
         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)";
-    let sql = insert_unless_taken(db.is_mysql(), SQL, "form_token");
-    on_pool!(db, pool => sqlx::query(&sql)
+    let sql = insert_ignore(db.dialect(), SQL, "form_token");
+    on_pool!(db, pool => q::query(&sql)
         .bind(job.user_id)
         .bind(job.form_token)
         .bind(job.title)
@@ -107,34 +104,34 @@ pub async fn insert_once(
         .map(|r| r.rows_affected()))?;
     let sql = format!(
         "SELECT {} FROM job_postings WHERE form_token = $1 AND user_id = $2",
-        columns(db.is_mysql())
+        columns(db.dialect())
     );
-    on_pool!(db, pool => sqlx::query_as(&sql).bind(job.form_token).bind(job.user_id).fetch_one(pool).await)
+    on_pool!(db, pool => q::query_as(&sql).bind(job.form_token).bind(job.user_id).fetch_one(pool).await)
 }
 
 /// A user's own job; `None` for anyone else's.
 pub async fn find_for_user(db: &Db, id: i64, user_id: i64) -> Result<Option<Job>, sqlx::Error> {
     let sql = format!(
         "SELECT {} FROM job_postings WHERE id = $1 AND user_id = $2",
-        columns(db.is_mysql())
+        columns(db.dialect())
     );
-    on_pool!(db, pool => sqlx::query_as(&sql).bind(id).bind(user_id).fetch_optional(pool).await)
+    on_pool!(db, pool => q::query_as(&sql).bind(id).bind(user_id).fetch_optional(pool).await)
 }
 
 pub async fn find_in(tx: &mut Tx, id: i64) -> Result<Option<Job>, sqlx::Error> {
     let sql = format!(
         "SELECT {} FROM job_postings WHERE id = $1",
-        columns(tx.is_mysql())
+        columns(tx.dialect())
     );
-    on_tx!(tx, conn => sqlx::query_as(&sql).bind(id).fetch_optional(conn).await)
+    on_tx!(tx, conn => q::query_as(&sql).bind(id).fetch_optional(conn).await)
 }
 
 pub async fn list_for_user(db: &Db, user_id: i64) -> Result<Vec<Job>, sqlx::Error> {
     let sql = format!(
         "SELECT {} FROM job_postings WHERE user_id = $1 ORDER BY id DESC LIMIT 50",
-        columns(db.is_mysql())
+        columns(db.dialect())
     );
-    on_pool!(db, pool => sqlx::query_as(&sql).bind(user_id).fetch_all(pool).await)
+    on_pool!(db, pool => q::query_as(&sql).bind(user_id).fetch_all(pool).await)
 }
 
 /// Stores the session made for the job's attempt `attempt`, and remembers it among
@@ -153,17 +150,17 @@ pub async fn store_checkout(
         VALUES ($1, $2, $3, $4)";
     const STORE: &str = "UPDATE job_postings SET checkout_session_id = $2, checkout_url = $3, updated_at = $4 \
         WHERE id = $1 AND checkout_attempt = $5";
-    let remember = insert_unless_taken(db.is_mysql(), REMEMBER, "session_id");
+    let remember = insert_ignore(db.dialect(), REMEMBER, "session_id");
     let mut tx = db.begin().await?;
     let stored = on_tx!(&mut tx, conn => {
-        sqlx::query(&remember)
+        q::query(&remember)
             .bind(session_id)
             .bind(id)
             .bind(attempt)
             .bind(now.unix_timestamp())
             .execute(&mut *conn)
             .await?;
-        sqlx::query(STORE)
+        q::query(STORE)
             .bind(id)
             .bind(session_id)
             .bind(url)
@@ -181,14 +178,15 @@ pub async fn store_checkout(
 pub async fn is_own_session(tx: &mut Tx, id: i64, session_id: &str) -> Result<bool, sqlx::Error> {
     const SQL: &str =
         "SELECT COUNT(*) FROM job_checkout_sessions WHERE job_id = $1 AND session_id = $2";
-    let count: i64 = on_tx!(tx, conn => sqlx::query_scalar(SQL).bind(id).bind(session_id).fetch_one(conn).await)?;
+    let count: i64 =
+        on_tx!(tx, conn => q::query_scalar(SQL).bind(id).bind(session_id).fetch_one(conn).await)?;
     Ok(count > 0)
 }
 
 pub async fn publish(tx: &mut Tx, id: i64, now: OffsetDateTime) -> Result<(), sqlx::Error> {
     const SQL: &str = "UPDATE job_postings SET status = $2, published_at = $3, updated_at = $3 \
         WHERE id = $1 AND status <> $2";
-    on_tx!(tx, conn => sqlx::query(SQL).bind(id).bind(JobStatus::Published.as_str()).bind(now).execute(conn).await.map(|r| r.rows_affected()))?;
+    on_tx!(tx, conn => q::query(SQL).bind(id).bind(JobStatus::Published.as_str()).bind(now).execute(conn).await.map(|r| r.rows_affected()))?;
     Ok(())
 }
 
@@ -200,7 +198,7 @@ pub async fn unpublish_refunded(
 ) -> Result<(), sqlx::Error> {
     const SQL: &str = "UPDATE job_postings SET status = $2, published_at = NULL, updated_at = $3 \
         WHERE id = $1";
-    on_tx!(tx, conn => sqlx::query(SQL).bind(id).bind(JobStatus::Refunded.as_str()).bind(now).execute(conn).await.map(|r| r.rows_affected()))?;
+    on_tx!(tx, conn => q::query(SQL).bind(id).bind(JobStatus::Refunded.as_str()).bind(now).execute(conn).await.map(|r| r.rows_affected()))?;
     Ok(())
 }
 
@@ -215,6 +213,6 @@ pub async fn forget_checkout(
     const SQL: &str = "UPDATE job_postings SET checkout_session_id = NULL, checkout_url = NULL, \
             checkout_attempt = checkout_attempt + 1, updated_at = $3 \
         WHERE id = $1 AND checkout_session_id = $2";
-    on_tx!(tx, conn => sqlx::query(SQL).bind(id).bind(session_id).bind(now).execute(conn).await.map(|r| r.rows_affected()))?;
+    on_tx!(tx, conn => q::query(SQL).bind(id).bind(session_id).bind(now).execute(conn).await.map(|r| r.rows_affected()))?;
     Ok(())
 }

@@ -1,14 +1,14 @@
 //! The database: one pool type chosen at start (SQLite, PostgreSQL or MySQL/MariaDB)
 //! and one file per table. Every query is written once, in portable SQL with
 //! numbered placeholders, and run on whichever pool is configured through
-//! [`on_pool!`]; where a dialect lacks something (MySQL has no `RETURNING` and no
-//! `ON CONFLICT`), the table's file has a branch of its own for it.
+//! [`on_pool!`]; what a dialect lacks (MySQL has no `RETURNING` and no
+//! `ON CONFLICT`) is a named function of [`dialect`], the one place that knows.
 
 pub mod adopt;
 pub mod checkpoints;
+pub mod dialect;
 pub mod events;
 pub mod jobs;
-pub mod mysql;
 pub mod payments;
 pub mod rate_limits;
 pub mod runs;
@@ -25,46 +25,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePo
 
 pub use session_store::SessionStore;
 
-/// Runs `$body` with `$pool` bound to the concrete pool, so a query is written once
-/// and compiled for every driver. On MySQL, `sqlx::query*` in `$body` are
-/// [`mysql`]'s, which bind numbered placeholders as MySQL needs.
-macro_rules! on_pool {
-    ($db:expr, $pool:ident => $body:expr) => {
-        match $db {
-            $crate::db::Db::Sqlite($pool) => $body,
-            $crate::db::Db::Postgres($pool) => $body,
-            $crate::db::Db::Mysql($pool) => {
-                #[allow(unused_imports)]
-                use $crate::db::mysql as sqlx;
-                $body
-            }
-        }
-    };
-}
-pub(crate) use on_pool;
-
-/// Runs `$body` with `$conn` bound to the transaction's connection.
-macro_rules! on_tx {
-    ($tx:expr, $conn:ident => $body:expr) => {
-        match $tx {
-            $crate::db::Tx::Sqlite(tx) => {
-                let $conn = &mut **tx;
-                $body
-            }
-            $crate::db::Tx::Postgres(tx) => {
-                let $conn = &mut **tx;
-                $body
-            }
-            $crate::db::Tx::Mysql(tx) => {
-                #[allow(unused_imports)]
-                use $crate::db::mysql as sqlx;
-                let $conn = &mut **tx;
-                $body
-            }
-        }
-    };
-}
-pub(crate) use on_tx;
+pub(crate) use dialect::{on_pool, on_tx};
 
 /// A transaction on whichever database is configured.
 pub enum Tx {
@@ -74,10 +35,6 @@ pub enum Tx {
 }
 
 impl Tx {
-    pub fn is_mysql(&self) -> bool {
-        matches!(self, Tx::Mysql(_))
-    }
-
     pub async fn commit(self) -> Result<(), sqlx::Error> {
         match self {
             Tx::Sqlite(tx) => tx.commit().await,
@@ -247,18 +204,13 @@ impl Db {
 
     /// Whether the database answers a trivial query within `timeout`.
     pub async fn ping(&self, timeout: Duration) -> bool {
-        let ping = async {
-            on_pool!(self, pool => sqlx::query("SELECT 1").execute(pool).await.map(|_| ()))
-        };
+        let ping =
+            async { on_pool!(self, pool => q::query("SELECT 1").execute(pool).await.map(|_| ())) };
         matches!(tokio::time::timeout(timeout, ping).await, Ok(Ok(())))
     }
 
     pub fn session_store(&self) -> SessionStore {
         SessionStore::new(self)
-    }
-
-    pub fn is_mysql(&self) -> bool {
-        matches!(self, Db::Mysql(_))
     }
 
     pub fn kind(&self) -> &'static str {
@@ -364,15 +316,6 @@ impl sqlx::Encode<'_, MySql> for LaravelTime {
     ) -> Result<sqlx::encode::IsNull, sqlx::error::BoxDynError> {
         let whole = self.0.replace_nanosecond(0)?;
         <time::OffsetDateTime as sqlx::Encode<MySql>>::encode_by_ref(&whole, buf)
-    }
-}
-
-/// `insert` (an `INSERT … VALUES …`) skipping a row whose `key` is taken
-/// already: `ON CONFLICT (key) DO NOTHING`, on MySQL `INSERT IGNORE`.
-fn insert_unless_taken(mysql: bool, insert: &str, key: &str) -> String {
-    match insert.strip_prefix("INSERT INTO ") {
-        Some(rest) if mysql => format!("INSERT IGNORE INTO {rest}"),
-        _ => format!("{insert} ON CONFLICT ({key}) DO NOTHING"),
     }
 }
 

@@ -3,7 +3,8 @@
 use sqlx::FromRow;
 use time::OffsetDateTime;
 
-use super::{Db, Tx, mysql, on_pool, on_tx};
+use super::dialect::{self, stmt};
+use super::{Db, Tx, on_pool, on_tx};
 
 /// What Stripe said of a job's Checkout payment; stored as its lower-case name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,21 +87,25 @@ pub async fn upsert(
 ) -> Result<(), sqlx::Error> {
     const INSERT: &str = "INSERT INTO payments (user_id, job_id, checkout_session_id, \
             payment_intent_id, amount, currency, status, created_at, updated_at) \
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) ";
-    const ON_CONFLICT: &str = "ON CONFLICT (checkout_session_id) DO UPDATE SET \
-            payment_intent_id = COALESCE(excluded.payment_intent_id, payments.payment_intent_id), \
-            status = CASE WHEN payments.status IN ($9, $10) THEN payments.status \
-                          ELSE excluded.status END, \
-            updated_at = excluded.updated_at";
-    const ON_DUPLICATE_KEY: &str = "ON DUPLICATE KEY UPDATE \
-            payment_intent_id = COALESCE(VALUES(payment_intent_id), payment_intent_id), \
-            status = CASE WHEN status IN ($9, $10) THEN status ELSE VALUES(status) END, \
-            updated_at = VALUES(updated_at)";
-    let sql = match tx.is_mysql() {
-        true => format!("{INSERT}{ON_DUPLICATE_KEY}"),
-        false => format!("{INSERT}{ON_CONFLICT}"),
-    };
-    on_tx!(tx, conn => sqlx::query(&sql)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)";
+    let sql = dialect::upsert(
+        tx.dialect(),
+        INSERT,
+        "checkout_session_id",
+        &[
+            (
+                "payment_intent_id",
+                "COALESCE(excluded.payment_intent_id, payments.payment_intent_id)",
+            ),
+            (
+                "status",
+                "CASE WHEN payments.status IN ($9, $10) THEN payments.status \
+                 ELSE excluded.status END",
+            ),
+            ("updated_at", "excluded.updated_at"),
+        ],
+    );
+    on_tx!(tx, conn => q::query(&sql)
         .bind(payment.user_id)
         .bind(payment.job_id)
         .bind(payment.checkout_session_id)
@@ -126,33 +131,18 @@ pub async fn mark_refunded(
 ) -> Result<Option<(i64, i64)>, sqlx::Error> {
     const SQL: &str = "UPDATE payments SET status = $2, updated_at = $3 \
         WHERE payment_intent_id = $1 AND status = $4";
-    if let Tx::Mysql(tx) = tx {
-        const FIND: &str = "SELECT job_id, CAST(user_id AS SIGNED) FROM payments \
-            WHERE payment_intent_id = $1 AND status = $2 FOR UPDATE";
-        let found: Option<(i64, i64)> = mysql::query_as(FIND)
-            .bind(payment_intent)
-            .bind(PaymentStatus::Paid.as_str())
-            .fetch_optional(&mut **tx)
-            .await?;
-        if found.is_some() {
-            mysql::query(SQL)
-                .bind(payment_intent)
-                .bind(PaymentStatus::Refunded.as_str())
-                .bind(now)
-                .bind(PaymentStatus::Paid.as_str())
-                .execute(&mut **tx)
-                .await?;
-        }
-        return Ok(found);
-    }
-    let sql = format!("{SQL} RETURNING job_id, user_id");
-    on_tx!(tx, conn => sqlx::query_as(&sql)
-        .bind(payment_intent)
-        .bind(PaymentStatus::Refunded.as_str())
-        .bind(now)
-        .bind(PaymentStatus::Paid.as_str())
-        .fetch_optional(conn)
-        .await)
+    const LOCK: &str = "SELECT job_id, CAST(user_id AS SIGNED) FROM payments \
+        WHERE payment_intent_id = $1 AND status = $2 FOR UPDATE";
+    let paid = PaymentStatus::Paid.as_str();
+    let refund = stmt!(
+        SQL,
+        payment_intent,
+        PaymentStatus::Refunded.as_str(),
+        now,
+        paid
+    );
+    let lock = stmt!(LOCK, payment_intent, paid);
+    dialect::update_returning_in(tx, refund, "job_id, user_id", lock).await
 }
 
 /// The user's billing history, newest first.
@@ -161,5 +151,5 @@ pub async fn list_for_user(db: &Db, user_id: i64) -> Result<Vec<PaymentRow>, sql
             p.amount, p.currency, p.status, p.created_at \
         FROM payments p JOIN job_postings j ON j.id = p.job_id \
         WHERE p.user_id = $1 ORDER BY p.id DESC LIMIT 50";
-    on_pool!(db, pool => sqlx::query_as(SQL).bind(user_id).fetch_all(pool).await)
+    on_pool!(db, pool => q::query_as(SQL).bind(user_id).fetch_all(pool).await)
 }

@@ -5,22 +5,20 @@ use std::fmt;
 use sqlx::FromRow;
 use time::OffsetDateTime;
 
-use super::{Db, LaravelTime, Tx, mysql, on_pool, on_tx};
+use super::dialect::{self, stmt};
+use super::{Db, LaravelTime, Tx, on_pool, on_tx};
 
 /// The columns of [`User`]. On PostgreSQL, Laravel's and Cashier's timestamps are
 /// `timestamp without time zone` in a database a Laravel app made (UTC, as
 /// Laravel writes them): read as `timestamptz` whatever their type. On MySQL,
 /// Laravel's `id` is unsigned: read as the signed integer it is everywhere else.
 fn columns(db: &Db) -> String {
-    let laravel_time = |column: &str| match db {
-        Db::Postgres(_) => format!("{column}::timestamptz AS {column}"),
-        _ => column.to_string(),
-    };
+    let laravel_time = |column| dialect::laravel_time(db, column);
     format!(
         "{}, name, email, password, stripe_id, pm_type, pm_last_four, {}, stripe_snapshot, \
          stripe_snapshot_at, stripe_create_key, stripe_create_params, stripe_lease_holder, \
          stripe_lease_expires, stripe_synced_hash, stripe_synced_at, stripe_event_created, {}, {}",
-        id_column(db),
+        db.dialect().signed_id("id"),
         laravel_time("trial_ends_at"),
         laravel_time("created_at"),
         laravel_time("updated_at"),
@@ -110,51 +108,32 @@ pub fn unix_ms(at: OffsetDateTime) -> i64 {
     i64::try_from(at.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
 }
 
-/// `users.id` as a signed integer, whatever its type (Laravel's is unsigned on MySQL).
-fn id_column(db: &Db) -> &'static str {
-    match db {
-        Db::Mysql(_) => "CAST(id AS SIGNED) AS id",
-        _ => "id",
-    }
-}
-
 pub async fn insert(db: &Db, user: NewUser<'_>, now: OffsetDateTime) -> Result<i64, sqlx::Error> {
     const SQL: &str = "INSERT INTO users (name, email, password, created_at, updated_at) \
                        VALUES ($1, $2, $3, $4, $4)";
-    if let Db::Mysql(pool) = db {
-        let done = mysql::query(SQL)
-            .bind(user.name)
-            .bind(user.email)
-            .bind(user.password_hash)
-            .bind(LaravelTime(now))
-            .execute(pool)
-            .await?;
-        return i64::try_from(done.last_insert_id())
-            .map_err(|_| sqlx::Error::Protocol("users.id beyond i64".into()));
-    }
-    let sql = format!("{SQL} RETURNING id");
-    on_pool!(db, pool => sqlx::query_scalar(&sql)
-        .bind(user.name)
-        .bind(user.email)
-        .bind(user.password_hash)
-        .bind(LaravelTime(now))
-        .fetch_one(pool)
-        .await)
+    let insert = stmt!(
+        SQL,
+        user.name,
+        user.email,
+        user.password_hash,
+        LaravelTime(now)
+    );
+    dialect::insert_returning_id(db, insert).await
 }
 
 pub async fn find(db: &Db, id: i64) -> Result<Option<User>, sqlx::Error> {
     let sql = format!("SELECT {} FROM users WHERE id = $1", columns(db));
-    on_pool!(db, pool => sqlx::query_as(&sql).bind(id).fetch_optional(pool).await)
+    on_pool!(db, pool => q::query_as(&sql).bind(id).fetch_optional(pool).await)
 }
 
 pub async fn find_by_email(db: &Db, email: &str) -> Result<Option<User>, sqlx::Error> {
     let sql = format!("SELECT {} FROM users WHERE email = $1", columns(db));
-    on_pool!(db, pool => sqlx::query_as(&sql).bind(email).fetch_optional(pool).await)
+    on_pool!(db, pool => q::query_as(&sql).bind(email).fetch_optional(pool).await)
 }
 
 pub async fn find_by_stripe_id(db: &Db, stripe_id: &str) -> Result<Option<User>, sqlx::Error> {
     let sql = format!("SELECT {} FROM users WHERE stripe_id = $1", columns(db));
-    on_pool!(db, pool => sqlx::query_as(&sql).bind(stripe_id).fetch_optional(pool).await)
+    on_pool!(db, pool => q::query_as(&sql).bind(stripe_id).fetch_optional(pool).await)
 }
 
 /// The users linked to any of `stripe_ids` (a page of a customer list): one query.
@@ -169,7 +148,7 @@ pub async fn find_by_stripe_ids(db: &Db, stripe_ids: &[&str]) -> Result<Vec<User
         placeholders.join(", ")
     );
     on_pool!(db, pool => {
-        let mut query = sqlx::query_as(&sql);
+        let mut query = q::query_as(&sql);
         for id in stripe_ids {
             query = query.bind(*id);
         }
@@ -185,7 +164,7 @@ pub async fn update_profile(
     now: OffsetDateTime,
 ) -> Result<(), sqlx::Error> {
     const SQL: &str = "UPDATE users SET name = $2, email = $3, updated_at = $4 WHERE id = $1";
-    on_pool!(db, pool => sqlx::query(SQL).bind(id).bind(name).bind(email).bind(LaravelTime(now)).execute(pool).await.map(|r| r.rows_affected()))?;
+    on_pool!(db, pool => q::query(SQL).bind(id).bind(name).bind(email).bind(LaravelTime(now)).execute(pool).await.map(|r| r.rows_affected()))?;
     Ok(())
 }
 
@@ -206,26 +185,17 @@ pub async fn claim_create(
         WHERE id = $1 AND stripe_id IS NULL \
           AND (stripe_lease_expires IS NULL OR stripe_lease_expires < $5)";
     const READ: &str = "SELECT stripe_create_key, stripe_create_params FROM users WHERE id = $1";
-    if let Db::Mysql(pool) = db {
-        let claim = mysql::query(SQL)
-            .bind(id)
-            .bind(fresh_key)
-            .bind(fresh_params)
-            .bind(lease.holder)
-            .bind(lease.now_ms)
-            .bind(lease.expires_ms);
-        return mysql::update_returning(pool, claim, mysql::query_as(READ).bind(id)).await;
-    }
-    let sql = format!("{SQL} RETURNING stripe_create_key, stripe_create_params");
-    on_pool!(db, pool => sqlx::query_as(&sql)
-        .bind(id)
-        .bind(fresh_key)
-        .bind(fresh_params)
-        .bind(lease.holder)
-        .bind(lease.now_ms)
-        .bind(lease.expires_ms)
-        .fetch_optional(pool)
-        .await)
+    let claim = stmt!(
+        SQL,
+        id,
+        fresh_key,
+        fresh_params,
+        lease.holder,
+        lease.now_ms,
+        lease.expires_ms
+    );
+    let returning = "stripe_create_key, stripe_create_params";
+    dialect::update_returning(db, claim, returning, stmt!(READ, id)).await
 }
 
 /// Ends an attempt that did not link a customer. `forget_key` drops the key when
@@ -241,7 +211,7 @@ pub async fn release_create(
             stripe_create_key = CASE WHEN $3 THEN NULL ELSE stripe_create_key END, \
             stripe_create_params = CASE WHEN $3 THEN NULL ELSE stripe_create_params END \
         WHERE id = $1 AND stripe_create_key = $2";
-    on_pool!(db, pool => sqlx::query(SQL).bind(id).bind(key).bind(forget_key).execute(pool).await.map(|r| r.rows_affected()))?;
+    on_pool!(db, pool => q::query(SQL).bind(id).bind(key).bind(forget_key).execute(pool).await.map(|r| r.rows_affected()))?;
     Ok(())
 }
 
@@ -262,7 +232,7 @@ pub async fn link_customer(
             stripe_create_key = NULL, stripe_create_params = NULL, \
             stripe_lease_holder = NULL, stripe_lease_expires = NULL \
         WHERE id = $1 AND stripe_id IS NULL AND stripe_create_key = $2";
-    let done = on_pool!(db, pool => sqlx::query(SQL)
+    let done = on_pool!(db, pool => q::query(SQL)
         .bind(id)
         .bind(key)
         .bind(stripe_id)
@@ -293,7 +263,7 @@ pub async fn store_customer_state(
             stripe_event_created = COALESCE($7, stripe_event_created) \
         WHERE id = $1 AND stripe_id = $2 \
           AND ($7 IS NULL OR stripe_event_created IS NULL OR stripe_event_created <= $7)";
-    let done = on_tx!(tx, conn => sqlx::query(SQL)
+    let done = on_tx!(tx, conn => q::query(SQL)
         .bind(id)
         .bind(stripe_id)
         .bind(state.pm_type)
@@ -317,7 +287,7 @@ pub async fn anchor_event_order(
     at: i64,
 ) -> Result<(), sqlx::Error> {
     const SQL: &str = "UPDATE users SET stripe_event_created = $3 WHERE id = $1 AND stripe_id = $2";
-    on_tx!(tx, conn => sqlx::query(SQL).bind(id).bind(stripe_id).bind(at).execute(conn).await.map(|_| ()))
+    on_tx!(tx, conn => q::query(SQL).bind(id).bind(stripe_id).bind(at).execute(conn).await.map(|_| ()))
 }
 
 /// Notes that a customer event created at `created` has been applied, when it is
@@ -325,7 +295,7 @@ pub async fn anchor_event_order(
 pub async fn note_event_created(tx: &mut Tx, id: i64, created: i64) -> Result<(), sqlx::Error> {
     const SQL: &str = "UPDATE users SET stripe_event_created = $2 \
         WHERE id = $1 AND (stripe_event_created IS NULL OR stripe_event_created < $2)";
-    on_tx!(tx, conn => sqlx::query(SQL).bind(id).bind(created).execute(conn).await.map(|r| r.rows_affected()))?;
+    on_tx!(tx, conn => q::query(SQL).bind(id).bind(created).execute(conn).await.map(|r| r.rows_affected()))?;
     Ok(())
 }
 
@@ -340,23 +310,11 @@ pub async fn forget_deleted_customer(
             stripe_id = NULL, pm_type = NULL, pm_last_four = NULL, trial_ends_at = NULL, \
             stripe_snapshot = NULL, stripe_snapshot_at = NULL, updated_at = $2 \
         WHERE stripe_id = $1";
-    const FIND: &str = "SELECT CAST(id AS SIGNED) FROM users WHERE stripe_id = $1 FOR UPDATE";
-    if let Tx::Mysql(tx) = tx {
-        let id: Option<i64> = mysql::query_scalar(FIND)
-            .bind(stripe_id)
-            .fetch_optional(&mut **tx)
-            .await?;
-        if id.is_some() {
-            mysql::query(SQL)
-                .bind(stripe_id)
-                .bind(LaravelTime(now))
-                .execute(&mut **tx)
-                .await?;
-        }
-        return Ok(id);
-    }
-    let sql = format!("{SQL} RETURNING id");
-    on_tx!(tx, conn => sqlx::query_scalar(&sql).bind(stripe_id).bind(LaravelTime(now)).fetch_optional(conn).await)
+    const LOCK: &str = "SELECT CAST(id AS SIGNED) FROM users WHERE stripe_id = $1 FOR UPDATE";
+    let forget = stmt!(SQL, stripe_id, LaravelTime(now));
+    let found: Option<(i64,)> =
+        dialect::update_returning_in(tx, forget, "id", stmt!(LOCK, stripe_id)).await?;
+    Ok(found.map(|(id,)| id))
 }
 
 /// Records that the linked customer is gone from Stripe, keeping the dead id so the
@@ -370,7 +328,7 @@ pub async fn mark_customer_missing(
 ) -> Result<(), sqlx::Error> {
     const SQL: &str = "UPDATE users SET stripe_snapshot = $3, stripe_snapshot_at = $4 \
         WHERE id = $1 AND stripe_id = $2";
-    on_tx!(tx, conn => sqlx::query(SQL).bind(id).bind(stripe_id).bind(snapshot).bind(at).execute(conn).await.map(|r| r.rows_affected()))?;
+    on_tx!(tx, conn => q::query(SQL).bind(id).bind(stripe_id).bind(snapshot).bind(at).execute(conn).await.map(|r| r.rows_affected()))?;
     Ok(())
 }
 
@@ -385,7 +343,7 @@ pub async fn clear_customer(
             stripe_id = NULL, pm_type = NULL, pm_last_four = NULL, \
             stripe_snapshot = NULL, stripe_snapshot_at = NULL, updated_at = $3 \
         WHERE id = $1 AND stripe_id = $2";
-    on_pool!(db, pool => sqlx::query(SQL).bind(id).bind(stripe_id).bind(LaravelTime(now)).execute(pool).await.map(|r| r.rows_affected()))?;
+    on_pool!(db, pool => q::query(SQL).bind(id).bind(stripe_id).bind(LaravelTime(now)).execute(pool).await.map(|r| r.rows_affected()))?;
     Ok(())
 }
 
@@ -400,22 +358,9 @@ pub async fn claim_update(
         WHERE id = $1 AND stripe_id IS NOT NULL \
           AND (stripe_lease_expires IS NULL OR stripe_lease_expires < $3)";
     const READ: &str = "SELECT name, email, stripe_id, stripe_synced_hash FROM users WHERE id = $1";
-    if let Db::Mysql(pool) = db {
-        let claim = mysql::query(SQL)
-            .bind(id)
-            .bind(lease.holder)
-            .bind(lease.now_ms)
-            .bind(lease.expires_ms);
-        return mysql::update_returning(pool, claim, mysql::query_as(READ).bind(id)).await;
-    }
-    let sql = format!("{SQL} RETURNING name, email, stripe_id, stripe_synced_hash");
-    on_pool!(db, pool => sqlx::query_as(&sql)
-        .bind(id)
-        .bind(lease.holder)
-        .bind(lease.now_ms)
-        .bind(lease.expires_ms)
-        .fetch_optional(pool)
-        .await)
+    let claim = stmt!(SQL, id, lease.holder, lease.now_ms, lease.expires_ms);
+    let returning = "name, email, stripe_id, stripe_synced_hash";
+    dialect::update_returning(db, claim, returning, stmt!(READ, id)).await
 }
 
 /// Records a push: what Stripe answered, the hash of what was sent, and the end
@@ -432,7 +377,7 @@ pub async fn store_pushed(
             stripe_synced_hash = $7, stripe_synced_at = $6, \
             stripe_lease_holder = NULL, stripe_lease_expires = NULL \
         WHERE id = $1 AND stripe_id = $2";
-    on_pool!(db, pool => sqlx::query(SQL)
+    on_pool!(db, pool => q::query(SQL)
         .bind(id)
         .bind(stripe_id)
         .bind(state.pm_type)
@@ -450,7 +395,7 @@ pub async fn store_pushed(
 pub async fn release_lease(db: &Db, id: i64, holder: &str) -> Result<(), sqlx::Error> {
     const SQL: &str = "UPDATE users SET stripe_lease_holder = NULL, stripe_lease_expires = NULL \
         WHERE id = $1 AND stripe_lease_holder = $2";
-    on_pool!(db, pool => sqlx::query(SQL).bind(id).bind(holder).execute(pool).await.map(|r| r.rows_affected()))?;
+    on_pool!(db, pool => q::query(SQL).bind(id).bind(holder).execute(pool).await.map(|r| r.rows_affected()))?;
     Ok(())
 }
 
@@ -459,7 +404,7 @@ pub async fn release_lease(db: &Db, id: i64, holder: &str) -> Result<(), sqlx::E
 pub async fn renew_leases(db: &Db, holder: &str, expires_ms: i64) -> Result<u64, sqlx::Error> {
     const SQL: &str = "UPDATE users SET stripe_lease_expires = $2 \
         WHERE stripe_lease_holder = $1 AND stripe_lease_expires IS NOT NULL";
-    on_pool!(db, pool => sqlx::query(SQL).bind(holder).bind(expires_ms).execute(pool).await.map(|r| r.rows_affected()))
+    on_pool!(db, pool => q::query(SQL).bind(holder).bind(expires_ms).execute(pool).await.map(|r| r.rows_affected()))
 }
 
 /// A claim on a user row: who takes it, the time now and when it lapses (Unix ms).
@@ -476,18 +421,18 @@ pub async fn page_after(db: &Db, after_id: i64, limit: i64) -> Result<Vec<SyncRo
     let sql = format!(
         "SELECT {}, name, email, stripe_id, stripe_synced_hash FROM users \
          WHERE id > $1 ORDER BY id LIMIT $2",
-        id_column(db)
+        db.dialect().signed_id("id")
     );
-    on_pool!(db, pool => sqlx::query_as(&sql).bind(after_id).bind(limit).fetch_all(pool).await)
+    on_pool!(db, pool => q::query_as(&sql).bind(after_id).bind(limit).fetch_all(pool).await)
 }
 
 pub async fn count(db: &Db) -> Result<i64, sqlx::Error> {
-    on_pool!(db, pool => sqlx::query_scalar("SELECT COUNT(*) FROM users").fetch_one(pool).await)
+    on_pool!(db, pool => q::query_scalar("SELECT COUNT(*) FROM users").fetch_one(pool).await)
 }
 
 pub async fn count_linked(db: &Db) -> Result<i64, sqlx::Error> {
     const SQL: &str = "SELECT COUNT(*) FROM users WHERE stripe_id IS NOT NULL";
-    on_pool!(db, pool => sqlx::query_scalar(SQL).fetch_one(pool).await)
+    on_pool!(db, pool => q::query_scalar(SQL).fetch_one(pool).await)
 }
 
 /// The next page of linked users after `after_id`: (id, stripe_id).
@@ -499,9 +444,9 @@ pub async fn linked_after(
     let sql = format!(
         "SELECT {}, stripe_id FROM users \
          WHERE id > $1 AND stripe_id IS NOT NULL ORDER BY id LIMIT $2",
-        id_column(db)
+        db.dialect().signed_id("id")
     );
-    on_pool!(db, pool => sqlx::query_as(&sql).bind(after_id).bind(limit).fetch_all(pool).await)
+    on_pool!(db, pool => q::query_as(&sql).bind(after_id).bind(limit).fetch_all(pool).await)
 }
 
 /// Links a customer found by its `metadata.user_id` to a user who has none, unless
@@ -518,7 +463,7 @@ pub async fn link_orphan(
             stripe_lease_holder = NULL, stripe_lease_expires = NULL, updated_at = $3 \
         WHERE id = $1 AND stripe_id IS NULL \
           AND (stripe_lease_expires IS NULL OR stripe_lease_expires < $4)";
-    let done = on_pool!(db, pool => sqlx::query(SQL)
+    let done = on_pool!(db, pool => q::query(SQL)
         .bind(id)
         .bind(stripe_id)
         .bind(LaravelTime(now))

@@ -415,7 +415,9 @@ async fn times_written_to_laravel_s_columns_read_back_in_laravel_s_format() {
 /// Column names of a table, sorted.
 async fn column_names(url: &str, table: &str) -> Vec<String> {
     let db = Db::connect(url).await.unwrap();
-    let mut names = stripe_sync::db::adopt::columns(&db, table).await.unwrap();
+    let mut names = stripe_sync::db::dialect::catalog::columns(&db, table)
+        .await
+        .unwrap();
     names.sort();
     names
 }
