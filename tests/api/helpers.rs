@@ -575,6 +575,23 @@ fn csrf_token_in(html: &str) -> Option<String> {
     Some(html[start..end].to_string())
 }
 
+/// Polls `check` every 10 ms until it holds; fails the test, naming `what`, when
+/// it has not within `within` (a wait with no end hangs instead of failing).
+pub async fn wait_until<F, Fut>(what: &str, within: Duration, check: F)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + within;
+    while !check().await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "waited {within:?} for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 /// Waits for a line in the log files that contains every needle (the file writer
 /// flushes in the background).
 pub async fn log_line_containing(needles: &[&str]) -> Option<String> {

@@ -381,6 +381,18 @@ async fn a_payments_table_of_the_laravel_app_s_own_stops_migrate_and_nothing_cha
 #[tokio::test]
 async fn times_written_to_laravel_s_columns_read_back_in_laravel_s_format() {
     let url = laravel_database().await;
+    // Laravel's PostgreSQL columns are `timestamp without time zone`: what lands
+    // there depends on the session's zone. A database whose default zone is not
+    // UTC (+05:45) catches a write that leans on the default.
+    if let Db::Postgres(_) = Db::connect(&url).await.unwrap() {
+        let name = url.rsplit('/').next().unwrap();
+        let admin = Db::connect(&url.replace(name, "test")).await.unwrap();
+        run_sql(
+            &admin,
+            &format!("ALTER DATABASE \"{name}\" SET timezone TO 'Asia/Kathmandu'"),
+        )
+        .await;
+    }
     let app = spawn_app_customized(StripeSetup::Fake, |config| {
         config.database_url = url.clone();
     })
@@ -402,6 +414,10 @@ async fn times_written_to_laravel_s_columns_read_back_in_laravel_s_format() {
         .assume_utc();
     let off_by = (time::OffsetDateTime::now_utc() - written).abs();
     assert!(off_by < time::Duration::minutes(5), "{created}");
+    if matches!(app.db, Db::Postgres(_)) {
+        let zone = text_rows(&app.db, "SHOW timezone").await;
+        assert_eq!(zone[0][0].as_deref(), Some("UTC"), "the app's sessions are UTC");
+    }
     if matches!(app.db, Db::Mysql(_)) {
         let zone = text_rows(&app.db, "SELECT @@session.time_zone").await;
         assert_eq!(

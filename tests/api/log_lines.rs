@@ -11,7 +11,7 @@ use serde_json::json;
 use stripe_sync::db::users;
 use stripe_webhook::Webhook;
 
-use crate::helpers::{Browser, TestApp, spawn_app};
+use crate::helpers::{Browser, TestApp, spawn_app, wait_until};
 use crate::stripe_fake::Fault;
 use crate::webhooks::{event, now};
 
@@ -133,15 +133,19 @@ async fn session_logged_as(rust_log: Option<&str>, format: &str) -> (PathBuf, i6
     let server = command.spawn().unwrap();
     let base = format!("http://127.0.0.1:{port}");
     let browser = Browser::at(&base);
-    while browser
-        .client
-        .get(format!("{base}/healthz"))
-        .send()
-        .await
-        .is_err()
-    {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_until(
+        "the server to answer /healthz",
+        Duration::from_secs(30),
+        || async {
+            browser
+                .client
+                .get(format!("{base}/healthz"))
+                .send()
+                .await
+                .is_ok()
+        },
+    )
+    .await;
 
     let user_id = act_as_a_user(&app, &browser).await;
     let customer = app.user(user_id).await.stripe_id.expect("linked");

@@ -326,9 +326,12 @@ async fn sigterm_stops_a_replay_between_events_and_the_next_run_applies_the_rest
         .command(&["stripe:replay-events", "--json"])
         .spawn()
         .unwrap();
-    while cards().await < 2 {
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    crate::helpers::wait_until(
+        "two cards replayed",
+        std::time::Duration::from_secs(30),
+        || async { cards().await >= 2 },
+    )
+    .await;
 
     // SAFETY: kill(2) on our own child's pid.
     unsafe { libc::kill(child.id().unwrap() as libc::pid_t, libc::SIGTERM) };

@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde_json::Value;
 use stripe_sync::db::users;
 
-use crate::helpers::{TestApp, spawn_app};
+use crate::helpers::{TestApp, spawn_app, wait_until};
 use crate::stripe_fake::Fault;
 
 pub(crate) fn json_report(output: &std::process::Output) -> Value {
@@ -429,7 +429,8 @@ async fn killing_the_run_at_any_point_and_rerunning_never_duplicates_or_unlinks(
     let ids = app.insert_users(300).await;
     app.stripe.set_latency(Duration::from_millis(40));
 
-    for delay_ms in [150, 400, 700] {
+    // Each run is killed once it has made progress: at 40, 120 and 200 customers.
+    for made in [40, 120, 200] {
         let mut child = app
             .command(&[
                 "stripe:sync-customers",
@@ -441,7 +442,12 @@ async fn killing_the_run_at_any_point_and_rerunning_never_duplicates_or_unlinks(
             ])
             .spawn()
             .unwrap();
-        tokio::time::sleep(Duration::from_millis(delay_ms)).await;
+        wait_until(
+            &format!("{made} customers made"),
+            Duration::from_secs(30),
+            || async { app.stripe.customers().len() >= made },
+        )
+        .await;
         child.start_kill().unwrap(); // SIGKILL: no cleanup runs
         child.wait().await.unwrap();
     }
@@ -637,9 +643,10 @@ async fn stop_a_run_with(signal: libc::c_int, expected_code: i32) {
         ])
         .spawn()
         .unwrap();
-    while app.stripe.customers().len() < 10 {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_until("10 customers made", Duration::from_secs(30), || async {
+        app.stripe.customers().len() >= 10
+    })
+    .await;
 
     // SAFETY: kill(2) on our own child's pid.
     unsafe { libc::kill(child.id().unwrap() as libc::pid_t, signal) };
@@ -687,9 +694,12 @@ async fn the_page_and_the_command_at_once_still_make_one_customer() {
         .spawn()
         .unwrap();
     // The command is past its start-up and waiting on Stripe when the user clicks.
-    while app.stripe.calls("POST", "/v1/customers") == 0 {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    wait_until(
+        "the command's first create",
+        Duration::from_secs(30),
+        || async { app.stripe.calls("POST", "/v1/customers") > 0 },
+    )
+    .await;
 
     let page = browser.press("create").await;
     let output = command.wait_with_output().await.unwrap();
