@@ -3,7 +3,12 @@
 
 use secrecy::SecretString;
 
-use crate::db::{self, Db, users::User};
+use crate::db::{self, Db};
+
+/// Where sessions live: the app's database.
+pub use crate::db::SessionStore;
+/// A login, as the web tier and the commands see it.
+pub use crate::db::users::User;
 use crate::domain::{UserEmail, UserName};
 use crate::password::{HashError, Hasher};
 

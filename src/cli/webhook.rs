@@ -7,7 +7,8 @@ use super::CliError;
 use crate::config::Config;
 use crate::startup::App;
 use crate::stripe::WebhookEndpoint;
-use crate::sync::events::HANDLED_EVENTS;
+use crate::sync::SyncError;
+use crate::sync::events::{HANDLED_EVENTS, WebhookRegistration};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -23,32 +24,49 @@ pub struct Args {
 pub async fn run(config: Config, args: Args) -> Result<(), CliError> {
     check_url(&args.url)?;
     let app = App::build(config).await?;
-    let Some(stripe) = app.sync.stripe_gateway() else {
-        return Err(CliError::Usage(
-            "Stripe is not configured: set STRIPE_SECRET (and STRIPE_API_BASE for a stand-in)"
-                .into(),
-        ));
-    };
-    let failed = |err| CliError::failed("Stripe", crate::sync::SyncError::from(err));
-    let endpoints = stripe.webhook_endpoints().await.map_err(failed)?;
-    if let Some(existing) = endpoints
-        .iter()
-        .find(|endpoint| same_url(&endpoint.url, &args.url))
-    {
-        report_existing(existing);
-        return Ok(());
-    }
-    let version = stripe_shared::version::VERSION;
-    let endpoint = stripe
-        .create_webhook_endpoint(&args.url, HANDLED_EVENTS, version.clone(), "stripe-sync")
+    let registration = app
+        .sync
+        .register_webhook(&args.url, args.disabled)
         .await
-        .map_err(failed)?;
-    tracing::info!(endpoint = %endpoint.id, url = %endpoint.url, "webhook endpoint created");
+        .map_err(|err| match err {
+            SyncError::NotConfigured => CliError::Usage(
+                "Stripe is not configured: set STRIPE_SECRET (and STRIPE_API_BASE for a stand-in)"
+                    .into(),
+            ),
+            err => CliError::failed("Stripe", err),
+        })?;
+    match registration {
+        WebhookRegistration::Existing { endpoint, missing } => report_existing(&endpoint, &missing),
+        WebhookRegistration::Created {
+            endpoint,
+            api_version,
+            disabled,
+        } => {
+            report_created(&endpoint, &api_version);
+            if let Some(disabled) = disabled {
+                disabled.map_err(|err| {
+                    CliError::failed(
+                        format!(
+                            "the endpoint was created enabled; disabling {}",
+                            endpoint.id
+                        ),
+                        err,
+                    )
+                })?;
+                println!(
+                    "The endpoint is disabled: enable it in the Dashboard when the app is ready."
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+fn report_created(endpoint: &WebhookEndpoint, api_version: &str) {
     println!(
-        "Created webhook endpoint {} for {} (API version {}, {} event types).",
+        "Created webhook endpoint {} for {} (API version {api_version}, {} event types).",
         endpoint.id,
         endpoint.url,
-        version.as_str(),
         HANDLED_EVENTS.len()
     );
     match &endpoint.secret {
@@ -61,25 +79,9 @@ pub async fn run(config: Config, args: Args) -> Result<(), CliError> {
              Webhooks → the endpoint) into STRIPE_WEBHOOK_SECRET."
         ),
     }
-    if args.disabled {
-        stripe
-            .disable_webhook_endpoint(&endpoint.id)
-            .await
-            .map_err(|err| {
-                CliError::failed(
-                    format!(
-                        "the endpoint was created enabled; disabling {}",
-                        endpoint.id
-                    ),
-                    crate::sync::SyncError::from(err),
-                )
-            })?;
-        println!("The endpoint is disabled: enable it in the Dashboard when the app is ready.");
-    }
-    Ok(())
 }
 
-fn report_existing(existing: &WebhookEndpoint) {
+fn report_existing(existing: &WebhookEndpoint, missing: &[&str]) {
     println!(
         "A webhook endpoint for {} exists already: {} ({}). Nothing was created.",
         existing.url, existing.id, existing.status
@@ -88,12 +90,6 @@ fn report_existing(existing: &WebhookEndpoint) {
         "Stripe shows a signing secret only when an endpoint is created: copy it from the \
          Dashboard (Developers → Webhooks → the endpoint) into STRIPE_WEBHOOK_SECRET."
     );
-    let sends_all = existing.enabled_events.iter().any(|event| event == "*");
-    let missing: Vec<&str> = HANDLED_EVENTS
-        .iter()
-        .copied()
-        .filter(|handled| !sends_all && !existing.enabled_events.iter().any(|e| e == handled))
-        .collect();
     if !missing.is_empty() {
         println!(
             "It does not send {}: add them to the endpoint in the Dashboard.",
@@ -115,10 +111,6 @@ fn check_url(url: &str) -> Result<(), CliError> {
         (Some("https" | "http"), Some(host)) if !host.is_empty() => Ok(()),
         _ => Err(bad()),
     }
-}
-
-fn same_url(a: &str, b: &str) -> bool {
-    a.trim_end_matches('/') == b.trim_end_matches('/')
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 
 use super::events::{CheckoutSession, EventOutcome};
 use super::{SyncError, SyncService, now};
+use crate::config::JobPosting;
 use crate::db::payments::PaymentStatus;
 use crate::db::{jobs, users};
 use crate::stripe::CheckoutParams;
@@ -13,6 +14,17 @@ use crate::stripe::CheckoutParams;
 /// How long a checkout waits for a customer another request is creating.
 const CREATE_WAIT_STEP: std::time::Duration = std::time::Duration::from_millis(200);
 const CREATE_WAIT_STEPS: u32 = 25;
+
+pub use crate::db::jobs::{Job, JobStatus};
+
+/// A job posting as its author wrote it; the fee is the app's.
+pub struct JobDraft<'a> {
+    /// The form's one-time token: a second submit of the same form is the same job.
+    pub form_token: &'a str,
+    pub title: &'a str,
+    pub company: &'a str,
+    pub description: &'a str,
+}
 
 /// Where Checkout sends the browser back to.
 pub struct ReturnUrls {
@@ -23,7 +35,21 @@ pub struct ReturnUrls {
 impl SyncService {
     /// Saves a job awaiting payment, once per form: a second submit of the same
     /// form finds the first one's job.
-    pub async fn post_job(&self, job: jobs::NewJob<'_>) -> Result<jobs::Job, SyncError> {
+    pub async fn post_job(
+        &self,
+        user_id: i64,
+        draft: JobDraft<'_>,
+        fee: &JobPosting,
+    ) -> Result<Job, SyncError> {
+        let job = jobs::NewJob {
+            user_id,
+            form_token: draft.form_token,
+            title: draft.title,
+            company: draft.company,
+            description: draft.description,
+            fee_amount: fee.fee,
+            fee_currency: &fee.currency,
+        };
         Ok(jobs::insert_once(self.db(), job, now()).await?)
     }
 

@@ -12,6 +12,7 @@ pub mod events;
 pub mod replay;
 pub mod share;
 pub mod snapshot;
+pub mod view;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -104,12 +105,6 @@ impl SyncService {
                 .map(|gateway| gateway.with_rate_limiter(limiter).with_retry_policy(retry)),
             holder: self.holder.clone(),
         }
-    }
-
-    /// The Stripe client, for commands that manage the account itself (webhook
-    /// endpoints) rather than a user's customer.
-    pub fn stripe_gateway(&self) -> Option<&StripeGateway> {
-        self.stripe.as_ref()
     }
 
     /// Whether the configured key is a live-mode key (Stripe's rate limits differ).

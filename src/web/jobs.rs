@@ -12,12 +12,12 @@ use serde::Deserialize;
 
 use super::csrf::{CsrfForm, NoFields};
 use super::page::{Layout, PageContext};
-use super::session::AuthSession;
+use super::session::CurrentUser;
 use super::{AppState, WebError};
-use crate::db::jobs::{self, Job, NewJob};
+use crate::accounts::User;
 use crate::domain::{Lines, check_text};
 use crate::sync::SyncError;
-use crate::sync::checkout::ReturnUrls;
+use crate::sync::checkout::{Job, JobDraft, JobStatus, ReturnUrls};
 use crate::throttle::{Bucket, Verdict};
 
 #[derive(Template, WebTemplate)]
@@ -66,13 +66,13 @@ pub async fn new_form(State(state): State<AppState>, ctx: PageContext) -> Respon
 }
 
 pub async fn create(
-    auth: AuthSession,
+    CurrentUser(user): CurrentUser,
     State(state): State<AppState>,
     messages: Messages,
     ctx: PageContext,
     CsrfForm(form): CsrfForm<JobForm>,
 ) -> Result<Response, WebError> {
-    let user_id = auth.user.as_ref().map(|u| u.id).ok_or(WebError::NotFound)?;
+    let user_id = user.id;
     let errors = validate(&form);
     if !errors.is_empty() {
         let fee = format_money(state.job_posting.fee, &state.job_posting.currency);
@@ -91,27 +91,27 @@ pub async fn create(
     let form_token = uuid::Uuid::parse_str(form.form_token.trim())
         .map_err(|_| WebError::BadRequest)?
         .to_string();
-    let job = NewJob {
-        user_id,
+    let draft = JobDraft {
         form_token: &form_token,
         title: form.title.trim(),
         company: form.company.trim(),
         description: form.description.trim(),
-        fee_amount: state.job_posting.fee,
-        fee_currency: &state.job_posting.currency,
     };
-    let job = state.sync.post_job(job).await?;
+    let job = state
+        .sync
+        .post_job(user_id, draft, &state.job_posting)
+        .await?;
     Ok(to_checkout(&state, messages, user_id, job.id).await)
 }
 
 pub async fn pay(
-    auth: AuthSession,
+    CurrentUser(user): CurrentUser,
     State(state): State<AppState>,
     messages: Messages,
     Path(job_id): Path<i64>,
     CsrfForm(NoFields {}): CsrfForm<NoFields>,
 ) -> Result<Response, WebError> {
-    let user_id = auth.user.as_ref().map(|u| u.id).ok_or(WebError::NotFound)?;
+    let user_id = user.id;
     Ok(to_checkout(&state, messages, user_id, job_id).await)
 }
 
@@ -135,21 +135,21 @@ async fn to_checkout(state: &AppState, messages: Messages, user_id: i64, job_id:
 }
 
 pub async fn show(
-    auth: AuthSession,
-    state: State<AppState>,
+    CurrentUser(user): CurrentUser,
+    State(state): State<AppState>,
     ctx: PageContext,
     Path(job_id): Path<i64>,
 ) -> Result<Response, WebError> {
-    job_page(auth, state, ctx, job_id, "Your job posting", "").await
+    job_page(user, state, ctx, job_id, "Your job posting", "").await
 }
 
 pub async fn success(
-    auth: AuthSession,
-    state: State<AppState>,
+    CurrentUser(user): CurrentUser,
+    State(state): State<AppState>,
     ctx: PageContext,
     Path(job_id): Path<i64>,
 ) -> Result<Response, WebError> {
-    let user_id = auth.user.as_ref().map(|u| u.id).ok_or(WebError::NotFound)?;
+    let user_id = user.id;
     // Asking Stripe counts against the user's allowance like the buttons do; past
     // it, the page shows what the database knows.
     let allowance = state
@@ -173,44 +173,44 @@ pub async fn success(
         }
     };
     if published {
-        return job_page(auth, state, ctx, job_id, "Paid — your job is live", "").await;
+        return job_page(user, state, ctx, job_id, "Paid — your job is live", "").await;
     }
     let note = "Thank you. Stripe is confirming your payment; the job is published as soon as \
                 it does, usually within seconds. Reload this page to see it.";
-    job_page(auth, state, ctx, job_id, "Payment received", note).await
+    job_page(user, state, ctx, job_id, "Payment received", note).await
 }
 
 pub async fn cancelled(
-    auth: AuthSession,
-    state: State<AppState>,
+    CurrentUser(user): CurrentUser,
+    State(state): State<AppState>,
     ctx: PageContext,
     Path(job_id): Path<i64>,
 ) -> Result<Response, WebError> {
     let note = "Payment was cancelled and nothing was charged. Your job is saved; pay when you \
                 are ready.";
-    job_page(auth, state, ctx, job_id, "Payment cancelled", note).await
+    job_page(user, state, ctx, job_id, "Payment cancelled", note).await
 }
 
 async fn job_page(
-    auth: AuthSession,
-    State(state): State<AppState>,
+    user: User,
+    state: AppState,
     ctx: PageContext,
     job_id: i64,
     heading: &'static str,
     note: &'static str,
 ) -> Result<Response, WebError> {
-    let user_id = auth.user.as_ref().map(|u| u.id).ok_or(WebError::NotFound)?;
+    let user_id = user.id;
     let job = state
         .sync
         .job_for_user(job_id, user_id)
         .await?
         .ok_or(WebError::NotFound)?;
     let fee = format_money(job.fee_amount, &job.fee_currency);
-    let published = job.status == jobs::JobStatus::Published;
+    let published = job.status == JobStatus::Published;
     let status_label = match job.status {
-        jobs::JobStatus::AwaitingPayment => "Awaiting payment",
-        jobs::JobStatus::Published => "Published",
-        jobs::JobStatus::Refunded => "Refunded",
+        JobStatus::AwaitingPayment => "Awaiting payment",
+        JobStatus::Published => "Published",
+        JobStatus::Refunded => "Refunded",
     };
     Ok(ctx.render(|layout| JobPage {
         layout,

@@ -33,8 +33,8 @@ use tower_sessions::cookie::{Key, SameSite};
 use tower_sessions::{Expiry, SessionManagerLayer};
 
 use crate::accounts::Accounts;
+use crate::accounts::SessionStore;
 use crate::config::{Config, JobPosting, Limits};
-use crate::db::SessionStore;
 use crate::sync::SyncService;
 use crate::throttle::Throttle;
 use session::Backend;

@@ -10,7 +10,7 @@ use serde::Deserialize;
 
 use super::csrf::CsrfForm;
 use super::page::{Layout, PageContext};
-use super::session::AuthSession;
+use super::session::CurrentUser;
 use super::{AppState, WebError};
 use crate::accounts::AccountError;
 use crate::domain::{UserEmail, UserName};
@@ -25,8 +25,7 @@ struct ProfilePage {
     errors: Vec<String>,
 }
 
-pub async fn show(auth: AuthSession, ctx: PageContext) -> Result<Response, WebError> {
-    let user = auth.user.ok_or(WebError::NotFound)?;
+pub async fn show(CurrentUser(user): CurrentUser, ctx: PageContext) -> Result<Response, WebError> {
     Ok(ctx.render(|layout| ProfilePage {
         layout,
         name: user.name,
@@ -43,13 +42,12 @@ pub struct ProfileForm {
 }
 
 pub async fn save(
-    auth: AuthSession,
+    CurrentUser(user): CurrentUser,
     State(state): State<AppState>,
     messages: Messages,
     ctx: PageContext,
     CsrfForm(form): CsrfForm<ProfileForm>,
 ) -> Result<Response, WebError> {
-    let user = auth.user.ok_or(WebError::NotFound)?;
     let linked = user.stripe_id.is_some();
     let invalid = |ctx: PageContext, errors: Vec<String>| {
         ctx.render_with(StatusCode::UNPROCESSABLE_ENTITY, |layout| ProfilePage {

@@ -9,9 +9,10 @@ use secrecy::SecretString;
 use serde::Deserialize;
 use tower_sessions::cookie::{Cookie, CookieJar, Key};
 
+use crate::accounts::User;
 use crate::accounts::{AccountError, Accounts};
-use crate::db::users::User;
 use crate::password::HashError;
+use crate::web::WebError;
 
 pub type AuthSession = axum_login::AuthSession<Backend>;
 
@@ -149,4 +150,28 @@ pub async fn upgrade_legacy_cookie(
         }
     }
     next.run(request).await
+}
+
+/// The signed-in user, for pages behind `login_required!`: a request without one
+/// (the session ended meanwhile) gets 404, as for anything not theirs.
+pub struct CurrentUser(pub User);
+
+impl CurrentUser {
+    pub fn id(&self) -> i64 {
+        self.0.id
+    }
+}
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for CurrentUser {
+    type Rejection = WebError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, WebError> {
+        let auth = AuthSession::from_request_parts(parts, state)
+            .await
+            .map_err(|_| WebError::internal("auth layer missing"))?;
+        auth.user.map(CurrentUser).ok_or(WebError::NotFound)
+    }
 }

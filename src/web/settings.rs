@@ -12,38 +12,22 @@ use time::OffsetDateTime;
 use super::csrf::{CsrfForm, NoFields};
 use super::jobs::format_money;
 use super::page::{Layout, PageContext};
-use super::session::AuthSession;
+use super::session::CurrentUser;
 use super::{AppState, WebError};
-use crate::db::users::User;
-use crate::sync::snapshot::{CustomerSnapshot, Snapshot};
+use crate::accounts::User;
+use crate::sync::snapshot::CustomerSnapshot;
+use crate::sync::view::{CustomerStatus as Status, CustomerView};
 use crate::sync::{CreateOutcome, DeleteOutcome, Push, SyncError, now};
 
 const PAGE: &str = "/settings/stripe";
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Status {
-    NotLinked,
-    Linked,
-    Missing,
-    Creating,
+/// How the page words and colours a status.
+trait StatusLook {
+    fn label(self) -> &'static str;
+    fn css(self) -> &'static str;
 }
 
-impl Status {
-    fn of(user: &User, snapshot: Option<&Snapshot>, now: OffsetDateTime) -> Self {
-        match (&user.stripe_id, snapshot) {
-            (Some(_), Some(Snapshot::Missing)) => Status::Missing,
-            (Some(_), _) => Status::Linked,
-            (None, _)
-                if user
-                    .stripe_lease_expires
-                    .is_some_and(|until| until > crate::db::users::unix_ms(now)) =>
-            {
-                Status::Creating
-            }
-            (None, _) => Status::NotLinked,
-        }
-    }
-
+impl StatusLook for Status {
     fn label(self) -> &'static str {
         match self {
             Status::NotLinked => "Not linked",
@@ -105,25 +89,16 @@ pub struct PaymentView {
 }
 
 pub async fn show(
-    auth: AuthSession,
+    CurrentUser(user): CurrentUser,
     State(state): State<AppState>,
     ctx: PageContext,
 ) -> Result<Response, WebError> {
-    let user = auth.user.ok_or(WebError::NotFound)?;
     let now = now();
-    let snapshot = user
-        .stripe_snapshot
-        .as_deref()
-        .and_then(Snapshot::from_json);
-    let status = Status::of(&user, snapshot.as_ref(), now);
-    let customer = match &snapshot {
-        Some(Snapshot::Present(customer)) => Some(customer),
-        _ => None,
-    };
-    let rows = rows(&user, customer);
-    let snapshot_taken = user
-        .stripe_snapshot_at
-        .filter(|_| user.stripe_id.is_some())
+    let view = CustomerView::of(&user, now);
+    let status = view.status;
+    let rows = rows(&user, view.customer.as_ref());
+    let snapshot_taken = view
+        .read_at
         .map(|at| format!("{} ({})", format_time(at), ago(at, now)));
     let trial_ends_at = user.trial_ends_at.map(format_time);
     let linked = matches!(status, Status::Linked | Status::Missing);
@@ -159,8 +134,10 @@ pub async fn show(
 }
 
 /// Asks before deleting, without JavaScript: the page's Delete leads here.
-pub async fn confirm_delete(auth: AuthSession, ctx: PageContext) -> Result<Response, WebError> {
-    let user = auth.user.ok_or(WebError::NotFound)?;
+pub async fn confirm_delete(
+    CurrentUser(user): CurrentUser,
+    ctx: PageContext,
+) -> Result<Response, WebError> {
     let Some(stripe_id) = user.stripe_id else {
         return Ok(Redirect::to(PAGE).into_response());
     };
@@ -266,43 +243,35 @@ fn act<T>(
 
 /// Sends the user to Stripe's billing portal for their customer.
 pub async fn portal(
-    auth: AuthSession,
+    CurrentUser(user): CurrentUser,
     State(state): State<AppState>,
     messages: Messages,
     CsrfForm(NoFields {}): CsrfForm<NoFields>,
 ) -> Result<Response, WebError> {
     let return_url = format!("{}{PAGE}", state.app_url);
-    match state
-        .sync
-        .billing_portal_url(signed_in(&auth)?, &return_url)
-        .await
-    {
+    match state.sync.billing_portal_url(user.id, &return_url).await {
         Ok(url) => Ok(Redirect::to(&url).into_response()),
         Err(err) => Ok(act::<()>(messages, Err(err), |_| String::new()).into_response()),
     }
 }
 
-fn signed_in(auth: &AuthSession) -> Result<i64, WebError> {
-    auth.user.as_ref().map(|u| u.id).ok_or(WebError::NotFound)
-}
-
 pub async fn create(
-    auth: AuthSession,
+    CurrentUser(user): CurrentUser,
     State(state): State<AppState>,
     messages: Messages,
     CsrfForm(NoFields {}): CsrfForm<NoFields>,
 ) -> Result<Redirect, WebError> {
-    let result = state.sync.create_customer(signed_in(&auth)?).await;
+    let result = state.sync.create_customer(user.id).await;
     Ok(act(messages, result, created_message))
 }
 
 pub async fn recreate(
-    auth: AuthSession,
+    CurrentUser(user): CurrentUser,
     State(state): State<AppState>,
     messages: Messages,
     CsrfForm(NoFields {}): CsrfForm<NoFields>,
 ) -> Result<Redirect, WebError> {
-    let result = state.sync.recreate_customer(signed_in(&auth)?).await;
+    let result = state.sync.recreate_customer(user.id).await;
     Ok(act(messages, result, created_message))
 }
 
@@ -316,39 +285,36 @@ fn created_message(outcome: CreateOutcome) -> String {
 }
 
 pub async fn update(
-    auth: AuthSession,
+    CurrentUser(user): CurrentUser,
     State(state): State<AppState>,
     messages: Messages,
     CsrfForm(NoFields {}): CsrfForm<NoFields>,
 ) -> Result<Redirect, WebError> {
-    let result = state
-        .sync
-        .update_customer(signed_in(&auth)?, Push::Always)
-        .await;
+    let result = state.sync.update_customer(user.id, Push::Always).await;
     Ok(act(messages, result, |_| {
         "Your name and email were pushed to Stripe.".into()
     }))
 }
 
 pub async fn refresh(
-    auth: AuthSession,
+    CurrentUser(user): CurrentUser,
     State(state): State<AppState>,
     messages: Messages,
     CsrfForm(NoFields {}): CsrfForm<NoFields>,
 ) -> Result<Redirect, WebError> {
-    let result = state.sync.refresh_customer(signed_in(&auth)?).await;
+    let result = state.sync.refresh_customer(user.id).await;
     Ok(act(messages, result, |()| {
         "Pulled the latest data from Stripe.".into()
     }))
 }
 
 pub async fn delete(
-    auth: AuthSession,
+    CurrentUser(user): CurrentUser,
     State(state): State<AppState>,
     messages: Messages,
     CsrfForm(NoFields {}): CsrfForm<NoFields>,
 ) -> Result<Redirect, WebError> {
-    let result = state.sync.delete_customer(signed_in(&auth)?).await;
+    let result = state.sync.delete_customer(user.id).await;
     Ok(act(messages, result, |outcome| match outcome {
         DeleteOutcome::Deleted => "Stripe customer deleted.".into(),
         DeleteOutcome::AlreadyGone => {

@@ -416,7 +416,11 @@ async fn times_written_to_laravel_s_columns_read_back_in_laravel_s_format() {
     assert!(off_by < time::Duration::minutes(5), "{created}");
     if matches!(app.db, Db::Postgres(_)) {
         let zone = text_rows(&app.db, "SHOW timezone").await;
-        assert_eq!(zone[0][0].as_deref(), Some("UTC"), "the app's sessions are UTC");
+        assert_eq!(
+            zone[0][0].as_deref(),
+            Some("UTC"),
+            "the app's sessions are UTC"
+        );
     }
     if matches!(app.db, Db::Mysql(_)) {
         let zone = text_rows(&app.db, "SELECT @@session.time_zone").await;

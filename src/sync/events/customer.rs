@@ -1,0 +1,180 @@
+//! Customer events: `customer.updated`, `customer.deleted` and a payment method
+//! attached or detached, applied from their payloads under the ordering guard.
+
+use super::{EventOutcome, StripeEvent};
+use crate::db::{events, users};
+use crate::sync::snapshot::{Card, CustomerSnapshot, Snapshot};
+use crate::sync::{StoredCopy, SyncError, SyncService, now};
+
+/// What a customer event does to the stored Stripe-side copy.
+#[derive(Debug)]
+enum Plan {
+    /// Older than the newest customer event applied to the user.
+    Superseded,
+    /// The payload is what is stored already (an echo of our own push, say).
+    Unchanged,
+    /// The payload says everything: store it, no call.
+    Store(CustomerSnapshot),
+    /// The payload cannot say it all (a new default payment method, a lean
+    /// payload, another event of the same second): retrieve the customer.
+    Pull,
+}
+
+impl SyncService {
+    /// Applies a customer or payment-method event from its payload, and asks
+    /// Stripe only for what the payload cannot give.
+    pub(super) async fn apply_customer_event(
+        &self,
+        event: &StripeEvent,
+        customer: &str,
+    ) -> Result<EventOutcome, SyncError> {
+        let Some(user) = users::find_by_stripe_id(self.db(), customer).await? else {
+            return self.record_only(event).await;
+        };
+        let plan = if event.type_ == "customer.updated" {
+            plan_customer_updated(event, &user)
+        } else {
+            plan_payment_method(event, &user)
+        };
+        let guarded = event.type_ == "customer.updated";
+        // Stripe is asked before the transaction, never inside it.
+        let pulled = match &plan {
+            Plan::Pull => Some(self.stripe()?.retrieve_customer(customer).await?),
+            _ => None,
+        };
+        let mut tx = self.db().begin().await?;
+        if !events::record(&mut tx, &event.id, &event.type_, event.created, now()).await? {
+            return Ok(EventOutcome::Duplicate);
+        }
+        let outcome = match plan {
+            Plan::Superseded => EventOutcome::Superseded,
+            Plan::Unchanged => {
+                if guarded {
+                    users::note_event_created(&mut tx, user.id, event.created).await?;
+                }
+                EventOutcome::Unchanged
+            }
+            Plan::Store(snapshot) => {
+                let copy = StoredCopy::new(snapshot);
+                let state = copy.state();
+                let created = guarded.then_some(event.created);
+                let stored =
+                    users::store_customer_state(&mut tx, user.id, customer, state, created).await?;
+                if stored {
+                    EventOutcome::Applied
+                } else {
+                    EventOutcome::Superseded
+                }
+            }
+            Plan::Pull => {
+                if let Some(lookup) = &pulled {
+                    self.store_lookup_in(&mut tx, user.id, customer, lookup)
+                        .await?;
+                }
+                if guarded {
+                    users::note_event_created(&mut tx, user.id, event.created).await?;
+                }
+                EventOutcome::Applied
+            }
+        };
+        tx.commit().await?;
+        Ok(outcome)
+    }
+
+    pub(super) async fn forget_for_event(
+        &self,
+        event: &StripeEvent,
+        customer: &str,
+    ) -> Result<EventOutcome, SyncError> {
+        let mut tx = self.db().begin().await?;
+        if !events::record(&mut tx, &event.id, &event.type_, event.created, now()).await? {
+            return Ok(EventOutcome::Duplicate);
+        }
+        let unlinked = users::forget_deleted_customer(&mut tx, customer, now()).await?;
+        tx.commit().await?;
+        if let Some(user_id) = unlinked {
+            tracing::info!(
+                user_id,
+                stripe_id = customer,
+                "customer deleted in Stripe: unlinked"
+            );
+            return Ok(EventOutcome::Applied);
+        }
+        Ok(EventOutcome::Ignored)
+    }
+}
+
+/// The stored snapshot, when it describes a customer Stripe has.
+fn stored_customer(user: &users::User) -> Option<CustomerSnapshot> {
+    match Snapshot::from_json(user.stripe_snapshot.as_deref()?)? {
+        Snapshot::Present(customer) => Some(customer),
+        Snapshot::Missing => None,
+    }
+}
+
+fn plan_customer_updated(event: &StripeEvent, user: &users::User) -> Plan {
+    if user
+        .stripe_event_created
+        .is_some_and(|newest| event.created < newest)
+    {
+        return Plan::Superseded;
+    }
+    let Some(mut fresh) = CustomerSnapshot::from_payload(&event.data.object) else {
+        return Plan::Pull;
+    };
+    let stored = stored_customer(user);
+    match &fresh.default_payment_method {
+        None => fresh.card = None,
+        Some(method) => match &stored {
+            Some(stored) if stored.default_payment_method.as_ref() == Some(method) => {
+                fresh.card = stored.card.clone();
+            }
+            // A new default: its brand and last four are not in the payload.
+            _ => return Plan::Pull,
+        },
+    }
+    if stored.as_ref() == Some(&fresh) {
+        return Plan::Unchanged;
+    }
+    // Two events of the same second cannot be ordered by their payloads.
+    if user.stripe_event_created == Some(event.created) {
+        return Plan::Pull;
+    }
+    Plan::Store(fresh)
+}
+
+/// A payment method attached to or detached from the customer matters only when
+/// it is the default: its card is in the payload. These events carry no customer
+/// state, so they neither consult nor move the ordering guard.
+fn plan_payment_method(event: &StripeEvent, user: &users::User) -> Plan {
+    let Some(stored) = stored_customer(user) else {
+        return Plan::Pull;
+    };
+    let Some(method) = event.object_str("id") else {
+        return Plan::Pull;
+    };
+    let mut fresh = stored.clone();
+    match stored.default_payment_method.as_deref() {
+        // A snapshot from before the default's id was kept cannot tell.
+        None if stored.card.is_some() => return Plan::Pull,
+        Some(default) if default == method => {
+            if event.type_ == "payment_method.detached" {
+                fresh.default_payment_method = None;
+                fresh.card = None;
+            } else {
+                let card = event.data.object.get("card");
+                let field = |name: &str| Some(card?.get(name)?.as_str()?.to_string());
+                fresh.card = match (field("brand"), field("last4")) {
+                    (Some(brand), Some(last4)) => Some(Card { brand, last4 }),
+                    _ => None,
+                };
+            }
+        }
+        _ => return Plan::Unchanged,
+    }
+    if fresh == stored {
+        Plan::Unchanged
+    } else {
+        Plan::Store(fresh)
+    }
+}

@@ -1,0 +1,188 @@
+//! Applying Stripe's webhook events to the local copy. The web layer checks the
+//! signature; this applies each event at most once, in one transaction with the
+//! record of its id, and reads only the fields it uses, so a field Stripe adds,
+//! drops or renames elsewhere can never make a valid event fail.
+
+use serde::Deserialize;
+use serde_json::Value;
+
+mod billing;
+mod customer;
+mod endpoint;
+
+pub(super) use billing::CheckoutSession;
+pub use endpoint::WebhookRegistration;
+
+use super::{SyncError, SyncService, now};
+use crate::db::events;
+
+/// How far past now an event's `created` may be (clocks differ); later is refused.
+pub const CLOCK_SKEW_SECONDS: i64 = 300;
+
+/// The part of an event this app reads.
+#[derive(Debug, Clone, Deserialize)]
+pub struct StripeEvent {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub type_: String,
+    pub created: i64,
+    pub data: EventData,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct EventData {
+    pub object: Value,
+    #[serde(default)]
+    pub previous_attributes: Option<Value>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventOutcome {
+    Applied,
+    /// Said what was stored already: nothing to write, no Stripe call.
+    Unchanged,
+    /// Older than the newest event applied for the same customer: changes nothing.
+    Superseded,
+    /// Seen before: nothing changed.
+    Duplicate,
+    /// Not an event this app acts on, or about a customer no user is linked to.
+    Ignored,
+}
+
+impl StripeEvent {
+    fn object_str(&self, field: &str) -> Option<&str> {
+        self.data.object.get(field)?.as_str()
+    }
+
+    /// The customer a payment-method event is about; a detached method names its
+    /// former customer only in `previous_attributes`.
+    fn payment_method_customer(&self) -> Option<&str> {
+        self.object_str("customer").or_else(|| {
+            self.data
+                .previous_attributes
+                .as_ref()?
+                .get("customer")?
+                .as_str()
+        })
+    }
+}
+
+/// Every event type the app acts on; `stripe:webhook` subscribes an endpoint to
+/// exactly these.
+pub const HANDLED_EVENTS: &[&str] = &[
+    "customer.updated",
+    "customer.deleted",
+    "payment_method.attached",
+    "payment_method.detached",
+    "checkout.session.completed",
+    "checkout.session.async_payment_succeeded",
+    "checkout.session.async_payment_failed",
+    "checkout.session.expired",
+    "charge.refunded",
+];
+
+/// The handling an event type gets; `None` for types the app does not act on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Kind {
+    CustomerUpdated,
+    PaymentMethod,
+    CustomerDeleted,
+    Checkout,
+    Refund,
+}
+
+fn kind(type_: &str) -> Option<Kind> {
+    Some(match type_ {
+        "customer.updated" => Kind::CustomerUpdated,
+        "payment_method.attached" | "payment_method.detached" => Kind::PaymentMethod,
+        "customer.deleted" => Kind::CustomerDeleted,
+        "checkout.session.completed"
+        | "checkout.session.async_payment_succeeded"
+        | "checkout.session.async_payment_failed"
+        | "checkout.session.expired" => Kind::Checkout,
+        "charge.refunded" => Kind::Refund,
+        _ => return None,
+    })
+}
+
+/// Whether the app acts on events of this type.
+pub fn is_handled(type_: &str) -> bool {
+    kind(type_).is_some()
+}
+
+impl SyncService {
+    pub async fn apply_event(&self, event: &StripeEvent) -> Result<EventOutcome, SyncError> {
+        if event.created > now().unix_timestamp() + CLOCK_SKEW_SECONDS {
+            return Err(SyncError::EventFromTheFuture {
+                created: event.created,
+            });
+        }
+        if events::is_recorded(self.db(), &event.id).await? {
+            return Ok(EventOutcome::Duplicate);
+        }
+        let outcome = match kind(&event.type_) {
+            Some(Kind::CustomerUpdated) => match event.object_str("id") {
+                Some(customer) => self.apply_customer_event(event, customer).await?,
+                None => EventOutcome::Ignored,
+            },
+            Some(Kind::PaymentMethod) => match event.payment_method_customer() {
+                Some(customer) => self.apply_customer_event(event, customer).await?,
+                None => EventOutcome::Ignored,
+            },
+            Some(Kind::CustomerDeleted) => match event.object_str("id") {
+                Some(customer) => self.forget_for_event(event, customer).await?,
+                None => EventOutcome::Ignored,
+            },
+            Some(Kind::Checkout) => self.record_checkout(event).await?,
+            Some(Kind::Refund) => self.record_refund(event).await?,
+            None => EventOutcome::Ignored,
+        };
+        tracing::info!(event_id = %event.id, event_type = %event.type_, ?outcome, "stripe event");
+        Ok(outcome)
+    }
+
+    /// Forgets applied events older than `days` (Stripe keeps events 30 days and
+    /// retries for 3, so an older id cannot come back). `serve` calls this hourly.
+    /// Rows dated in the future (stored before such events were refused) go too:
+    /// they would never age out.
+    pub async fn prune_events(&self, days: u32) -> Result<u64, SyncError> {
+        let now = now().unix_timestamp();
+        let cutoff = now - i64::from(days) * 86_400;
+        let future = now + CLOCK_SKEW_SECONDS;
+        Ok(events::prune_outside(self.db(), cutoff, future).await?)
+    }
+
+    async fn record_only(&self, event: &StripeEvent) -> Result<EventOutcome, SyncError> {
+        let mut tx = self.db().begin().await?;
+        let fresh = events::record(&mut tx, &event.id, &event.type_, event.created, now()).await?;
+        tx.commit().await?;
+        Ok(if fresh {
+            EventOutcome::Ignored
+        } else {
+            EventOutcome::Duplicate
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_endpoint_s_event_list_is_exactly_what_apply_event_handles() {
+        for type_ in HANDLED_EVENTS {
+            assert!(is_handled(type_), "{type_} is listed but not handled");
+        }
+        let handled_kinds: std::collections::HashSet<_> =
+            HANDLED_EVENTS.iter().filter_map(|t| kind(t)).collect();
+        assert_eq!(handled_kinds.len(), 5, "every kind has a listed type");
+        for other in [
+            "customer.created",
+            "invoice.paid",
+            "charge.succeeded",
+            "customer.*",
+        ] {
+            assert!(!is_handled(other), "{other}");
+        }
+    }
+}
