@@ -5,6 +5,13 @@ use std::fmt;
 use sqlx::FromRow;
 use time::OffsetDateTime;
 
+mod claims;
+
+pub use claims::{
+    CreateClaim, Lease, UpdateClaim, claim_create, claim_update, link_customer, release_create,
+    release_lease, renew_leases, store_pushed,
+};
+
 use super::dialect::{self, stmt};
 use super::{Db, LaravelTime, Tx, on_pool, on_tx};
 
@@ -69,28 +76,12 @@ pub struct NewUser<'a> {
     pub password_hash: &'a str,
 }
 
-/// What a creation claim hands back: the attempt's key and the parameters fixed with it.
-#[derive(Debug, FromRow)]
-pub struct CreateClaim {
-    pub stripe_create_key: String,
-    pub stripe_create_params: String,
-}
-
 /// The Stripe-side state written after a call: pm columns and the page's snapshot.
 pub struct CustomerState<'a> {
     pub pm_type: Option<&'a str>,
     pub pm_last_four: Option<&'a str>,
     pub snapshot: &'a str,
     pub at: OffsetDateTime,
-}
-
-/// What an update claim hands back: the row as it is now, under the claim.
-#[derive(Debug, FromRow)]
-pub struct UpdateClaim {
-    pub name: String,
-    pub email: String,
-    pub stripe_id: String,
-    pub stripe_synced_hash: Option<String>,
 }
 
 /// One row of the bulk sync's scan.
@@ -166,85 +157,6 @@ pub async fn update_profile(
     const SQL: &str = "UPDATE users SET name = $2, email = $3, updated_at = $4 WHERE id = $1";
     on_pool!(db, pool => q::query(SQL).bind(id).bind(name).bind(email).bind(LaravelTime(now)).execute(pool).await.map(|r| r.rows_affected()))?;
     Ok(())
-}
-
-/// Takes the row for one creation attempt. Keeps an earlier attempt's key and
-/// parameters when one was interrupted, so its retry is the same request to Stripe.
-/// Returns `None` when the user is linked already or another attempt holds the row.
-pub async fn claim_create(
-    db: &Db,
-    id: i64,
-    fresh_key: &str,
-    fresh_params: &str,
-    lease: Lease<'_>,
-) -> Result<Option<CreateClaim>, sqlx::Error> {
-    const SQL: &str = "UPDATE users SET \
-            stripe_create_key = COALESCE(stripe_create_key, $2), \
-            stripe_create_params = COALESCE(stripe_create_params, $3), \
-            stripe_lease_holder = $4, stripe_lease_expires = $6 \
-        WHERE id = $1 AND stripe_id IS NULL \
-          AND (stripe_lease_expires IS NULL OR stripe_lease_expires < $5)";
-    const READ: &str = "SELECT stripe_create_key, stripe_create_params FROM users WHERE id = $1";
-    let claim = stmt!(
-        SQL,
-        id,
-        fresh_key,
-        fresh_params,
-        lease.holder,
-        lease.now_ms,
-        lease.expires_ms
-    );
-    let returning = "stripe_create_key, stripe_create_params";
-    dialect::update_returning(db, claim, returning, stmt!(READ, id)).await
-}
-
-/// Ends an attempt that did not link a customer. `forget_key` drops the key when
-/// Stripe definitely created nothing; otherwise the next attempt must reuse it.
-pub async fn release_create(
-    db: &Db,
-    id: i64,
-    key: &str,
-    forget_key: bool,
-) -> Result<(), sqlx::Error> {
-    const SQL: &str = "UPDATE users SET \
-            stripe_lease_holder = NULL, stripe_lease_expires = NULL, \
-            stripe_create_key = CASE WHEN $3 THEN NULL ELSE stripe_create_key END, \
-            stripe_create_params = CASE WHEN $3 THEN NULL ELSE stripe_create_params END \
-        WHERE id = $1 AND stripe_create_key = $2";
-    on_pool!(db, pool => q::query(SQL).bind(id).bind(key).bind(forget_key).execute(pool).await.map(|r| r.rows_affected()))?;
-    Ok(())
-}
-
-/// Links the customer an attempt created and ends the attempt. Returns false when
-/// the row is no longer this attempt's (someone else linked it meanwhile).
-pub async fn link_customer(
-    db: &Db,
-    id: i64,
-    key: &str,
-    stripe_id: &str,
-    state: CustomerState<'_>,
-    pushed_hash: &str,
-) -> Result<bool, sqlx::Error> {
-    const SQL: &str = "UPDATE users SET \
-            stripe_id = $3, pm_type = $4, pm_last_four = $5, \
-            stripe_snapshot = $6, stripe_snapshot_at = $7, \
-            stripe_synced_hash = $8, stripe_synced_at = $7, \
-            stripe_create_key = NULL, stripe_create_params = NULL, \
-            stripe_lease_holder = NULL, stripe_lease_expires = NULL \
-        WHERE id = $1 AND stripe_id IS NULL AND stripe_create_key = $2";
-    let done = on_pool!(db, pool => q::query(SQL)
-        .bind(id)
-        .bind(key)
-        .bind(stripe_id)
-        .bind(state.pm_type)
-        .bind(state.pm_last_four)
-        .bind(state.snapshot)
-        .bind(state.at)
-        .bind(pushed_hash)
-        .execute(pool)
-        .await
-        .map(|r| r.rows_affected()))?;
-    Ok(done == 1)
 }
 
 /// Stores what a pull or an event found, if the user is still linked to the same
@@ -345,74 +257,6 @@ pub async fn clear_customer(
         WHERE id = $1 AND stripe_id = $2";
     on_pool!(db, pool => q::query(SQL).bind(id).bind(stripe_id).bind(LaravelTime(now)).execute(pool).await.map(|r| r.rows_affected()))?;
     Ok(())
-}
-
-/// Takes the row of a linked user for one update, and reads it under the claim.
-/// Returns `None` when the user is not linked or another update holds the row.
-pub async fn claim_update(
-    db: &Db,
-    id: i64,
-    lease: Lease<'_>,
-) -> Result<Option<UpdateClaim>, sqlx::Error> {
-    const SQL: &str = "UPDATE users SET stripe_lease_holder = $2, stripe_lease_expires = $4 \
-        WHERE id = $1 AND stripe_id IS NOT NULL \
-          AND (stripe_lease_expires IS NULL OR stripe_lease_expires < $3)";
-    const READ: &str = "SELECT name, email, stripe_id, stripe_synced_hash FROM users WHERE id = $1";
-    let claim = stmt!(SQL, id, lease.holder, lease.now_ms, lease.expires_ms);
-    let returning = "name, email, stripe_id, stripe_synced_hash";
-    dialect::update_returning(db, claim, returning, stmt!(READ, id)).await
-}
-
-/// Records a push: what Stripe answered, the hash of what was sent, and the end
-/// of the update's claim.
-pub async fn store_pushed(
-    db: &Db,
-    id: i64,
-    stripe_id: &str,
-    state: CustomerState<'_>,
-    pushed_hash: &str,
-) -> Result<(), sqlx::Error> {
-    const SQL: &str = "UPDATE users SET \
-            pm_type = $3, pm_last_four = $4, stripe_snapshot = $5, stripe_snapshot_at = $6, \
-            stripe_synced_hash = $7, stripe_synced_at = $6, \
-            stripe_lease_holder = NULL, stripe_lease_expires = NULL \
-        WHERE id = $1 AND stripe_id = $2";
-    on_pool!(db, pool => q::query(SQL)
-        .bind(id)
-        .bind(stripe_id)
-        .bind(state.pm_type)
-        .bind(state.pm_last_four)
-        .bind(state.snapshot)
-        .bind(state.at)
-        .bind(pushed_hash)
-        .execute(pool)
-        .await
-        .map(|r| r.rows_affected()))?;
-    Ok(())
-}
-
-/// Ends an update's claim without recording a push, if `holder` still holds it.
-pub async fn release_lease(db: &Db, id: i64, holder: &str) -> Result<(), sqlx::Error> {
-    const SQL: &str = "UPDATE users SET stripe_lease_holder = NULL, stripe_lease_expires = NULL \
-        WHERE id = $1 AND stripe_lease_holder = $2";
-    on_pool!(db, pool => q::query(SQL).bind(id).bind(holder).execute(pool).await.map(|r| r.rows_affected()))?;
-    Ok(())
-}
-
-/// Extends every claim `holder` has to `expires_ms`: the heartbeat of a living
-/// process. Returns how many it holds.
-pub async fn renew_leases(db: &Db, holder: &str, expires_ms: i64) -> Result<u64, sqlx::Error> {
-    const SQL: &str = "UPDATE users SET stripe_lease_expires = $2 \
-        WHERE stripe_lease_holder = $1 AND stripe_lease_expires IS NOT NULL";
-    on_pool!(db, pool => q::query(SQL).bind(holder).bind(expires_ms).execute(pool).await.map(|r| r.rows_affected()))
-}
-
-/// A claim on a user row: who takes it, the time now and when it lapses (Unix ms).
-#[derive(Debug, Clone, Copy)]
-pub struct Lease<'a> {
-    pub holder: &'a str,
-    pub now_ms: i64,
-    pub expires_ms: i64,
 }
 
 /// The next page of users after `after_id`, in id order (keyset pagination, so a

@@ -6,13 +6,18 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use crate::password::PasswordScheme;
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD as BASE64;
 use ipnet::IpNet;
 use secrecy::{ExposeSecret, SecretBox, SecretString};
 
 use crate::db::DbKind;
+
+mod app_key;
+mod limits;
+
 use crate::telemetry::{LogFormat, LogSettings};
+use app_key::{APP_KEY_FILE, decode_app_key, load_or_create_app_key};
+pub use app_key::{APP_KEY_MIN_BYTES, generate_app_key};
+pub use limits::{HttpTimeouts, JobPosting, Limit, Limits};
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://storage/app.db";
 pub const DEFAULT_STRIPE_API_BASE: &str = "https://api.stripe.com";
@@ -25,11 +30,6 @@ pub const DEFAULT_EVENTS_RETENTION_DAYS: u32 = 30;
 /// it and leaves the rest to the web app's own calls on the same account.
 pub const DEFAULT_STRIPE_ENDPOINT_RATE: u32 = 20;
 pub const DEFAULT_JOB_POSTING_CURRENCY: &str = "usd";
-const APP_KEY_FILE: &str = "storage/app.key";
-/// Laravel's `APP_KEY` is `base64:` and 32 random bytes: the least accepted.
-pub const APP_KEY_MIN_BYTES: usize = 32;
-/// Generated keys, and what the cookie crate's signing keys take.
-const SIGNING_KEY_BYTES: usize = 64;
 
 /// Every setting with its default, for `--help`. A test holds it to `.env.example`.
 pub const SETTINGS_HELP: &str = "\
@@ -147,104 +147,6 @@ pub struct Config {
     /// Requests/s a bulk run plans per Stripe operation, before sharing.
     pub stripe_endpoint_rate: u32,
     pub http_timeouts: HttpTimeouts,
-}
-
-/// The web server's deadlines for clients (seconds in the environment).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct HttpTimeouts {
-    /// A request's header block must arrive within this of its first byte.
-    pub header: Duration,
-    /// A request's body must arrive within this of the handler asking for it.
-    pub body: Duration,
-    /// A connection idle between requests is closed after this.
-    pub idle: Duration,
-}
-
-impl Default for HttpTimeouts {
-    fn default() -> Self {
-        HttpTimeouts {
-            header: Duration::from_secs(10),
-            body: Duration::from_secs(30),
-            idle: Duration::from_secs(60),
-        }
-    }
-}
-
-/// At most `max` hits per `window`, counted in the database.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Limit {
-    pub max: u32,
-    pub window: Duration,
-}
-
-/// The request limits every instance enforces together.
-#[derive(Debug, Clone, Copy)]
-pub struct Limits {
-    /// Sign-in attempts for one account, counted before the password is checked.
-    pub sign_in_per_account: Limit,
-    /// Sign-in and registration attempts from one client address.
-    pub sign_in_per_address: Limit,
-    /// Actions that call Stripe (create, update, refresh, delete, portal, pay) per user.
-    pub stripe_actions_per_user: Limit,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Limits {
-            sign_in_per_account: Limit {
-                max: 5,
-                window: Duration::from_secs(15 * 60),
-            },
-            sign_in_per_address: Limit {
-                max: 100,
-                window: Duration::from_secs(15 * 60),
-            },
-            stripe_actions_per_user: Limit {
-                max: 20,
-                window: Duration::from_secs(60),
-            },
-        }
-    }
-}
-
-/// What posting a job costs, fixed into each job when it is posted.
-#[derive(Debug, Clone)]
-pub struct JobPosting {
-    /// In the currency's minor unit (cents for usd).
-    pub fee: i64,
-    /// Lower-case ISO code.
-    pub currency: String,
-}
-
-impl Default for JobPosting {
-    fn default() -> Self {
-        JobPosting {
-            fee: DEFAULT_JOB_POSTING_FEE,
-            currency: DEFAULT_JOB_POSTING_CURRENCY.into(),
-        }
-    }
-}
-
-impl JobPosting {
-    fn parse(fee: Option<String>, currency: Option<String>) -> Result<Self, ConfigError> {
-        let fee = match fee {
-            Some(fee) => fee
-                .trim()
-                .parse()
-                .ok()
-                .filter(|f: &i64| *f > 0)
-                .ok_or(ConfigError::BadFee)?,
-            None => DEFAULT_JOB_POSTING_FEE,
-        };
-        let currency = currency
-            .unwrap_or_else(|| DEFAULT_JOB_POSTING_CURRENCY.into())
-            .trim()
-            .to_lowercase();
-        if currency.len() != 3 || !currency.chars().all(|c| c.is_ascii_lowercase()) {
-            return Err(ConfigError::BadCurrency);
-        }
-        Ok(JobPosting { fee, currency })
-    }
 }
 
 impl StripeConfig {
@@ -381,36 +283,6 @@ impl Config {
         })
     }
 
-    /// A key for one purpose, derived from `APP_KEY` (HKDF-SHA256 with a distinct
-    /// label per purpose), so every instance with the same `APP_KEY` derives the
-    /// same key and no purpose's key reveals another's.
-    pub fn derived_key(&self, label: &str) -> [u8; 32] {
-        let hkdf = hkdf::Hkdf::<sha2::Sha256>::new(None, self.app_key_bytes());
-        let mut key = [0u8; 32];
-        hkdf.expand(label.as_bytes(), &mut key)
-            .expect("32 bytes is a valid HKDF-SHA256 output length");
-        key
-    }
-
-    /// Key material for signing cookies (64 bytes), one key per `label` from any
-    /// `APP_KEY`, short or long: HKDF-SHA256, as [`Config::derived_key`].
-    pub fn signing_key(&self, label: &str) -> Vec<u8> {
-        let hkdf = hkdf::Hkdf::<sha2::Sha256>::new(None, self.app_key_bytes());
-        let mut key = vec![0u8; SIGNING_KEY_BYTES];
-        hkdf.expand(label.as_bytes(), &mut key)
-            .expect("64 bytes is a valid HKDF-SHA256 output length");
-        key
-    }
-
-    /// The key session cookies were signed with before each purpose had its own:
-    /// a 64-byte or longer `APP_KEY` as it was (a shorter one was always
-    /// stretched per purpose, as now). Such a cookie is still accepted, and
-    /// signed anew, so sessions open at the upgrade stay open.
-    pub fn legacy_session_key(&self) -> Option<Vec<u8>> {
-        let key = self.app_key_bytes();
-        (key.len() >= SIGNING_KEY_BYTES).then(|| key.to_vec())
-    }
-
     pub fn log_settings(&self) -> LogSettings<'_> {
         LogSettings {
             dir: &self.log_dir,
@@ -444,10 +316,6 @@ impl Config {
                     .collect()
             })
             .unwrap_or_default()
-    }
-
-    pub fn app_key_bytes(&self) -> &[u8] {
-        self.app_key.expose_secret()
     }
 }
 
@@ -506,223 +374,5 @@ pub fn default_hash_concurrency() -> usize {
         .clamp(1, 16)
 }
 
-fn decode_app_key(encoded: &str) -> Result<SecretBox<Vec<u8>>, ConfigError> {
-    let encoded = encoded.trim().trim_start_matches("base64:");
-    match BASE64.decode(encoded) {
-        Ok(bytes) if bytes.len() >= APP_KEY_MIN_BYTES => Ok(SecretBox::new(Box::new(bytes))),
-        _ => Err(ConfigError::BadAppKey),
-    }
-}
-
-/// A fresh machine gets a random key on first start, kept so sessions survive restarts.
-fn load_or_create_app_key(path: &Path) -> Result<SecretBox<Vec<u8>>, ConfigError> {
-    let file_error = |source| ConfigError::AppKeyFile {
-        path: path.display().to_string(),
-        source,
-    };
-    if path.exists() {
-        let encoded = std::fs::read_to_string(path).map_err(file_error)?;
-        return decode_app_key(&encoded);
-    }
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent).map_err(file_error)?;
-    }
-    let key = generate_app_key();
-    write_private(path, &BASE64.encode(&key)).map_err(file_error)?;
-    Ok(SecretBox::new(Box::new(key)))
-}
-
-pub fn generate_app_key() -> Vec<u8> {
-    let mut key = vec![0u8; SIGNING_KEY_BYTES];
-    rand::fill(&mut key[..]);
-    key
-}
-
-fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
-    use std::io::Write as _;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    options.open(path)?.write_all(contents.as_bytes())
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_short_app_key_is_rejected() {
-        assert!(matches!(
-            decode_app_key(&BASE64.encode([1u8; 31])),
-            Err(ConfigError::BadAppKey)
-        ));
-    }
-
-    #[test]
-    fn laravel_s_key_is_accepted_and_stretched_for_signing() {
-        let laravel = format!("base64:{}", BASE64.encode([5u8; 32]));
-        let mut config = config_with_key(decode_app_key(&laravel).unwrap());
-        let cookies = config.signing_key("cookies");
-        assert_eq!(cookies.len(), 64);
-        assert_ne!(cookies, config.signing_key("csrf"), "one key per purpose");
-        assert_ne!(&cookies[..32], &[5u8; 32][..]);
-        assert_eq!(
-            config.legacy_session_key(),
-            None,
-            "short keys were stretched"
-        );
-        config.app_key = decode_app_key(&BASE64.encode([7u8; 64])).unwrap();
-        let cookies = config.signing_key("cookies");
-        assert_ne!(cookies, vec![7u8; 64], "a long key is derived from too");
-        assert_ne!(cookies, config.signing_key("csrf"), "one key per purpose");
-        assert_eq!(config.legacy_session_key(), Some(vec![7u8; 64]));
-    }
-
-    fn config_with_key(app_key: SecretBox<Vec<u8>>) -> Config {
-        Config {
-            database_url: DEFAULT_DATABASE_URL.into(),
-            stripe: None,
-            webhook_secret: None,
-            app_url: DEFAULT_APP_URL.into(),
-            app_key,
-            bind: DEFAULT_BIND.into(),
-            log_dir: DEFAULT_LOG_DIR.into(),
-            log_max_files: 1,
-            log_format: LogFormat::Text,
-            events_retention_days: DEFAULT_EVENTS_RETENTION_DAYS,
-            job_posting: JobPosting::default(),
-            trusted_proxies: Vec::new(),
-            password_hash_concurrency: 1,
-            password_hasher: None,
-            limits: Limits::default(),
-            db_max_connections: 1,
-            stripe_endpoint_rate: DEFAULT_STRIPE_ENDPOINT_RATE,
-            http_timeouts: HttpTimeouts::default(),
-        }
-    }
-
-    #[test]
-    fn the_password_hasher_is_one_of_two() {
-        assert_eq!(
-            PasswordScheme::parse("bcrypt"),
-            Some(PasswordScheme::Bcrypt)
-        );
-        assert_eq!(
-            PasswordScheme::parse(" Argon2id "),
-            Some(PasswordScheme::Argon2id)
-        );
-        assert_eq!(PasswordScheme::parse("md5"), None);
-    }
-
-    #[test]
-    fn a_64_byte_app_key_is_accepted_with_or_without_laravel_prefix() {
-        let encoded = BASE64.encode([7u8; 64]);
-        assert_eq!(decode_app_key(&encoded).unwrap().expose_secret().len(), 64);
-        let prefixed = format!("base64:{encoded}");
-        assert_eq!(decode_app_key(&prefixed).unwrap().expose_secret().len(), 64);
-    }
-
-    #[test]
-    fn the_job_posting_fee_must_be_a_positive_amount_in_a_known_shape_of_currency() {
-        let parse =
-            |fee: &str, currency: &str| JobPosting::parse(Some(fee.into()), Some(currency.into()));
-        assert!(matches!(parse("0", "usd"), Err(ConfigError::BadFee)));
-        assert!(matches!(parse("49.00", "usd"), Err(ConfigError::BadFee)));
-        assert!(matches!(
-            parse("4900", "dollars"),
-            Err(ConfigError::BadCurrency)
-        ));
-        let posting = parse("1500", " EUR ").unwrap();
-        assert_eq!((posting.fee, posting.currency.as_str()), (1500, "eur"));
-    }
-
-    #[test]
-    fn only_database_schemes_with_a_driver_are_accepted() {
-        for good in [
-            "sqlite://storage/app.db",
-            "sqlite::memory:",
-            "postgres://u@h/db",
-            "postgresql://u@h/db",
-        ] {
-            assert!(check_database_url(good).is_ok(), "{good}");
-        }
-        for bad in [
-            "postgress://u:secret@h/db",
-            "mysqll://h/db",
-            "storage/app.db",
-        ] {
-            let err = check_database_url(bad).unwrap_err().to_string();
-            assert!(err.contains("sqlite:, postgres://"), "{err}");
-            assert!(!err.contains("secret"), "{err}");
-        }
-    }
-
-    #[test]
-    fn only_https_or_a_loopback_stand_in_is_private() {
-        let stripe = |api_base: &str| StripeConfig {
-            secret: SecretString::from("sk_live_x"),
-            publishable_key: None,
-            api_base: api_base.into(),
-        };
-        for private in [
-            "https://api.stripe.com",
-            "http://127.0.0.1:8420",
-            "http://127.8.0.1/",
-            "http://localhost:12111",
-            "http://[::1]:9000/v1",
-        ] {
-            assert!(stripe(private).api_base_is_private(), "{private}");
-        }
-        for exposed in [
-            "http://api.stripe.com",
-            "http://10.0.0.5:8420",
-            "http://127.0.0.1.evil.example",
-            "http://127.0.0.1@evil.example",
-            "ftp://127.0.0.1",
-        ] {
-            assert!(!stripe(exposed).api_base_is_private(), "{exposed}");
-        }
-    }
-
-    #[test]
-    fn whole_number_settings_must_be_in_range() {
-        let parse = |value: Option<&str>| {
-            whole_number(
-                value.map(String::from),
-                3..=3650,
-                30u32,
-                ConfigError::BadEventsRetention,
-            )
-        };
-        assert_eq!(parse(None).unwrap(), 30);
-        assert_eq!(parse(Some(" 7 ")).unwrap(), 7);
-        for bad in ["2", "3651", "-1", "seven", ""] {
-            assert!(
-                matches!(parse(Some(bad)), Err(ConfigError::BadEventsRetention)),
-                "{bad}"
-            );
-        }
-    }
-
-    #[test]
-    fn trusted_proxies_are_addresses_or_networks() {
-        let proxies = parse_trusted_proxies("127.0.0.1, 10.0.0.0/8,::1").unwrap();
-        assert_eq!(proxies.len(), 3);
-        assert!(proxies[1].contains(&"10.1.2.3".parse::<IpAddr>().unwrap()));
-        assert!(matches!(
-            parse_trusted_proxies("10.0.0.0/8,proxy.local"),
-            Err(ConfigError::BadTrustedProxy(item)) if item == "proxy.local"
-        ));
-    }
-
-    #[test]
-    fn debug_output_never_shows_the_stripe_secret() {
-        let stripe = StripeConfig {
-            secret: SecretString::from("sk_test_do_not_print"),
-            publishable_key: None,
-            api_base: DEFAULT_STRIPE_API_BASE.into(),
-        };
-        assert!(!format!("{stripe:?}").contains("do_not_print"));
-    }
-}
+mod tests;

@@ -1,0 +1,197 @@
+use super::*;
+
+/// Work that takes `ms` on a hashing thread, as a hash does.
+fn slow_work(ms: u64) -> impl FnOnce() + Send + 'static {
+    move || std::thread::sleep(Duration::from_millis(ms))
+}
+
+#[tokio::test]
+async fn a_caller_that_hangs_up_keeps_its_slot_until_the_hash_finishes() {
+    let hasher = Hasher::new(1, PasswordScheme::Argon2id);
+    let running = tokio::spawn({
+        let hasher = hasher.clone();
+        async move { hasher.run(slow_work(400)).await }
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+
+    running.abort();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+
+    assert_eq!(
+        hasher.load(),
+        (1, 0),
+        "the hash still runs and holds the slot"
+    );
+    let next = hasher.run(|| ()).await;
+    assert!(next.is_ok());
+    assert_eq!(hasher.load(), (0, 0));
+}
+
+#[tokio::test]
+async fn waiters_that_hang_up_give_their_place_in_the_queue_back() {
+    let hasher = Hasher::new(1, PasswordScheme::Argon2id);
+    let busy = tokio::spawn({
+        let hasher = hasher.clone();
+        async move { hasher.run(slow_work(300)).await }
+    });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let mut waiters = Vec::new();
+    for _ in 0..QUEUE_PER_SLOT {
+        let hasher = hasher.clone();
+        waiters.push(tokio::spawn(async move { hasher.run(|| ()).await }));
+    }
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(hasher.load(), (1, QUEUE_PER_SLOT));
+    assert!(
+        matches!(hasher.run(|| ()).await, Err(HashError::Busy)),
+        "queue full"
+    );
+
+    for waiter in &waiters {
+        waiter.abort();
+    }
+    tokio::time::sleep(Duration::from_millis(50)).await;
+
+    assert_eq!(hasher.load(), (1, 0), "every place was given back");
+    busy.await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn a_hash_verifies_its_password_and_nothing_else() {
+    let hasher = Hasher::new(1, PasswordScheme::Argon2id);
+    let hash = hasher
+        .hash(SecretString::from("correct horse"))
+        .await
+        .unwrap();
+    assert!(hash.starts_with("$argon2id$"));
+    let verify = |password: &str, hash: &str| {
+        hasher.verify(
+            SecretString::from(password.to_string()),
+            Some(hash.to_string()),
+        )
+    };
+    assert!(verify("correct horse", &hash).await.unwrap());
+    assert!(!verify("wrong horse", &hash).await.unwrap());
+}
+
+#[tokio::test]
+async fn bcrypt_hashes_are_laravel_s_and_verify_beside_argon2() {
+    let hasher = Hasher::new(1, PasswordScheme::Bcrypt);
+    let hash = hasher.hash(SecretString::from("secret")).await.unwrap();
+    assert!(hash.starts_with("$2y$12$"), "{hash}");
+    assert_eq!(hash.len(), 60);
+    let check =
+        |password: &str, hash: &str| matches_hash(&SecretString::from(password.to_string()), hash);
+    assert!(check("secret", &hash));
+    assert!(!check("Secret", &hash));
+    // Made by another bcrypt implementation (PHP's password_hash writes $2y$,
+    // OpenBSD's $2b$): the same algorithm, so both verify.
+    let other = bcrypt::hash_with_result("laravel", 10).unwrap();
+    for version in [
+        bcrypt::Version::TwoY,
+        bcrypt::Version::TwoB,
+        bcrypt::Version::TwoA,
+    ] {
+        let stored = other.format_for_version(version);
+        assert!(check("laravel", &stored), "{stored}");
+        assert!(!check("laravel!", &stored), "{stored}");
+    }
+    // An Argon2id hash still verifies when bcrypt is what new hashes get.
+    let argon = hash_now(&SecretString::from("argon")).unwrap();
+    assert!(
+        hasher
+            .verify(SecretString::from("argon"), Some(argon))
+            .await
+            .unwrap()
+    );
+}
+
+#[test]
+fn the_bcrypt_dummy_hash_costs_what_a_real_one_costs() {
+    assert!(DUMMY_BCRYPT_HASH.starts_with("$2y$12$"));
+    assert_eq!(DUMMY_BCRYPT_HASH.len(), 60);
+    assert!(
+        bcrypt::verify("anything", DUMMY_BCRYPT_HASH).is_ok(),
+        "it parses"
+    );
+    assert!(!matches_hash(
+        &SecretString::from("anything"),
+        DUMMY_BCRYPT_HASH
+    ));
+}
+
+#[tokio::test]
+async fn an_unknown_user_never_verifies() {
+    let verified = Hasher::new(1, PasswordScheme::Argon2id)
+        .verify(SecretString::from("anything"), None)
+        .await
+        .unwrap();
+    assert!(!verified);
+}
+
+#[test]
+fn hashes_are_interchangeable_with_argon2_s_own() {
+    use argon2::{PasswordHasher as _, PasswordVerifier as _};
+    let password = SecretString::from("correct horse");
+    let theirs = Argon2::default()
+        .hash_password(b"correct horse")
+        .unwrap()
+        .to_string();
+    assert!(matches_hash(&password, &theirs));
+    assert!(!matches_hash(&SecretString::from("wrong horse"), &theirs));
+
+    let ours = hash_now(&password).unwrap();
+    assert!(
+        ours.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+        "{ours}"
+    );
+    let parsed = PasswordHash::new(&ours).unwrap();
+    assert!(
+        Argon2::default()
+            .verify_password(b"correct horse", &parsed)
+            .is_ok()
+    );
+    assert!(
+        Argon2::default()
+            .verify_password(b"wrong horse", &parsed)
+            .is_err()
+    );
+}
+
+#[test]
+fn the_dummy_hash_costs_what_a_real_hash_costs() {
+    // A malformed dummy would fail at once and tell unknown emails apart by time.
+    let dummy = argon2::PasswordHash::new(DUMMY_HASH).expect("the dummy hash parses");
+    let real_hash = hash_now(&SecretString::from("x")).unwrap();
+    assert!(!matches_hash(&SecretString::from("x"), DUMMY_HASH));
+    let real = argon2::PasswordHash::new(&real_hash).unwrap();
+    assert_eq!(dummy.algorithm, real.algorithm);
+    assert_eq!(dummy.params, real.params);
+    assert!(dummy.hash.is_some_and(|h| h.len() == 32));
+}
+
+#[tokio::test]
+async fn beyond_the_slots_and_the_queue_callers_are_turned_away_at_once() {
+    let hasher = Hasher::new(1, PasswordScheme::Argon2id);
+    // Hold the only slot, then fill the queue with waiters.
+    let held = hasher.slots.clone().try_acquire_owned().unwrap();
+    let waiters: Vec<_> = (0..QUEUE_PER_SLOT)
+        .map(|_| {
+            let hasher = hasher.clone();
+            tokio::spawn(async move { hasher.slot().await.map(drop) })
+        })
+        .collect();
+    while hasher.waiting.load(Ordering::SeqCst) < QUEUE_PER_SLOT {
+        tokio::task::yield_now().await;
+    }
+
+    let started = std::time::Instant::now();
+    let refused = hasher.hash(SecretString::from("x")).await;
+
+    assert!(matches!(refused, Err(HashError::Busy)));
+    assert!(started.elapsed() < Duration::from_millis(500));
+    drop(held);
+    for waiter in waiters {
+        assert!(waiter.await.unwrap().is_ok(), "queued callers get a slot");
+    }
+}

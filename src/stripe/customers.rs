@@ -1,0 +1,135 @@
+//! Customers: create, retrieve, update, delete, find by `metadata.user_id`, list.
+
+use std::collections::HashMap;
+
+use stripe_client_core::IdempotencyKey;
+use stripe_core::customer::{
+    CreateCustomer, DeleteCustomer, ListCustomer, RetrieveCustomer, RetrieveCustomerReturned,
+    UpdateCustomer,
+};
+use stripe_shared::{Customer, CustomerId};
+
+use super::{CustomerLookup, CustomerParams, FailureKind, Missing, StripeFailure, StripeGateway};
+
+/// Expanded on every customer we read so the default card's brand and last four
+/// come back in the same call.
+pub(super) const DEFAULT_PM: &str = "invoice_settings.default_payment_method";
+
+impl StripeGateway {
+    /// Creates a customer with `metadata.user_id`, under the caller's idempotency key.
+    pub async fn create_customer(
+        &self,
+        user_id: i64,
+        params: &CustomerParams,
+        idempotency_key: &str,
+    ) -> Result<Customer, StripeFailure> {
+        let key = IdempotencyKey::new(idempotency_key).map_err(|e| StripeFailure {
+            kind: FailureKind::Rejected { message: None },
+            operation: "create customer",
+            status: None,
+            request_id: None,
+            detail: e.to_string(),
+            retryable: false,
+        })?;
+        let request = CreateCustomer::new()
+            .name(params.name.as_str())
+            .email(params.email.as_str())
+            .metadata(user_metadata(user_id))
+            .expand([DEFAULT_PM.to_string()]);
+        self.send("create customer", Some(key), &request).await
+    }
+
+    pub async fn retrieve_customer(&self, id: &str) -> Result<CustomerLookup, StripeFailure> {
+        let request = RetrieveCustomer::new(CustomerId::from(id)).expand([DEFAULT_PM.to_string()]);
+        match self.send("retrieve customer", None, &request).await {
+            Ok(RetrieveCustomerReturned::Customer(customer)) => {
+                Ok(CustomerLookup::Found(Box::new(customer)))
+            }
+            Ok(RetrieveCustomerReturned::DeletedCustomer(_)) => Ok(CustomerLookup::Gone),
+            Err(failure) if failure.kind == FailureKind::NotFound => Ok(CustomerLookup::Gone),
+            Err(failure) => Err(failure),
+        }
+    }
+
+    /// Whether a customer the list did not show is gone, and how sure that is:
+    /// `Deleted` is Stripe saying so (`deleted: true`), proof that this key's account
+    /// had it; `NotFound` (404) is also what a key of another account sees.
+    pub async fn missing_customer(&self, id: &str) -> Result<Option<Missing>, StripeFailure> {
+        let request = RetrieveCustomer::new(CustomerId::from(id));
+        match self.send("retrieve customer", None, &request).await {
+            Ok(RetrieveCustomerReturned::Customer(_)) => Ok(None),
+            Ok(RetrieveCustomerReturned::DeletedCustomer(_)) => Ok(Some(Missing::Deleted)),
+            Err(failure) if failure.kind == FailureKind::NotFound => Ok(Some(Missing::NotFound)),
+            Err(failure) => Err(failure),
+        }
+    }
+
+    pub async fn update_customer(
+        &self,
+        id: &str,
+        params: &CustomerParams,
+    ) -> Result<Customer, StripeFailure> {
+        let request = UpdateCustomer::new(CustomerId::from(id))
+            .name(params.name.as_str())
+            .email(params.email.as_str())
+            .expand([DEFAULT_PM.to_string()]);
+        self.send(
+            "update customer",
+            Some(IdempotencyKey::new_uuid_v4()),
+            &request,
+        )
+        .await
+    }
+
+    pub async fn delete_customer(&self, id: &str) -> Result<(), StripeFailure> {
+        let request = DeleteCustomer::new(CustomerId::from(id));
+        self.send(
+            "delete customer",
+            Some(IdempotencyKey::new_uuid_v4()),
+            &request,
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// Finds the customer an earlier, interrupted attempt created for this user, by
+    /// listing customers with the email it was created with (the Search API is not
+    /// available on every stand-in, and lists are strongly consistent).
+    pub async fn find_customer_for_user(
+        &self,
+        user_id: i64,
+        email: &str,
+    ) -> Result<Option<Customer>, StripeFailure> {
+        let request = ListCustomer::new()
+            .email(email)
+            .limit(100)
+            .expand([format!("data.{DEFAULT_PM}")]);
+        let list = self.send("list customers", None, &request).await?;
+        let wanted = user_id.to_string();
+        Ok(list.data.into_iter().find(|customer| {
+            customer
+                .metadata
+                .as_ref()
+                .and_then(|m| m.get("user_id"))
+                .is_some_and(|id| *id == wanted)
+        }))
+    }
+    /// One page of all customers, newest first, after the customer `after`.
+    pub async fn list_customers(
+        &self,
+        after: Option<&str>,
+    ) -> Result<(Vec<Customer>, bool), StripeFailure> {
+        let mut request = ListCustomer::new()
+            .limit(100)
+            .expand([format!("data.{DEFAULT_PM}")]);
+        if let Some(after) = after {
+            request = request.starting_after(after);
+        }
+        let list = self.send("list customers", None, &request).await?;
+        Ok((list.data, list.has_more))
+    }
+}
+
+fn user_metadata(user_id: i64) -> HashMap<String, String> {
+    HashMap::from([("user_id".to_string(), user_id.to_string())])
+}
