@@ -35,11 +35,7 @@ pub async fn run(sync: &SyncService, options: CheckOptions, stop: Stop) -> Resul
 }
 
 fn print(report: &DriftReport, json: bool) {
-    if json {
-        println!(
-            "{}",
-            serde_json::to_string(report).expect("report serializes")
-        );
+    if super::report::printed_as_json(report, json) {
         return;
     }
     println!(

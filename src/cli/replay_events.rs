@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use super::CliError;
 use super::progress::Progress;
-use super::report::{self, FailureLine};
+use super::report;
 use super::signals::Stop;
 use crate::config::Config;
 use crate::startup::App;
@@ -58,10 +58,7 @@ pub async fn run(config: Config, args: Args) -> Result<(), CliError> {
     let plan = args.rates.plan(&config);
     let app = App::build(config).await?;
     if !app.sync.is_configured() {
-        return Err(CliError::Usage(
-            "Stripe is not configured: set STRIPE_SECRET (and STRIPE_API_BASE for a stand-in)"
-                .into(),
-        ));
+        return Err(report::stripe_not_configured());
     }
     let limiter = Arc::new(RateLimiter::new(plan));
     let sync = app.sync.for_bulk(limiter.clone(), RetryPolicy::bulk());
@@ -76,9 +73,7 @@ pub async fn run(config: Config, args: Args) -> Result<(), CliError> {
     tracing::info!(?options, ?plan, "stripe:replay-events starting");
     let tally = Arc::new(ReplayTally::default());
     let shown = tally.clone();
-    let display = Progress::start(None, "events", move || {
-        (ReplayTally::get(&shown.listed), counts(&shown))
-    });
+    let display = Progress::start(None, "events", move || (shown.listed.get(), counts(&shown)));
     let share = sync
         .share_account("stripe:replay-events", limiter)
         .await
@@ -118,20 +113,16 @@ pub async fn run(config: Config, args: Args) -> Result<(), CliError> {
 fn counts(tally: &ReplayTally) -> String {
     format!(
         "applied {} · unchanged {} · already applied {} · ignored {} · failed {}",
-        ReplayTally::get(&tally.applied),
-        ReplayTally::get(&tally.unchanged),
-        ReplayTally::get(&tally.duplicate),
-        ReplayTally::get(&tally.ignored),
-        ReplayTally::get(&tally.failed),
+        tally.applied.get(),
+        tally.unchanged.get(),
+        tally.duplicate.get(),
+        tally.ignored.get(),
+        tally.failed.get(),
     )
 }
 
 fn print_report(report: &ReplayReport, json: bool) {
-    if json {
-        println!(
-            "{}",
-            serde_json::to_string(report).expect("report serializes")
-        );
+    if report::printed_as_json(report, json) {
         return;
     }
     let when = |at: i64| {
@@ -191,15 +182,5 @@ fn print_report(report: &ReplayReport, json: bool) {
             report.pruned
         );
     }
-    let failures: Vec<FailureLine<'_>> = report
-        .failures
-        .iter()
-        .map(|failure| FailureLine {
-            subject: format!("{} ({})", failure.event_id, failure.event_type),
-            reason: &failure.reason,
-            request_id: failure.request_id.as_deref(),
-            stripe_answered: failure.stripe_answered,
-        })
-        .collect();
-    report::print_failures("events", &failures);
+    report::print_failures("events", &report.failures);
 }

@@ -1,13 +1,10 @@
 //! The printed report the bulk commands share: a heading, a column of counts,
 //! and the failures grouped by whether Stripe answered.
 
-/// One failed item: who or what, why, and Stripe's request id when it answered.
-pub struct FailureLine<'a> {
-    pub subject: String,
-    pub reason: &'a str,
-    pub request_id: Option<&'a str>,
-    pub stripe_answered: bool,
-}
+use serde::Serialize;
+
+use super::CliError;
+use crate::sync::report::{Failure, Failures};
 
 /// `stripe:… finished in 1.2s`, saying when it was interrupted or a dry run.
 pub fn print_heading(command: &str, interrupted: bool, elapsed_seconds: f64, dry_run: bool) {
@@ -33,13 +30,15 @@ pub fn print_counts(rows: &[(&str, u64)]) {
 }
 
 /// Failures, those Stripe answered with an error first, then those it never
-/// answered (network, timeout): the first need a look, the second a rerun.
-pub fn print_failures(noun: &str, failures: &[FailureLine<'_>]) {
+/// answered (network, timeout): the first need a look, the second a rerun; then
+/// how many more there were beyond the list (each in the log).
+pub fn print_failures(noun: &str, failures: &Failures) {
     for (answered, heading) in [
         (true, "Stripe answered with an error"),
         (false, "no answer from Stripe (network, timeout)"),
     ] {
-        let group: Vec<&FailureLine<'_>> = failures
+        let group: Vec<&Failure> = failures
+            .listed()
             .iter()
             .filter(|failure| failure.stripe_answered == answered)
             .collect();
@@ -50,9 +49,34 @@ pub fn print_failures(noun: &str, failures: &[FailureLine<'_>]) {
         for failure in group {
             let request = failure
                 .request_id
+                .as_deref()
                 .map(|id| format!(" [{id}]"))
                 .unwrap_or_default();
             println!("  {}: {}{request}", failure.subject, failure.reason);
         }
     }
+    if failures.not_listed() > 0 {
+        println!(
+            "… and {} more failed {noun}, not listed here: each is in the log.",
+            failures.not_listed()
+        );
+    }
+}
+
+/// Prints the report as one JSON object when `json` is set; says whether it did.
+pub fn printed_as_json(report: &impl Serialize, json: bool) -> bool {
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string(report).expect("report serializes")
+        );
+    }
+    json
+}
+
+/// The refusal of a command that needs Stripe when no key is set.
+pub fn stripe_not_configured() -> CliError {
+    CliError::Usage(
+        "Stripe is not configured: set STRIPE_SECRET (and STRIPE_API_BASE for a stand-in)".into(),
+    )
 }

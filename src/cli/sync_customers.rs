@@ -6,7 +6,7 @@ use std::sync::atomic::AtomicBool;
 
 use super::CliError;
 use super::progress::Progress;
-use super::report::{self, FailureLine};
+use super::report;
 use super::signals::Stop;
 use crate::config::Config;
 use crate::startup::App;
@@ -107,10 +107,7 @@ pub async fn run(mut config: Config, args: Args) -> Result<(), CliError> {
         return Err(CliError::Usage(format!("user {id} does not exist")));
     }
     if !app.sync.is_configured() && !args.dry_run {
-        return Err(CliError::Usage(
-            "Stripe is not configured: set STRIPE_SECRET (and STRIPE_API_BASE for a stand-in)"
-                .into(),
-        ));
+        return Err(report::stripe_not_configured());
     }
     let limiter = Arc::new(RateLimiter::new(plan));
     let sync = app.sync.for_bulk(limiter.clone(), RetryPolicy::bulk());
@@ -209,7 +206,7 @@ async fn run_with_progress(
     let tally = Arc::new(Tally::default());
     let shown = tally.clone();
     let display = Progress::start(Some(total), "users", move || {
-        (Tally::get(&shown.processed), counts(&shown))
+        (shown.processed.get(), counts(&shown))
     });
     let result = sync.sync_customers(options, tally, stop).await;
     display.finish();
@@ -222,20 +219,16 @@ async fn run_with_progress(
 fn counts(tally: &Tally) -> String {
     format!(
         "created {} · updated {} · refreshed {} · skipped {} · failed {}",
-        Tally::get(&tally.created) + Tally::get(&tally.relinked),
-        Tally::get(&tally.updated),
-        Tally::get(&tally.refreshed),
-        Tally::get(&tally.unchanged) + Tally::get(&tally.skipped) + Tally::get(&tally.held),
-        Tally::get(&tally.failed),
+        tally.created.get() + tally.relinked.get(),
+        tally.updated.get(),
+        tally.refreshed.get(),
+        tally.unchanged.get() + tally.skipped.get() + tally.held.get(),
+        tally.failed.get(),
     )
 }
 
 fn print_report(report: &BulkReport, json: bool) {
-    if json {
-        println!(
-            "{}",
-            serde_json::to_string(report).expect("report serializes")
-        );
+    if report::printed_as_json(report, json) {
         return;
     }
     report::print_heading(
@@ -277,15 +270,5 @@ fn print_report(report: &BulkReport, json: bool) {
             report.retried
         );
     }
-    let failures: Vec<FailureLine<'_>> = report
-        .failures
-        .iter()
-        .map(|failure| FailureLine {
-            subject: format!("user {} ({})", failure.user_id, failure.action),
-            reason: &failure.reason,
-            request_id: failure.request_id.as_deref(),
-            stripe_answered: failure.stripe_answered,
-        })
-        .collect();
-    report::print_failures("users", &failures);
+    report::print_failures("users", &report.failures);
 }

@@ -29,10 +29,7 @@ pub async fn run(config: Config, args: Args) -> Result<(), CliError> {
         .register_webhook(&args.url, args.disabled)
         .await
         .map_err(|err| match err {
-            SyncError::NotConfigured => CliError::Usage(
-                "Stripe is not configured: set STRIPE_SECRET (and STRIPE_API_BASE for a stand-in)"
-                    .into(),
-            ),
+            SyncError::NotConfigured => super::report::stripe_not_configured(),
             err => CliError::failed("Stripe", err),
         })?;
     match registration {

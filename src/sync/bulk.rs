@@ -19,7 +19,7 @@
 //! turns. A user the create lane took is never the update lane's too.
 //! `--refresh` reads customers in list pages first ([`super::bulk_refresh`]).
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -30,6 +30,7 @@ mod lane;
 use lane::{Handled, Lane, LaneEnd, Share};
 
 use super::bulk_refresh::Reads;
+use super::report::{Count, Failures};
 use super::{CreateOutcome, LEASE, Push, SyncError, SyncService, UpdateOutcome};
 use crate::db::users::SyncRow;
 
@@ -53,36 +54,23 @@ pub struct BulkOptions {
 /// Live counts, read by the progress display while the run goes on.
 #[derive(Debug, Default)]
 pub struct Tally {
-    pub processed: AtomicU64,
-    pub created: AtomicU64,
-    pub relinked: AtomicU64,
-    pub updated: AtomicU64,
-    pub refreshed: AtomicU64,
-    pub unchanged: AtomicU64,
-    pub skipped: AtomicU64,
-    pub held: AtomicU64,
-    pub failed: AtomicU64,
+    pub processed: Count,
+    pub created: Count,
+    pub relinked: Count,
+    pub updated: Count,
+    pub refreshed: Count,
+    pub unchanged: Count,
+    pub skipped: Count,
+    pub held: Count,
+    pub failed: Count,
 }
 
 impl Tally {
-    pub(super) fn add(&self, counter: &AtomicU64) {
-        counter.fetch_add(1, Ordering::Relaxed);
-        self.processed.fetch_add(1, Ordering::Relaxed);
+    /// One more user done, counted as `outcome` too.
+    pub(super) fn add(&self, outcome: &Count) {
+        outcome.add();
+        self.processed.add();
     }
-
-    pub fn get(counter: &AtomicU64) -> u64 {
-        counter.load(Ordering::Relaxed)
-    }
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct FailedUser {
-    pub user_id: i64,
-    pub action: &'static str,
-    pub reason: String,
-    pub request_id: Option<String>,
-    /// Whether Stripe answered (with an error status) rather than not at all.
-    pub stripe_answered: bool,
 }
 
 /// The final report; `--json` prints it as one object.
@@ -106,7 +94,8 @@ pub struct BulkReport {
     pub failed: u64,
     /// Users whose first attempts went unanswered and who were tried again at the end.
     pub retried: u64,
-    pub failures: Vec<FailedUser>,
+    #[serde(flatten)]
+    pub failures: Failures,
     /// How `--refresh` read the customers: list pages, or list pages then
     /// retrieves (when few of the account's customers are this app's).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -162,7 +151,7 @@ impl SyncService {
             self.stripe()?;
         }
         let started = Instant::now();
-        let failures: Arc<Mutex<Vec<FailedUser>>> = Arc::default();
+        let failures: Arc<Mutex<Failures>> = Arc::default();
         let handled: Handled = Arc::default();
         let lane = |share: Share| {
             let (service, options) = (self.clone(), options.clone());
@@ -202,15 +191,15 @@ impl SyncService {
         Ok(BulkReport {
             dry_run: options.dry_run,
             interrupted: ends.iter().any(|end| end.interrupted),
-            processed: Tally::get(&tally.processed),
-            created: Tally::get(&tally.created),
-            relinked: Tally::get(&tally.relinked),
-            updated: Tally::get(&tally.updated),
-            refreshed: Tally::get(&tally.refreshed),
-            unchanged: Tally::get(&tally.unchanged),
-            skipped: Tally::get(&tally.skipped),
-            held: Tally::get(&tally.held),
-            failed: Tally::get(&tally.failed),
+            processed: tally.processed.get(),
+            created: tally.created.get(),
+            relinked: tally.relinked.get(),
+            updated: tally.updated.get(),
+            refreshed: tally.refreshed.get(),
+            unchanged: tally.unchanged.get(),
+            skipped: tally.skipped.get(),
+            held: tally.held.get(),
+            failed: tally.failed.get(),
             retried: ends.iter().map(|end| end.retried).sum(),
             failures,
             reads,

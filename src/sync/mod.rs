@@ -10,6 +10,7 @@ pub mod drift;
 mod error;
 pub mod events;
 pub mod replay;
+pub mod report;
 pub mod share;
 pub mod snapshot;
 pub mod view;

@@ -5,12 +5,13 @@
 //! run ended.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use serde::Serialize;
 
 use super::events::{EventOutcome, StripeEvent, is_handled};
+use super::report::{Count, Failure, Failures, Subject};
 use super::{SyncError, SyncService, now};
 use crate::db::checkpoints::{self, Checkpoint};
 use crate::db::events;
@@ -46,32 +47,12 @@ pub struct ReplayOptions {
 /// Live counts for the progress display.
 #[derive(Debug, Default)]
 pub struct ReplayTally {
-    pub listed: AtomicU64,
-    pub applied: AtomicU64,
-    pub unchanged: AtomicU64,
-    pub duplicate: AtomicU64,
-    pub ignored: AtomicU64,
-    pub failed: AtomicU64,
-}
-
-impl ReplayTally {
-    pub fn get(counter: &AtomicU64) -> u64 {
-        counter.load(Ordering::Relaxed)
-    }
-
-    fn add(counter: &AtomicU64) {
-        counter.fetch_add(1, Ordering::Relaxed);
-    }
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct FailedEvent {
-    pub event_id: String,
-    pub event_type: String,
-    pub created: i64,
-    pub reason: String,
-    pub request_id: Option<String>,
-    pub stripe_answered: bool,
+    pub listed: Count,
+    pub applied: Count,
+    pub unchanged: Count,
+    pub duplicate: Count,
+    pub ignored: Count,
+    pub failed: Count,
 }
 
 /// The final report; `--json` prints it as one object.
@@ -95,7 +76,8 @@ pub struct ReplayReport {
     /// Of a type the app does not act on, or outside `--type`, or about nobody here.
     pub ignored: u64,
     pub failed: u64,
-    pub failures: Vec<FailedEvent>,
+    #[serde(flatten)]
+    pub failures: Failures,
     /// The checkpoint after the run, and whether this run moved it.
     pub checkpoint: Option<Checkpoint>,
     pub checkpoint_moved: bool,
@@ -219,7 +201,7 @@ impl SyncService {
             duplicate: 0,
             ignored: 0,
             failed: 0,
-            failures: Vec::new(),
+            failures: Failures::default(),
             checkpoint: stored.clone(),
             checkpoint_moved: false,
             pruned: 0,
@@ -243,7 +225,7 @@ impl SyncService {
                     break 'slices;
                 }
                 report.listed += 1;
-                ReplayTally::add(&tally.listed);
+                tally.listed.add();
                 let selected = is_handled(&event.type_)
                     && (options.types.is_empty()
                         || options.types.iter().any(|t| type_matches(t, &event.type_)));
@@ -274,15 +256,13 @@ impl SyncService {
                         );
                         blocked = true;
                         report.failed += 1;
-                        ReplayTally::add(&tally.failed);
-                        report.failures.push(FailedEvent {
-                            reason: err.operator_reason(),
-                            request_id: err.request_id().map(str::to_string),
-                            stripe_answered: err.stripe_answered(),
+                        tally.failed.add();
+                        let subject = Subject::Event {
                             event_id: event.id,
                             event_type: event.type_,
                             created: event.created,
-                        });
+                        };
+                        report.failures.push(Failure::of(subject, &err));
                     }
                 }
             }
@@ -322,7 +302,7 @@ fn count(report: &mut ReplayReport, tally: &ReplayTally, outcome: EventOutcome) 
         EventOutcome::Ignored => (&mut report.ignored, &tally.ignored),
     };
     *field += 1;
-    ReplayTally::add(live);
+    live.add();
 }
 
 /// Reads the events of `[from, until)`, oldest first (ties by id), halving the

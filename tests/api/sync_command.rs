@@ -383,6 +383,34 @@ async fn a_user_whose_calls_all_went_unanswered_is_tried_again_at_the_end_of_the
 }
 
 #[tokio::test]
+async fn a_report_lists_the_first_100_failures_and_counts_the_rest() {
+    let app = spawn_app().await;
+    app.insert_users(150).await;
+    // Every create is refused outright (a definite answer: no retries).
+    app.stripe.push_faults(150, Fault::Status(400));
+    let args = ["stripe:sync-customers", "--create", "--rate", "200"];
+
+    let output = app.run(&[&args[..], &["--json"]].concat()).await;
+
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let report = json_report(&output);
+    assert_eq!(report["failed"], 150);
+    assert_eq!(report["failures"].as_array().unwrap().len(), 100);
+    assert_eq!(report["failures_not_listed"], 50);
+    assert_eq!(report["failures"][0]["action"], "create");
+    assert_eq!(app.stripe.customers().len(), 0);
+
+    app.stripe.push_faults(150, Fault::Status(400));
+    let output = app.run(&args).await;
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(text.matches(" (create): ").count(), 100, "{text}");
+    assert!(
+        text.contains("… and 50 more failed users, not listed here: each is in the log."),
+        "{text}"
+    );
+}
+
+#[tokio::test]
 async fn failures_say_whether_stripe_answered_or_not() {
     let app = spawn_app().await;
     let ids = app.insert_users(2).await;

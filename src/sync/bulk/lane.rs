@@ -9,9 +9,10 @@ use std::time::Instant;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
-use super::{Action, BulkOptions, Done, FailedUser, HELD_POLL, HELD_WAIT, PAGE_SIZE, Tally};
+use super::{Action, BulkOptions, Done, HELD_POLL, HELD_WAIT, PAGE_SIZE, Tally};
 use crate::db::users::{self, SyncRow};
 use crate::stripe::CustomerParams;
+use crate::sync::report::{Failure, Failures, Subject};
 use crate::sync::{SyncError, SyncService, payload_hash};
 
 /// Which pass a user's attempt belongs to: what happens to an attempt that is not
@@ -25,7 +26,7 @@ enum Pass {
 /// Users to try again, and the failure to report if they cannot be.
 #[derive(Default)]
 struct Later {
-    unanswered: Vec<(i64, Action, FailedUser)>,
+    unanswered: Vec<(i64, Action, Failure)>,
     held: Vec<(i64, Action)>,
 }
 
@@ -56,7 +57,7 @@ pub(super) struct Lane {
     /// Whose task each running task is, to report a task that panicked.
     running: HashMap<tokio::task::Id, (i64, Action)>,
     tally: Arc<Tally>,
-    failures: Arc<Mutex<Vec<FailedUser>>>,
+    failures: Arc<Mutex<Failures>>,
     later: Arc<Mutex<Later>>,
 }
 
@@ -73,7 +74,7 @@ impl Lane {
         share: Share,
         handled: Handled,
         tally: Arc<Tally>,
-        failures: Arc<Mutex<Vec<FailedUser>>>,
+        failures: Arc<Mutex<Failures>>,
     ) -> Self {
         let permits = Arc::new(Semaphore::new(options.concurrency.max(1)));
         Lane {
@@ -132,9 +133,11 @@ impl Lane {
         };
         if let Err(err) = joined {
             tracing::error!(user_id, action = action.name(), error = %err, "a bulk task panicked");
-            self.fail(FailedUser {
-                user_id,
-                action: action.name(),
+            self.fail(Failure {
+                subject: Subject::User {
+                    user_id,
+                    action: action.name(),
+                },
                 reason: "internal error (see the log)".into(),
                 request_id: None,
                 stripe_answered: false,
@@ -146,7 +149,7 @@ impl Lane {
         std::mem::take(&mut *self.later.lock().expect("later lock"))
     }
 
-    fn fail(&self, failure: FailedUser) {
+    fn fail(&self, failure: Failure) {
         self.tally.add(&self.tally.failed);
         self.failures.lock().expect("failures lock").push(failure);
     }
@@ -273,19 +276,19 @@ fn plan(row: &SyncRow, options: &BulkOptions, tally: &Tally) -> Option<Action> {
 /// held elsewhere in any pass, are set aside to try again and counted then.
 fn record(
     tally: &Tally,
-    failures: &Mutex<Vec<FailedUser>>,
+    failures: &Mutex<Failures>,
     later: &Mutex<Later>,
     pass: Pass,
     user_id: i64,
     action: Action,
     outcome: Result<Done, SyncError>,
 ) {
-    let failure = |err: &SyncError| FailedUser {
-        user_id,
-        action: action.name(),
-        reason: err.operator_reason(),
-        request_id: err.request_id().map(str::to_string),
-        stripe_answered: err.stripe_answered(),
+    let failure = |err: &SyncError| {
+        let subject = Subject::User {
+            user_id,
+            action: action.name(),
+        };
+        Failure::of(subject, err)
     };
     match outcome {
         Ok(Done::Created) => tally.add(&tally.created),
@@ -355,10 +358,17 @@ mod tests {
         lane.finish().await;
 
         let failures = lane.failures.lock().unwrap();
+        let failures = failures.listed();
         assert_eq!(failures.len(), 1);
-        assert_eq!((failures[0].user_id, failures[0].action), (7, "update"));
+        assert_eq!(
+            failures[0].subject,
+            Subject::User {
+                user_id: 7,
+                action: "update"
+            }
+        );
         assert!(failures[0].reason.contains("internal error"));
-        assert_eq!(Tally::get(&lane.tally.failed), 1);
-        assert_eq!(Tally::get(&lane.tally.processed), 1);
+        assert_eq!(lane.tally.failed.get(), 1);
+        assert_eq!(lane.tally.processed.get(), 1);
     }
 }
