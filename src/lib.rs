@@ -1,12 +1,15 @@
 //! stripe-sync keeps an application's users in step with their Stripe customers.
 //!
-//! Data flows one way: `web` and `cli` call `sync`, which uses `db` and `stripe`.
+//! Data flows one way: `web` and `cli` call the services — `sync` (customers),
+//! `billing` and `events` (events → billing → sync) — which use `db` and `stripe`.
 
 pub mod accounts;
+pub mod billing;
 pub mod cli;
 pub mod config;
 pub mod db;
 pub mod domain;
+pub mod events;
 pub mod password;
 pub mod startup;
 pub mod stripe;

@@ -10,6 +10,7 @@ use tower_sessions::ExpiredDeletion as _;
 use crate::accounts::Accounts;
 use crate::config::Config;
 use crate::db::Db;
+use crate::events::Events;
 use crate::password::{Hasher, PasswordScheme};
 use crate::stripe::{RetryPolicy, StripeGateway};
 use crate::sync::SyncService;
@@ -91,7 +92,7 @@ impl App {
         );
         tokio::spawn(prune_rate_limits(services.throttle.clone()));
         tokio::spawn(prune_events(
-            self.sync.clone(),
+            Events::new(self.sync.clone()),
             self.config.events_retention_days,
         ));
         let timeouts = self.config.http_timeouts;
@@ -111,11 +112,11 @@ async fn prune_rate_limits(throttle: Throttle) {
 }
 
 /// Applied Stripe events older than the retention are forgotten every hour.
-async fn prune_events(sync: SyncService, days: u32) {
+async fn prune_events(events: Events, days: u32) {
     let mut every = tokio::time::interval(Duration::from_secs(3600));
     loop {
         every.tick().await;
-        match sync.prune_events(days).await {
+        match events.prune_events(days).await {
             Ok(0) => {}
             Ok(pruned) => tracing::info!(pruned, days, "old stripe events forgotten"),
             Err(err) => tracing::warn!(error = %err, "could not prune stripe events"),

@@ -9,12 +9,12 @@ use super::progress::Progress;
 use super::report;
 use super::signals::Stop;
 use crate::config::Config;
-use crate::startup::App;
-use crate::stripe::{RateLimiter, RetryPolicy};
-use crate::sync::SyncError;
-use crate::sync::replay::{
+use crate::events::replay::{
     MAX_SLICE_EVENTS, ReplayOptions, ReplayReport, ReplayTally, parse_since,
 };
+use crate::events::{EventError, Events};
+use crate::startup::App;
+use crate::stripe::{RateLimiter, RetryPolicy};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -78,11 +78,13 @@ pub async fn run(config: Config, args: Args) -> Result<(), CliError> {
         .share_account("stripe:replay-events", limiter)
         .await
         .map_err(|err| CliError::failed("database", err))?;
-    let result = sync.replay_events(&options, tally, stop.flag.clone()).await;
+    let result = Events::new(sync)
+        .replay_events(&options, tally, stop.flag.clone())
+        .await;
     share.finish().await;
     display.finish();
     let report = result.map_err(|err| match err {
-        SyncError::NotConfigured => CliError::Usage(err.to_string()),
+        EventError::NotConfigured => report::stripe_not_configured(),
         other => CliError::failed("stripe:replay-events", other),
     })?;
     tracing::info!(

@@ -5,10 +5,9 @@
 
 use super::CliError;
 use crate::config::Config;
+use crate::events::{EventError, Events, HANDLED_EVENTS, WebhookRegistration};
 use crate::startup::App;
 use crate::stripe::WebhookEndpoint;
-use crate::sync::SyncError;
-use crate::sync::events::{HANDLED_EVENTS, WebhookRegistration};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -24,12 +23,11 @@ pub struct Args {
 pub async fn run(config: Config, args: Args) -> Result<(), CliError> {
     check_url(&args.url)?;
     let app = App::build(config).await?;
-    let registration = app
-        .sync
+    let registration = Events::new(app.sync)
         .register_webhook(&args.url, args.disabled)
         .await
         .map_err(|err| match err {
-            SyncError::NotConfigured => super::report::stripe_not_configured(),
+            EventError::NotConfigured => super::report::stripe_not_configured(),
             err => CliError::failed("Stripe", err),
         })?;
     match registration {

@@ -20,16 +20,6 @@ pub enum SyncError {
     CustomerMissingInStripe { stripe_id: String },
     #[error("customer {stripe_id} still exists in Stripe")]
     CustomerStillExists { stripe_id: String },
-    #[error("job {0} does not exist")]
-    JobNotFound(i64),
-    #[error("the job is paid for already")]
-    JobAlreadyPaid,
-    #[error("the checkout session ended while it was being made")]
-    CheckoutMovedOn,
-    /// An event dated later than now (and Stripe's clock skew): applied, it would
-    /// make every genuine event after it look older.
-    #[error("the event is dated in the future (created {created})")]
-    EventFromTheFuture { created: i64 },
     #[error(transparent)]
     Stripe(#[from] StripeFailure),
     #[error("database error: {0}")]
@@ -67,38 +57,8 @@ impl SyncError {
             SyncError::CustomerStillExists { .. } => {
                 "Your Stripe customer still exists, so there is nothing to re-create.".into()
             }
-            SyncError::JobNotFound(_) => "That job does not exist.".into(),
-            SyncError::JobAlreadyPaid => "This job is paid for and published.".into(),
-            SyncError::CheckoutMovedOn => {
-                "That payment page has just expired. Press Pay again for a new one.".into()
-            }
-            SyncError::EventFromTheFuture { .. } => {
-                "The event is dated in the future; it was not applied.".into()
-            }
-            SyncError::Stripe(failure) => match &failure.kind {
-                FailureKind::Unavailable => {
-                    "Stripe is unavailable, nothing was changed. Please try again in a moment."
-                        .into()
-                }
-                FailureKind::Unauthorized => {
-                    "Stripe refused the app's API key (a permission error), nothing was changed. \
-                     An administrator needs to check STRIPE_SECRET."
-                        .into()
-                }
-                FailureKind::NotFound => "Customer does not exist in Stripe.".into(),
-                FailureKind::IdempotencyConflict => {
-                    "Stripe saw two different requests for one action, nothing was changed. \
-                     Please try again."
-                        .into()
-                }
-                FailureKind::Rejected { message } => match message {
-                    Some(message) => format!("Stripe rejected the request: {message}"),
-                    None => "Stripe rejected the request, nothing was changed.".into(),
-                },
-            },
-            SyncError::Database(_) => {
-                "Something went wrong on our side, nothing was changed. Please try again.".into()
-            }
+            SyncError::Stripe(failure) => stripe_failure_message(failure),
+            SyncError::Database(_) => INTERNAL_MESSAGE.into(),
         }
     }
 
@@ -119,19 +79,7 @@ impl SyncError {
             SyncError::CustomerMissingInStripe { stripe_id } => {
                 format!("customer {stripe_id} does not exist in Stripe (see --check --repair)")
             }
-            SyncError::Stripe(failure) => {
-                let status = failure
-                    .status
-                    .map_or_else(|| "no answer".to_string(), |s| format!("HTTP {s}"));
-                let what = match &failure.kind {
-                    FailureKind::Unavailable => "Stripe unavailable",
-                    FailureKind::Unauthorized => "Stripe refused the API key",
-                    FailureKind::NotFound => "not found in Stripe",
-                    FailureKind::IdempotencyConflict => "idempotency key conflict",
-                    FailureKind::Rejected { .. } => "Stripe rejected the request",
-                };
-                format!("{what} ({status}): {}", failure.detail)
-            }
+            SyncError::Stripe(failure) => stripe_failure_reason(failure),
             other => other.to_string(),
         }
     }
@@ -145,13 +93,61 @@ impl SyncError {
 
     /// Failures of the system rather than refusals of the request.
     pub fn is_internal(&self) -> bool {
-        matches!(
-            self,
-            SyncError::Database(_)
-                | SyncError::Stripe(StripeFailure {
-                    kind: FailureKind::Unavailable | FailureKind::Unauthorized,
-                    ..
-                })
-        )
+        match self {
+            SyncError::Database(_) => true,
+            SyncError::Stripe(failure) => stripe_failure_is_internal(failure),
+            _ => false,
+        }
     }
+}
+
+/// What a person is told of a Stripe failure, whatever they were doing.
+pub fn stripe_failure_message(failure: &StripeFailure) -> String {
+    match &failure.kind {
+        FailureKind::Unavailable => {
+            "Stripe is unavailable, nothing was changed. Please try again in a moment.".into()
+        }
+        FailureKind::Unauthorized => {
+            "Stripe refused the app's API key (a permission error), nothing was changed. \
+             An administrator needs to check STRIPE_SECRET."
+                .into()
+        }
+        FailureKind::NotFound => "Customer does not exist in Stripe.".into(),
+        FailureKind::IdempotencyConflict => {
+            "Stripe saw two different requests for one action, nothing was changed. \
+             Please try again."
+                .into()
+        }
+        FailureKind::Rejected { message } => match message {
+            Some(message) => format!("Stripe rejected the request: {message}"),
+            None => "Stripe rejected the request, nothing was changed.".into(),
+        },
+    }
+}
+
+/// What a person is told of a failure of ours: nothing of its cause.
+pub const INTERNAL_MESSAGE: &str =
+    "Something went wrong on our side, nothing was changed. Please try again.";
+
+/// What an operator's report says of a Stripe failure.
+pub fn stripe_failure_reason(failure: &StripeFailure) -> String {
+    let status = failure
+        .status
+        .map_or_else(|| "no answer".to_string(), |s| format!("HTTP {s}"));
+    let what = match &failure.kind {
+        FailureKind::Unavailable => "Stripe unavailable",
+        FailureKind::Unauthorized => "Stripe refused the API key",
+        FailureKind::NotFound => "not found in Stripe",
+        FailureKind::IdempotencyConflict => "idempotency key conflict",
+        FailureKind::Rejected { .. } => "Stripe rejected the request",
+    };
+    format!("{what} ({status}): {}", failure.detail)
+}
+
+/// Failures of the system rather than refusals of the request.
+pub fn stripe_failure_is_internal(failure: &StripeFailure) -> bool {
+    matches!(
+        failure.kind,
+        FailureKind::Unavailable | FailureKind::Unauthorized
+    )
 }

@@ -1,15 +1,14 @@
-//! The sync service: creates, updates, refreshes and deletes a user's Stripe
-//! customer. It knows Stripe and the database, never HTTP; the settings page and
-//! the CLI call the same functions.
+//! The customers service: creates, updates, refreshes and deletes a user's Stripe
+//! customer, in bulk too (`bulk`, `bulk_refresh`), checks drift, and opens the
+//! billing portal. It knows Stripe and the database, never HTTP; the settings page
+//! and the CLI call the same functions. Billing (`crate::billing`) and events
+//! (`crate::events`) are services of their own built on this one.
 
 pub mod bulk;
 pub mod bulk_refresh;
-pub mod checkout;
 mod create;
 pub mod drift;
-mod error;
-pub mod events;
-pub mod replay;
+pub mod error;
 pub mod report;
 pub mod share;
 pub mod snapshot;
@@ -131,14 +130,6 @@ impl SyncService {
         Ok(users::count(&self.db).await?.max(0) as u64)
     }
 
-    /// A user's job-posting payments, newest first.
-    pub async fn billing_history(
-        &self,
-        user_id: i64,
-    ) -> Result<Vec<db::payments::PaymentRow>, SyncError> {
-        Ok(db::payments::list_for_user(&self.db, user_id).await?)
-    }
-
     /// Readiness: the database answers within `timeout`.
     pub async fn database_ready(&self, timeout: Duration) -> bool {
         self.db.ping(timeout).await
@@ -246,13 +237,41 @@ impl SyncService {
         result
     }
 
-    async fn user(&self, user_id: i64) -> Result<users::User, SyncError> {
+    /// A Stripe billing portal session for the user's customer.
+    pub async fn billing_portal_url(
+        &self,
+        user_id: i64,
+        return_url: &str,
+    ) -> Result<String, SyncError> {
+        let stripe = self.stripe()?;
+        let user = users::find(self.db(), user_id)
+            .await?
+            .ok_or(SyncError::UserNotFound(user_id))?;
+        let customer = user.stripe_id.ok_or(SyncError::NoCustomer)?;
+        let session = match stripe.create_portal_session(&customer, return_url).await {
+            Ok(session) => session,
+            Err(failure) => return Err(self.stripe_failure(user_id, &customer, failure).await),
+        };
+        session.url.ok_or_else(|| {
+            SyncError::Stripe(crate::stripe::StripeFailure::unreadable(
+                "create billing portal session",
+                "the session has no URL",
+            ))
+        })
+    }
+
+    pub(crate) async fn user(&self, user_id: i64) -> Result<users::User, SyncError> {
         users::find(&self.db, user_id)
             .await?
             .ok_or(SyncError::UserNotFound(user_id))
     }
 
-    fn stripe(&self) -> Result<&StripeGateway, SyncError> {
+    /// The Stripe client, for the services built on this one (billing, events).
+    pub(crate) fn stripe_gateway(&self) -> Option<&StripeGateway> {
+        self.stripe.as_ref()
+    }
+
+    pub(crate) fn stripe(&self) -> Result<&StripeGateway, SyncError> {
         self.stripe.as_ref().ok_or(SyncError::NotConfigured)
     }
 
@@ -314,7 +333,7 @@ impl SyncService {
     /// Stores what a retrieve found, if the user is still linked to that customer:
     /// its state, or that it is missing (keeping the dead id so the page can offer
     /// to re-create it). Refresh and webhook events share this.
-    async fn store_lookup_in(
+    pub(crate) async fn store_lookup_in(
         &self,
         tx: &mut db::Tx,
         user_id: i64,

@@ -67,8 +67,30 @@ pub struct Failure {
     pub stripe_answered: bool,
 }
 
+/// An error a run reports: in an operator's words, with Stripe's request id.
+pub trait RunError {
+    fn operator_reason(&self) -> String;
+    fn request_id(&self) -> Option<&str>;
+    /// Whether Stripe answered (with an error status) rather than not at all.
+    fn stripe_answered(&self) -> bool;
+}
+
+impl RunError for SyncError {
+    fn operator_reason(&self) -> String {
+        SyncError::operator_reason(self)
+    }
+
+    fn request_id(&self) -> Option<&str> {
+        SyncError::request_id(self)
+    }
+
+    fn stripe_answered(&self) -> bool {
+        SyncError::stripe_answered(self)
+    }
+}
+
 impl Failure {
-    pub fn of(subject: Subject, err: &SyncError) -> Self {
+    pub fn of(subject: Subject, err: &impl RunError) -> Self {
         Failure {
             subject,
             reason: err.operator_reason(),

@@ -58,6 +58,12 @@ impl From<crate::sync::SyncError> for WebError {
     }
 }
 
+impl From<crate::billing::BillingError> for WebError {
+    fn from(err: crate::billing::BillingError) -> Self {
+        WebError::caused("billing", err)
+    }
+}
+
 impl From<sqlx::Error> for WebError {
     fn from(err: sqlx::Error) -> Self {
         WebError::caused("database", err)

@@ -15,9 +15,8 @@ use super::page::{Layout, PageContext};
 use super::session::CurrentUser;
 use super::{AppState, WebError};
 use crate::accounts::User;
+use crate::billing::{BillingError, Job, JobDraft, JobStatus, ReturnUrls};
 use crate::domain::{Lines, check_text};
-use crate::sync::SyncError;
-use crate::sync::checkout::{Job, JobDraft, JobStatus, ReturnUrls};
 use crate::throttle::{Bucket, Verdict};
 
 #[derive(Template, WebTemplate)]
@@ -98,7 +97,7 @@ pub async fn create(
         description: form.description.trim(),
     };
     let job = state
-        .sync
+        .billing
         .post_job(user_id, draft, &state.job_posting)
         .await?;
     Ok(to_checkout(&state, messages, user_id, job.id).await)
@@ -121,9 +120,9 @@ async fn to_checkout(state: &AppState, messages: Messages, user_id: i64, job_id:
         success: format!("{}/jobs/{job_id}/success", state.app_url),
         cancel: format!("{}/jobs/{job_id}/cancelled", state.app_url),
     };
-    match state.sync.job_checkout_url(user_id, job_id, &urls).await {
+    match state.billing.job_checkout_url(user_id, job_id, &urls).await {
         Ok(url) => Redirect::to(&url).into_response(),
-        Err(SyncError::JobNotFound(_)) => WebError::NotFound.into_response(),
+        Err(BillingError::JobNotFound(_)) => WebError::NotFound.into_response(),
         Err(err) => {
             messages.error(format!(
                 "Your job is saved, but payment could not start: {}",
@@ -161,12 +160,12 @@ pub async fn success(
         .await?;
     // Stripe is asked about the job's own session; the query string is never read.
     let confirmed = match allowance {
-        Verdict::Allowed => state.sync.confirm_job_payment(user_id, job_id).await,
+        Verdict::Allowed => state.billing.confirm_job_payment(user_id, job_id).await,
         Verdict::Refused { .. } => Ok(false),
     };
     let published = match confirmed {
         Ok(published) => published,
-        Err(SyncError::JobNotFound(_)) => return Err(WebError::NotFound),
+        Err(BillingError::JobNotFound(_)) => return Err(WebError::NotFound),
         Err(err) => {
             tracing::warn!(user_id, job_id, request_id = err.request_id(), error = %err, "could not confirm the payment with Stripe");
             false
@@ -201,7 +200,7 @@ async fn job_page(
 ) -> Result<Response, WebError> {
     let user_id = user.id;
     let job = state
-        .sync
+        .billing
         .job_for_user(job_id, user_id)
         .await?
         .ok_or(WebError::NotFound)?;

@@ -34,7 +34,9 @@ use tower_sessions::{Expiry, SessionManagerLayer};
 
 use crate::accounts::Accounts;
 use crate::accounts::SessionStore;
+use crate::billing::Billing;
 use crate::config::{Config, JobPosting, Limits};
+use crate::events::Events;
 use crate::sync::SyncService;
 use crate::throttle::Throttle;
 use session::Backend;
@@ -50,7 +52,10 @@ const CSRF_COOKIE: &str = "stripe_sync_csrf";
 
 #[derive(Clone)]
 pub struct AppState {
+    /// The customers service.
     pub sync: SyncService,
+    pub billing: Billing,
+    pub events: Events,
     /// Request limits, counted in the database and shared by every instance.
     pub throttle: Throttle,
     pub limits: Limits,
@@ -114,6 +119,8 @@ pub fn router(config: &Config, services: Services) -> Router {
 
     let state = AppState {
         throttle,
+        billing: Billing::new(sync.clone()),
+        events: Events::new(sync.clone()),
         sync,
         limits: config.limits,
         accounts,

@@ -103,7 +103,7 @@ pub async fn show(
     let trial_ends_at = user.trial_ends_at.map(format_time);
     let linked = matches!(status, Status::Linked | Status::Missing);
     let payments = state
-        .sync
+        .billing
         .billing_history(user.id)
         .await?
         .into_iter()

@@ -18,8 +18,8 @@ use secrecy::ExposeSecret as _;
 use sha2::Sha256;
 
 use super::AppState;
-use crate::sync::SyncError;
-use crate::sync::events::StripeEvent;
+use crate::events::{EventError, StripeEvent};
+use crate::sync::report::RunError as _;
 
 pub async fn receive(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
     if state.webhook_secrets.is_empty() {
@@ -46,9 +46,9 @@ pub async fn receive(State(state): State<AppState>, headers: HeaderMap, body: By
         Ok(event) => event,
         Err(_) => return reject("signed body is not a Stripe event"),
     };
-    match state.sync.apply_event(&event).await {
+    match state.events.apply_event(&event).await {
         Ok(_) => (StatusCode::OK, "ok").into_response(),
-        Err(SyncError::EventFromTheFuture { created }) => {
+        Err(EventError::FromTheFuture { created }) => {
             tracing::warn!(event_id = %event.id, created, "webhook refused: dated in the future");
             (StatusCode::BAD_REQUEST, "event dated in the future").into_response()
         }

@@ -262,7 +262,7 @@ async fn a_checkpoint_older_than_stripe_keeps_events_starts_the_run_at_the_limit
 async fn a_window_fuller_than_memory_allows_is_read_in_halves_and_nothing_is_missed() {
     use std::sync::Arc;
     use std::sync::atomic::AtomicBool;
-    use stripe_sync::sync::replay::{ReplayOptions, ReplayTally};
+    use stripe_sync::events::replay::{ReplayOptions, ReplayTally};
 
     let (app, linked) = two_linked_users().await;
     // Three rounds of renames, each round ten seconds older than the next.
@@ -283,8 +283,7 @@ async fn a_window_fuller_than_memory_allows_is_read_in_halves_and_nothing_is_mis
         max_slice_events: 2,
     };
 
-    let report = app
-        .sync
+    let report = stripe_sync::events::Events::new(app.sync.clone())
         .replay_events(
             &options,
             Arc::new(ReplayTally::default()),

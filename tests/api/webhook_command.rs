@@ -1,7 +1,7 @@
 //! `stripe-sync stripe:webhook --url URL`: the endpoint is made once, with exactly
 //! the events the app handles, and its secret is printed once.
 
-use stripe_sync::sync::events::HANDLED_EVENTS;
+use stripe_sync::events::HANDLED_EVENTS;
 
 use crate::helpers::{log_dir, spawn_app};
 use crate::sync_command::stderr;

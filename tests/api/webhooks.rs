@@ -654,7 +654,10 @@ async fn retention_also_forgets_event_rows_dated_in_the_future() {
     .await;
 
     // `serve` prunes too, at start and hourly: only what is left is certain.
-    app.sync.prune_events(30).await.unwrap();
+    stripe_sync::events::Events::new(app.sync.clone())
+        .prune_events(30)
+        .await
+        .unwrap();
 
     let left = crate::helpers::text_rows(&app.db, "SELECT id FROM stripe_events").await;
     assert_eq!(left, vec![vec![Some("evt_recent".to_string())]]);

@@ -10,12 +10,12 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use super::events::{EventOutcome, StripeEvent, is_handled};
-use super::report::{Count, Failure, Failures, Subject};
-use super::{SyncError, SyncService, now};
+use super::{EventError, EventOutcome, Events, StripeEvent, is_handled};
 use crate::db::checkpoints::{self, Checkpoint};
 use crate::db::events;
 use crate::stripe::EventQuery;
+use crate::sync::now;
+use crate::sync::report::{Count, Failure, Failures, RunError as _, Subject};
 
 /// The checkpoint's name in `stripe_event_checkpoints`.
 const CHECKPOINT: &str = "replay-events";
@@ -142,7 +142,7 @@ pub fn parse_since(value: &str, now: i64) -> Result<i64, String> {
     Ok(now - number.saturating_mul(unit))
 }
 
-impl SyncService {
+impl Events {
     /// Reads the events created since the start (see [`ReplayOptions::since`])
     /// and applies them oldest first (ties by id). Stops between events when
     /// `stop` is set. The checkpoint moves only over a run that covered
@@ -152,7 +152,7 @@ impl SyncService {
         options: &ReplayOptions,
         tally: Arc<ReplayTally>,
         stop: Arc<AtomicBool>,
-    ) -> Result<ReplayReport, SyncError> {
+    ) -> Result<ReplayReport, EventError> {
         let started = Instant::now();
         let stripe = self.stripe()?;
         let now = now().unix_timestamp();
@@ -283,7 +283,7 @@ impl SyncService {
     }
 
     /// What applying would do, without writing or calling Stripe.
-    async fn dry_run_outcome(&self, event: &StripeEvent) -> Result<EventOutcome, SyncError> {
+    async fn dry_run_outcome(&self, event: &StripeEvent) -> Result<EventOutcome, EventError> {
         Ok(if events::is_recorded(self.db(), &event.id).await? {
             EventOutcome::Duplicate
         } else {
@@ -314,7 +314,7 @@ async fn read_slice(
     mut until: i64,
     type_: Option<&str>,
     max_events: usize,
-) -> Result<(Vec<StripeEvent>, i64), SyncError> {
+) -> Result<(Vec<StripeEvent>, i64), EventError> {
     'slice: loop {
         let query = EventQuery { from, until, type_ };
         let mut events: Vec<StripeEvent> = Vec::new();
@@ -326,7 +326,7 @@ async fn read_slice(
                 .and_then(|event| event.get("id")?.as_str().map(str::to_string));
             for raw in page {
                 let event: StripeEvent = serde_json::from_value(raw).map_err(|err| {
-                    SyncError::from(crate::stripe::StripeFailure::unreadable(
+                    EventError::from(crate::stripe::StripeFailure::unreadable(
                         "list events",
                         &err.to_string(),
                     ))

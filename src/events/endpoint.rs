@@ -2,8 +2,8 @@
 //! exactly the events the app handles, in the API version the app reads.
 
 use super::HANDLED_EVENTS;
+use super::{EventError, Events};
 use crate::stripe::WebhookEndpoint;
-use crate::sync::{SyncError, SyncService};
 
 /// What registering an endpoint for a URL came to.
 #[derive(Debug)]
@@ -13,7 +13,7 @@ pub enum WebhookRegistration {
     Created {
         endpoint: WebhookEndpoint,
         api_version: String,
-        disabled: Option<Result<(), SyncError>>,
+        disabled: Option<Result<(), EventError>>,
     },
     /// An endpoint for the URL was there already; nothing was made. `missing`
     /// lists the handled events it does not send.
@@ -23,14 +23,14 @@ pub enum WebhookRegistration {
     },
 }
 
-impl SyncService {
+impl Events {
     /// Creates the endpoint for `url` unless one exists (never a duplicate),
     /// then disables it when asked to.
     pub async fn register_webhook(
         &self,
         url: &str,
         disabled: bool,
-    ) -> Result<WebhookRegistration, SyncError> {
+    ) -> Result<WebhookRegistration, EventError> {
         let stripe = self.stripe()?;
         let endpoints = stripe.webhook_endpoints().await?;
         if let Some(existing) = endpoints
@@ -61,7 +61,7 @@ impl SyncService {
                     .disable_webhook_endpoint(&endpoint.id)
                     .await
                     .map(drop)
-                    .map_err(SyncError::from),
+                    .map_err(EventError::from),
             ),
             false => None,
         };

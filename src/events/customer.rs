@@ -1,10 +1,10 @@
 //! Customer events: `customer.updated`, `customer.deleted` and a payment method
 //! attached or detached, applied from their payloads under the ordering guard.
 
-use super::{EventOutcome, StripeEvent};
+use super::{EventError, EventOutcome, Events, StripeEvent};
 use crate::db::{events, users};
 use crate::sync::snapshot::{Card, CustomerSnapshot, Snapshot};
-use crate::sync::{StoredCopy, SyncError, SyncService, now};
+use crate::sync::{StoredCopy, now};
 
 /// What a customer event does to the stored Stripe-side copy.
 #[derive(Debug)]
@@ -20,14 +20,14 @@ enum Plan {
     Pull,
 }
 
-impl SyncService {
+impl Events {
     /// Applies a customer or payment-method event from its payload, and asks
     /// Stripe only for what the payload cannot give.
     pub(super) async fn apply_customer_event(
         &self,
         event: &StripeEvent,
         customer: &str,
-    ) -> Result<EventOutcome, SyncError> {
+    ) -> Result<EventOutcome, EventError> {
         let Some(user) = users::find_by_stripe_id(self.db(), customer).await? else {
             return self.record_only(event).await;
         };
@@ -68,7 +68,8 @@ impl SyncService {
             }
             Plan::Pull => {
                 if let Some(lookup) = &pulled {
-                    self.store_lookup_in(&mut tx, user.id, customer, lookup)
+                    self.customers
+                        .store_lookup_in(&mut tx, user.id, customer, lookup)
                         .await?;
                 }
                 if guarded {
@@ -85,7 +86,7 @@ impl SyncService {
         &self,
         event: &StripeEvent,
         customer: &str,
-    ) -> Result<EventOutcome, SyncError> {
+    ) -> Result<EventOutcome, EventError> {
         let mut tx = self.db().begin().await?;
         if !events::record(&mut tx, &event.id, &event.type_, event.created, now()).await? {
             return Ok(EventOutcome::Duplicate);

@@ -1,4 +1,5 @@
-//! Applying Stripe's webhook events to the local copy. The web layer checks the
+//! The events service: Stripe's events (webhooks, replayed from the Events API)
+//! applied to the local copy, and the webhook endpoint. The web layer checks the
 //! signature; this applies each event at most once, in one transaction with the
 //! record of its id, and reads only the fields it uses, so a field Stripe adds,
 //! drops or renames elsewhere can never make a valid event fail.
@@ -9,12 +10,40 @@ use serde_json::Value;
 mod billing;
 mod customer;
 mod endpoint;
+mod error;
+pub mod replay;
 
-pub(super) use billing::CheckoutSession;
 pub use endpoint::WebhookRegistration;
+pub use error::EventError;
 
-use super::{SyncError, SyncService, now};
-use crate::db::events;
+use crate::billing::Billing;
+use crate::db::{Db, events};
+use crate::stripe::StripeGateway;
+use crate::sync::{SyncService, now};
+
+/// Applies events to what the customers and billing services keep.
+#[derive(Clone, Debug)]
+pub struct Events {
+    customers: SyncService,
+    billing: Billing,
+}
+
+impl Events {
+    pub fn new(customers: SyncService) -> Self {
+        let billing = Billing::new(customers.clone());
+        Events { customers, billing }
+    }
+
+    fn db(&self) -> &Db {
+        self.customers.db()
+    }
+
+    fn stripe(&self) -> Result<&StripeGateway, EventError> {
+        self.customers
+            .stripe_gateway()
+            .ok_or(EventError::NotConfigured)
+    }
+}
 
 /// How far past now an event's `created` may be (clocks differ); later is refused.
 pub const CLOCK_SKEW_SECONDS: i64 = 300;
@@ -110,10 +139,10 @@ pub fn is_handled(type_: &str) -> bool {
     kind(type_).is_some()
 }
 
-impl SyncService {
-    pub async fn apply_event(&self, event: &StripeEvent) -> Result<EventOutcome, SyncError> {
+impl Events {
+    pub async fn apply_event(&self, event: &StripeEvent) -> Result<EventOutcome, EventError> {
         if event.created > now().unix_timestamp() + CLOCK_SKEW_SECONDS {
-            return Err(SyncError::EventFromTheFuture {
+            return Err(EventError::FromTheFuture {
                 created: event.created,
             });
         }
@@ -145,14 +174,14 @@ impl SyncService {
     /// retries for 3, so an older id cannot come back). `serve` calls this hourly.
     /// Rows dated in the future (stored before such events were refused) go too:
     /// they would never age out.
-    pub async fn prune_events(&self, days: u32) -> Result<u64, SyncError> {
+    pub async fn prune_events(&self, days: u32) -> Result<u64, EventError> {
         let now = now().unix_timestamp();
         let cutoff = now - i64::from(days) * 86_400;
         let future = now + CLOCK_SKEW_SECONDS;
         Ok(events::prune_outside(self.db(), cutoff, future).await?)
     }
 
-    async fn record_only(&self, event: &StripeEvent) -> Result<EventOutcome, SyncError> {
+    async fn record_only(&self, event: &StripeEvent) -> Result<EventOutcome, EventError> {
         let mut tx = self.db().begin().await?;
         let fresh = events::record(&mut tx, &event.id, &event.type_, event.created, now()).await?;
         tx.commit().await?;
