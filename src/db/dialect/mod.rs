@@ -130,16 +130,20 @@ macro_rules! on_tx {
 }
 pub(crate) use on_tx;
 
-/// Errors a second try may not meet: MySQL's deadlock (1213) and lock wait
-/// timeout (1205), PostgreSQL's serialization failure (40001) and deadlock
-/// (40P01), SQLite busy or locked (5, 6).
+/// Errors a second try may not meet: a serialization failure or deadlock
+/// (SQLSTATE 40001, which MySQL reports for its deadlock 1213 too; PostgreSQL's
+/// 40P01), MySQL's lock wait timeout (1205, a generic SQLSTATE, so told by its
+/// number), SQLite busy or locked (5, 6 and their extended codes).
 pub fn is_transient(err: &sqlx::Error) -> bool {
     let sqlx::Error::Database(db) = err else {
         return false;
     };
+    if let Some(mysql) = db.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>() {
+        return matches!(mysql.number(), 1213 | 1205);
+    }
     matches!(
         db.code().as_deref(),
-        Some("1213" | "1205" | "40001" | "40P01" | "5" | "6" | "517" | "261")
+        Some("40001" | "40P01" | "5" | "6" | "261" | "262" | "517")
     )
 }
 
