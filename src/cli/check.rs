@@ -43,14 +43,14 @@ fn print(report: &DriftReport, json: bool) {
          of drift{}",
         report.customers_seen,
         report.links_checked,
-        report.drift.len(),
+        report.found,
         if report.interrupted {
             " (interrupted)"
         } else {
             ""
         }
     );
-    for drift in &report.drift {
+    for drift in report.drift() {
         let fixed = if drift.repaired { "  [repaired]" } else { "" };
         let kind = serde_json::to_value(drift.kind)
             .ok()
@@ -59,6 +59,12 @@ fn print(report: &DriftReport, json: bool) {
         println!(
             "  user {:<8} {:<14} {:<24} {}{fixed}",
             drift.user_id, kind, drift.stripe_id, drift.detail
+        );
+    }
+    if report.not_listed() > 0 {
+        println!(
+            "… and {} more cases of drift, not listed here: each is in the log.",
+            report.not_listed()
         );
     }
     if let Some(refused) = &report.repair_refused {

@@ -14,6 +14,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde::Serialize;
 
+use super::report::LISTED_FAILURES;
 use super::snapshot::default_card;
 use super::{SyncError, SyncService, now};
 use crate::db::users::{self, User};
@@ -48,20 +49,52 @@ pub struct Drift {
     pub repaired: bool,
 }
 
+/// What `--check` found: counts, and the first [`LISTED_FAILURES`] cases of
+/// drift (the rest counted and logged), as the other runs report failures.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct DriftReport {
     pub customers_seen: u64,
     /// Local links compared with Stripe.
     pub links_checked: u64,
-    pub drift: Vec<Drift>,
+    /// Cases of drift found, and of those, left as they were.
+    pub found: u64,
+    pub unrepaired: u64,
+    drift: Vec<Drift>,
+    drift_not_listed: u64,
     /// Why repair left the dead ids alone, when it did.
     pub repair_refused: Option<String>,
     pub interrupted: bool,
 }
 
 impl DriftReport {
-    pub fn unrepaired(&self) -> usize {
-        self.drift.iter().filter(|d| !d.repaired).count()
+    pub fn unrepaired(&self) -> u64 {
+        self.unrepaired
+    }
+
+    /// The listed cases, in the order they were found.
+    pub fn drift(&self) -> &[Drift] {
+        &self.drift
+    }
+
+    pub fn not_listed(&self) -> u64 {
+        self.drift_not_listed
+    }
+
+    fn record(&mut self, drift: Drift) {
+        self.found += 1;
+        self.unrepaired += u64::from(!drift.repaired);
+        if self.drift.len() < LISTED_FAILURES {
+            self.drift.push(drift);
+            return;
+        }
+        self.drift_not_listed += 1;
+        tracing::warn!(
+            user_id = drift.user_id,
+            stripe_id = %drift.stripe_id,
+            kind = ?drift.kind,
+            repaired = drift.repaired,
+            "drift (beyond the report's list)"
+        );
     }
 }
 
@@ -111,7 +144,7 @@ impl SyncService {
                         Some(_) => self.repair(drift).await?,
                         None => drift,
                     };
-                    report.drift.push(drift);
+                    report.record(drift);
                 }
             }
             if !has_more || after.is_none() {
@@ -131,9 +164,9 @@ impl SyncService {
                 }
                 if stop.load(Ordering::Relaxed) {
                     report.interrupted = true;
-                    report
-                        .drift
-                        .extend(dead.into_iter().map(|(drift, _)| drift));
+                    for (drift, _) in dead {
+                        report.record(drift);
+                    }
                     return Ok(report);
                 }
                 report.links_checked += 1;
@@ -158,7 +191,9 @@ impl SyncService {
             Some(repair) => self.repair_dead_ids(dead, repair, &mut report).await?,
             None => dead.into_iter().map(|(drift, _)| drift).collect(),
         };
-        report.drift.extend(dead);
+        for drift in dead {
+            report.record(drift);
+        }
         Ok(report)
     }
 

@@ -252,3 +252,35 @@ async fn refresh_reports_a_customer_missing_in_stripe_and_keeps_the_link() {
         "reported, not cleared"
     );
 }
+
+#[tokio::test]
+async fn a_check_lists_the_first_100_cases_of_drift_and_counts_the_rest() {
+    let app = spawn_app().await;
+    let ids = app.insert_users(110).await;
+    // Linked to customers Stripe never had: 110 dead ids.
+    let dead: Vec<String> = ids.iter().map(|id| format!("cus_nevermade{id}")).collect();
+    app.link_in_database(&ids, &dead).await;
+    let args = ["stripe:sync-customers", "--check", "--rate", "200"];
+
+    let output = app.run(&[&args[..], &["--json"]].concat()).await;
+
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let report = json_report(&output);
+    assert_eq!(report["found"], 110, "{report}");
+    assert_eq!(report["unrepaired"], 110);
+    assert_eq!(report["drift"].as_array().unwrap().len(), 100);
+    assert_eq!(report["drift_not_listed"], 10);
+    assert_eq!(report["drift"][0]["kind"], "dead_id");
+
+    let output = app.run(&args).await;
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        text.contains("110 links checked, 110 cases of drift"),
+        "{text}"
+    );
+    assert_eq!(text.matches("cus_nevermade").count(), 100, "{text}");
+    assert!(
+        text.contains("… and 10 more cases of drift, not listed here"),
+        "{text}"
+    );
+}
