@@ -39,7 +39,7 @@ impl Bucket {
             .chain_update([0u8])
             .chain_update(key.as_bytes())
             .finalize();
-        Bucket(digest.iter().map(|b| format!("{b:02x}")).collect())
+        Bucket(hex::encode(digest))
     }
 
     /// Sign-in attempts for one account: the email as typed, trimmed and lower-cased.

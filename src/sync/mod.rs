@@ -394,10 +394,7 @@ impl StoredCopy {
 pub fn payload_hash(params: &CustomerParams) -> String {
     use sha2::{Digest as _, Sha256};
     let json = serde_json::to_vec(params).expect("params serialize");
-    Sha256::digest(json)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hex::encode(Sha256::digest(json))
 }
 
 pub(crate) fn now() -> OffsetDateTime {

@@ -92,7 +92,7 @@ fn check_signature<'a>(
     for item in header.split(',') {
         match item.trim().split_once('=') {
             Some(("t", value)) => timestamp = value.parse::<i64>().ok(),
-            Some(("v1", value)) => candidates.extend(decode_hex(value)),
+            Some(("v1", value)) => candidates.extend(hex::decode(value).ok()),
             _ => {}
         }
     }
@@ -116,16 +116,6 @@ fn check_signature<'a>(
         return Err("signature timestamp is outside the 300 s tolerance");
     }
     Ok(())
-}
-
-fn decode_hex(text: &str) -> Option<Vec<u8>> {
-    if text.len() % 2 != 0 {
-        return None;
-    }
-    (0..text.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
-        .collect()
 }
 
 #[cfg(test)]
