@@ -138,11 +138,18 @@ pub async fn upgrade_legacy_cookie(
     mut request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
+    if upgrade.legacy.is_none() {
+        return next.run(request).await;
+    }
+    // HTTP/2 may split cookies over several headers: read them all, as one.
     let header = request
         .headers()
-        .get(axum::http::header::COOKIE)
-        .and_then(|value| value.to_str().ok());
-    if let Some(resigned) = header.and_then(|header| upgrade.resign(header)) {
+        .get_all(axum::http::header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .collect::<Vec<_>>()
+        .join("; ");
+    if let Some(resigned) = upgrade.resign(&header) {
         if let Ok(value) = axum::http::HeaderValue::from_str(&resigned) {
             request
                 .headers_mut()
