@@ -393,6 +393,7 @@ async fn insert_synced_users(db: &Db, customers: impl Iterator<Item = String>) {
                 let params = CustomerParams {
                     name: format!("User {n}"),
                     email: format!("user{n}@example.com"),
+                    fields: Default::default(),
                 };
                 $query(
                     "INSERT INTO users (name, email, password, stripe_id, stripe_synced_hash, \

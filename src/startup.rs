@@ -25,6 +25,9 @@ pub enum StartupError {
     Migrate(#[from] crate::db::adopt::AdoptError),
     #[error("could not set up the Stripe client: {0}")]
     Stripe(#[from] crate::stripe::BadSecret),
+    /// `STRIPE_CUSTOMER_FIELDS` names a column the database cannot serve.
+    #[error("{0}")]
+    FieldMap(String),
 }
 
 pub struct App {
@@ -44,6 +47,8 @@ impl App {
         retry: RetryPolicy,
     ) -> Result<Self, StartupError> {
         let db = Db::connect_with(&config.database_url, config.db_max_connections).await?;
+        // Before any migration: a refused map changes nothing.
+        check_field_columns(&db, &config).await?;
         db.migrate().await?;
         let stripe = match &config.stripe {
             Some(stripe) => Some(StripeGateway::new(stripe, retry)?),
@@ -58,7 +63,7 @@ impl App {
             db.clone(),
             Hasher::new(config.password_hash_concurrency, scheme),
         );
-        let sync = SyncService::new(db, stripe);
+        let sync = SyncService::new(db, stripe).with_fields(config.customer_fields.clone());
         sync.spawn_heartbeat();
         Ok(App {
             sync,
@@ -97,6 +102,20 @@ impl App {
         ));
         let timeouts = self.config.http_timeouts;
         web::server::serve(listener, self.router(), timeouts, shutdown_signal()).await
+    }
+}
+
+/// Refuses a field map naming a column `users` lacks or that holds no text.
+async fn check_field_columns(db: &Db, config: &Config) -> Result<(), StartupError> {
+    let columns: Vec<(String, &str)> = config
+        .customer_fields
+        .extra_columns()
+        .map(|m| (m.field.key(), m.column.as_str()))
+        .collect();
+    match crate::db::users::check_columns(db, &columns).await {
+        Ok(()) => Ok(()),
+        Err(crate::db::users::CheckError::Refused(message)) => Err(StartupError::FieldMap(message)),
+        Err(crate::db::users::CheckError::Database(err)) => Err(StartupError::Database(err)),
     }
 }
 

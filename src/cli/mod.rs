@@ -186,9 +186,13 @@ pub async fn run(command: Command, config: Config) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            tracing::error!(error = %err, "command failed");
+            let code = err.exit_code();
+            // A refused invocation (exit 2) did nothing: its one line is enough.
+            if code != ExitCode::from(2) {
+                tracing::error!(error = %err, "command failed");
+            }
             eprintln!("error: {err}");
-            err.exit_code()
+            code
         }
     }
 }
@@ -227,7 +231,9 @@ impl CliError {
 
     pub fn exit_code(&self) -> ExitCode {
         match self {
-            CliError::Usage(_) => ExitCode::from(2),
+            CliError::Usage(_) | CliError::Startup(crate::startup::StartupError::FieldMap(_)) => {
+                ExitCode::from(2)
+            }
             CliError::Interrupted { signal, .. } => {
                 ExitCode::from(u8::try_from(128 + signal).unwrap_or(1))
             }

@@ -13,6 +13,8 @@ use crate::startup::App;
 use crate::stripe::{RateLimiter, RatePlan, RetryPolicy};
 use crate::sync::bulk::{BulkOptions, BulkReport, Tally};
 use crate::sync::drift::Repair;
+use crate::sync::fields::Prefer;
+use crate::sync::report::Conflicts;
 use crate::sync::share::AccountShare;
 use crate::sync::{SyncError, SyncService};
 
@@ -26,7 +28,9 @@ pub struct Args {
     /// Create customers for users who have none
     #[arg(long)]
     pub create: bool,
-    /// Push local name and email of users who have a customer
+    /// Sync the fields of users who have a customer, three ways: push what changed
+    /// locally, take in what changed in Stripe (never into the login email), and
+    /// report fields changed on both sides as conflicts
     #[arg(long)]
     pub update: bool,
     /// Pull every linked user's customer into the local copy (card, trial end,
@@ -54,6 +58,10 @@ pub struct Args {
     /// Update users even when their data is unchanged since the last push
     #[arg(long)]
     pub force: bool,
+    /// Settle fields changed on both sides: push the local value (local) or take
+    /// Stripe's (stripe; a billing email stays Stripe's, never the login email)
+    #[arg(long, value_name = "SIDE", value_parser = parse_prefer)]
+    pub prefer: Option<Prefer>,
     /// Print the final report as one JSON object on stdout
     #[arg(long)]
     pub json: bool,
@@ -142,6 +150,7 @@ pub async fn run(mut config: Config, args: Args) -> Result<(), CliError> {
         user: args.user,
         dry_run: args.dry_run,
         force: args.force,
+        prefer: args.prefer,
         concurrency: concurrency as usize,
     };
     tracing::info!(?options, ?plan, "stripe:sync-customers starting");
@@ -181,6 +190,10 @@ pub async fn run(mut config: Config, args: Args) -> Result<(), CliError> {
         problems.push("interrupted before every user was seen".into());
     }
     Err(CliError::Reported(problems.join("; ")))
+}
+
+fn parse_prefer(value: &str) -> Result<Prefer, String> {
+    Prefer::parse(value).ok_or_else(|| "local or stripe".to_string())
 }
 
 fn parse_share(value: &str) -> Result<f64, String> {
@@ -248,6 +261,7 @@ fn print_report(report: &BulkReport, json: bool) {
         (update, report.updated),
         ("refreshed", report.refreshed),
         ("unchanged", report.unchanged),
+        ("pulled", report.pulled),
         ("skipped", report.skipped),
         ("held elsewhere", report.held),
         ("failed", report.failed),
@@ -271,4 +285,26 @@ fn print_report(report: &BulkReport, json: bool) {
         );
     }
     report::print_failures("users", &report.failures);
+    print_conflicts(&report.conflicts);
+}
+
+fn print_conflicts(conflicts: &Conflicts) {
+    if conflicts.count() == 0 {
+        return;
+    }
+    println!(
+        "{} users have fields changed both here and in Stripe; nothing was written either \
+         way (settle them on the settings page, or run again with --prefer local|stripe):",
+        conflicts.count()
+    );
+    for conflict in conflicts.listed() {
+        println!(
+            "  user {}: {}",
+            conflict.user_id,
+            conflict.fields.join(", ")
+        );
+    }
+    if conflicts.not_listed() > 0 {
+        println!("  ... and {} more users", conflicts.not_listed());
+    }
 }

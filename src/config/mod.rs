@@ -10,6 +10,7 @@ use ipnet::IpNet;
 use secrecy::{ExposeSecret, SecretBox, SecretString};
 
 use crate::db::DbKind;
+use crate::sync::fields::FieldMap;
 
 mod app_key;
 mod limits;
@@ -44,6 +45,10 @@ Settings (from the environment, or .env in the working directory; the environmen
                              https:// or to a loopback address [default: https://api.stripe.com]
   STRIPE_ENDPOINT_RATE       requests/s a bulk run plans per Stripe operation, for an account whose
                              limits Stripe raised [default: 20, 80% of Stripe's 25/s]
+  STRIPE_CUSTOMER_FIELDS     more customer fields to sync, as stripe_field=users_column pairs, comma-separated:
+                             phone, description, preferred_locales, address.line1|line2|city|state|
+                             postal_code|country, shipping.name, shipping.phone, shipping.address.*,
+                             metadata.KEY; name and email always sync [default: none]
   APP_URL                    public base URL; https:// makes cookies Secure and adds HSTS [default: http://127.0.0.1:3000]
   APP_KEY                    base64 of 32+ random bytes, with or without Laravel's base64: prefix (a
                              Laravel app's key serves both); every instance needs the same
@@ -101,6 +106,9 @@ pub enum ConfigError {
         path: String,
         source: std::io::Error,
     },
+    /// Names the field or column at fault.
+    #[error("{0}")]
+    BadFieldMap(String),
     #[error("APP_URL must start with http:// or https://")]
     BadAppUrl,
     #[error(
@@ -147,6 +155,8 @@ pub struct Config {
     /// Requests/s a bulk run plans per Stripe operation, before sharing.
     pub stripe_endpoint_rate: u32,
     pub http_timeouts: HttpTimeouts,
+    /// The customer fields synced beyond name and email (`STRIPE_CUSTOMER_FIELDS`).
+    pub customer_fields: FieldMap,
 }
 
 impl StripeConfig {
@@ -244,6 +254,10 @@ impl Config {
             DEFAULT_STRIPE_ENDPOINT_RATE,
             ConfigError::BadEndpointRate,
         )?;
+        let customer_fields = match var("STRIPE_CUSTOMER_FIELDS") {
+            Some(spec) => FieldMap::parse(&spec).map_err(ConfigError::BadFieldMap)?,
+            None => FieldMap::default(),
+        };
         let seconds = |name: &str, default: Duration| {
             whole_number(
                 var(name),
@@ -263,6 +277,7 @@ impl Config {
             database_url,
             stripe_endpoint_rate,
             http_timeouts,
+            customer_fields,
             log_max_files,
             log_format,
             events_retention_days,

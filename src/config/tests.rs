@@ -51,6 +51,7 @@ fn config_with_key(app_key: SecretBox<Vec<u8>>) -> Config {
         db_max_connections: 1,
         stripe_endpoint_rate: DEFAULT_STRIPE_ENDPOINT_RATE,
         http_timeouts: HttpTimeouts::default(),
+        customer_fields: Default::default(),
     }
 }
 

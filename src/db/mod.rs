@@ -13,6 +13,7 @@ pub mod payments;
 pub mod rate_limits;
 pub mod runs;
 mod session_store;
+pub mod subscriptions;
 pub mod users;
 
 use std::path::Path;

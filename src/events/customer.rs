@@ -2,7 +2,7 @@
 //! attached or detached, applied from their payloads under the ordering guard.
 
 use super::{EventError, EventOutcome, Events, StripeEvent};
-use crate::db::{events, users};
+use crate::db::{events, subscriptions, users};
 use crate::sync::snapshot::{Card, CustomerSnapshot, Snapshot};
 use crate::sync::{StoredCopy, now};
 
@@ -14,7 +14,7 @@ enum Plan {
     /// The payload is what is stored already (an echo of our own push, say).
     Unchanged,
     /// The payload says everything: store it, no call.
-    Store(CustomerSnapshot),
+    Store(Box<CustomerSnapshot>),
     /// The payload cannot say it all (a new default payment method, a lean
     /// payload, another event of the same second): retrieve the customer.
     Pull,
@@ -32,7 +32,8 @@ impl Events {
             return self.record_only(event).await;
         };
         let plan = if event.type_ == "customer.updated" {
-            plan_customer_updated(event, &user)
+            let needs_fields = self.customers.field_map().extra_columns().next().is_some();
+            plan_customer_updated(event, &user, needs_fields)
         } else {
             plan_payment_method(event, &user)
         };
@@ -55,12 +56,13 @@ impl Events {
                 EventOutcome::Unchanged
             }
             Plan::Store(snapshot) => {
-                let copy = StoredCopy::new(snapshot);
+                let copy = StoredCopy::new(*snapshot);
                 let state = copy.state();
                 let created = guarded.then_some(event.created);
                 let stored =
                     users::store_customer_state(&mut tx, user.id, customer, state, created).await?;
                 if stored {
+                    self.customers.settle_in(&mut tx, user.id, customer).await?;
                     EventOutcome::Applied
                 } else {
                     EventOutcome::Superseded
@@ -87,16 +89,22 @@ impl Events {
         event: &StripeEvent,
         customer: &str,
     ) -> Result<EventOutcome, EventError> {
+        let cashier = subscriptions::cashier_table(self.db()).await?;
         let mut tx = self.db().begin().await?;
         if !events::record(&mut tx, &event.id, &event.type_, event.created, now()).await? {
             return Ok(EventOutcome::Duplicate);
         }
         let unlinked = users::forget_deleted_customer(&mut tx, customer, now()).await?;
+        let mut canceled = 0;
+        if let (Some(user_id), Some(table)) = (unlinked, cashier) {
+            canceled = subscriptions::cancel_for_user_in(&mut tx, table, user_id, now()).await?;
+        }
         tx.commit().await?;
         if let Some(user_id) = unlinked {
             tracing::info!(
                 user_id,
                 stripe_id = customer,
+                canceled_subscriptions = canceled,
                 "customer deleted in Stripe: unlinked"
             );
             return Ok(EventOutcome::Applied);
@@ -108,12 +116,14 @@ impl Events {
 /// The stored snapshot, when it describes a customer Stripe has.
 fn stored_customer(user: &users::User) -> Option<CustomerSnapshot> {
     match Snapshot::from_json(user.stripe_snapshot.as_deref()?)? {
-        Snapshot::Present(customer) => Some(customer),
+        Snapshot::Present(customer) => Some(*customer),
         Snapshot::Missing => None,
     }
 }
 
-fn plan_customer_updated(event: &StripeEvent, user: &users::User) -> Plan {
+/// `needs_fields`: the map syncs fields beyond name and email, so a payload that
+/// does not say them all is pulled.
+fn plan_customer_updated(event: &StripeEvent, user: &users::User, needs_fields: bool) -> Plan {
     if user
         .stripe_event_created
         .is_some_and(|newest| event.created < newest)
@@ -124,6 +134,21 @@ fn plan_customer_updated(event: &StripeEvent, user: &users::User) -> Plan {
         return Plan::Pull;
     };
     let stored = stored_customer(user);
+    if fresh.fields.is_none() {
+        if needs_fields {
+            return Plan::Pull;
+        }
+        // Only name and email are synced, and the payload says those.
+        fresh.fields = stored.as_ref().and_then(|stored| stored.fields.clone());
+        if let Some(fields) = &mut fresh.fields {
+            for (key, value) in [("name", &fresh.name), ("email", &fresh.email)] {
+                match value {
+                    Some(value) if !value.is_empty() => fields.insert(key.into(), value.clone()),
+                    _ => fields.remove(key),
+                };
+            }
+        }
+    }
     match &fresh.default_payment_method {
         None => fresh.card = None,
         Some(method) => match &stored {
@@ -141,7 +166,7 @@ fn plan_customer_updated(event: &StripeEvent, user: &users::User) -> Plan {
     if user.stripe_event_created == Some(event.created) {
         return Plan::Pull;
     }
-    Plan::Store(fresh)
+    Plan::Store(Box::new(fresh))
 }
 
 /// A payment method attached to or detached from the customer matters only when
@@ -176,6 +201,6 @@ fn plan_payment_method(event: &StripeEvent, user: &users::User) -> Plan {
     if fresh == stored {
         Plan::Unchanged
     } else {
-        Plan::Store(fresh)
+        Plan::Store(Box::new(fresh))
     }
 }

@@ -1,15 +1,15 @@
 //! Customers: create, retrieve, update, delete, find by `metadata.user_id`, list.
 
-use std::collections::HashMap;
-
 use stripe_client_core::IdempotencyKey;
 use stripe_core::customer::{
-    CreateCustomer, DeleteCustomer, ListCustomer, RetrieveCustomer, RetrieveCustomerReturned,
-    UpdateCustomer,
+    DeleteCustomer, ListCustomer, RetrieveCustomer, RetrieveCustomerReturned,
 };
 use stripe_shared::{Customer, CustomerId};
 
+use super::customer_form::{CustomerForm, WriteCustomer};
 use super::{CustomerLookup, CustomerParams, FailureKind, Missing, StripeFailure, StripeGateway};
+use crate::sync::fields::Values;
+use crate::sync::fields::map::USER_ID_KEY;
 
 /// Expanded on every customer we read so the default card's brand and last four
 /// come back in the same call.
@@ -31,11 +31,12 @@ impl StripeGateway {
             detail: e.to_string(),
             retryable: false,
         })?;
-        let request = CreateCustomer::new()
-            .name(params.name.as_str())
-            .email(params.email.as_str())
-            .metadata(user_metadata(user_id))
-            .expand([DEFAULT_PM.to_string()]);
+        let form = CustomerForm::new(&params.values(), &Values::new(), DEFAULT_PM)
+            .with_metadata(USER_ID_KEY, user_id.to_string());
+        let request = WriteCustomer {
+            path: "/customers".into(),
+            form,
+        };
         self.send("create customer", Some(key), &request).await
     }
 
@@ -64,15 +65,18 @@ impl StripeGateway {
         }
     }
 
+    /// Sends `changes` (field key → value; empty clears it), completing an
+    /// address or shipping group from `current`, what Stripe holds.
     pub async fn update_customer(
         &self,
         id: &str,
-        params: &CustomerParams,
+        changes: &Values,
+        current: &Values,
     ) -> Result<Customer, StripeFailure> {
-        let request = UpdateCustomer::new(CustomerId::from(id))
-            .name(params.name.as_str())
-            .email(params.email.as_str())
-            .expand([DEFAULT_PM.to_string()]);
+        let request = WriteCustomer {
+            path: format!("/customers/{id}"),
+            form: CustomerForm::new(changes, current, DEFAULT_PM),
+        };
         self.send(
             "update customer",
             Some(IdempotencyKey::new_uuid_v4()),
@@ -128,8 +132,4 @@ impl StripeGateway {
         let list = self.send("list customers", None, &request).await?;
         Ok((list.data, list.has_more))
     }
-}
-
-fn user_metadata(user_id: i64) -> HashMap<String, String> {
-    HashMap::from([("user_id".to_string(), user_id.to_string())])
 }

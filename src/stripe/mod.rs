@@ -10,6 +10,7 @@
 //! requests, one file per family of resources.
 
 mod checkout;
+mod customer_form;
 mod customers;
 mod error;
 mod events;

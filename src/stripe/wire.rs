@@ -1,14 +1,28 @@
 //! The shapes of what is sent to Stripe and read back, beyond async-stripe's own.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use stripe_shared::Customer;
 
-/// The fields we send for a customer; fixed with an idempotency key on create.
+/// The fields a create sends; fixed with its idempotency key. `fields` holds the
+/// mapped fields beyond name and email that have a value (absent from params
+/// fixed before they were synced).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct CustomerParams {
     pub name: String,
     pub email: String,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub fields: BTreeMap<String, String>,
+}
+
+impl CustomerParams {
+    /// Every field sent, name and email included, by key.
+    pub fn values(&self) -> BTreeMap<String, String> {
+        let mut values = self.fields.clone();
+        values.insert("name".into(), self.name.clone());
+        values.insert("email".into(), self.email.clone());
+        values
+    }
 }
 
 /// What a Checkout Session is made of.

@@ -30,9 +30,11 @@ mod lane;
 use lane::{Handled, Lane, LaneEnd, Share};
 
 use super::bulk_refresh::Reads;
-use super::report::{Count, Failures};
+use super::fields::Prefer;
+use super::fields::merge::Settle;
+use super::report::{Conflicts, Count, Failures};
 use super::{CreateOutcome, LEASE, Push, SyncError, SyncService, UpdateOutcome};
-use crate::db::users::SyncRow;
+use crate::db::users::{self, FieldRow};
 
 const PAGE_SIZE: i64 = 500;
 /// How long a run waits for users held elsewhere: past a killed holder's lease.
@@ -48,7 +50,18 @@ pub struct BulkOptions {
     pub user: Option<i64>,
     pub dry_run: bool,
     pub force: bool,
+    /// Which side wins a field changed on both sides; `None`: report it.
+    pub prefer: Option<Prefer>,
     pub concurrency: usize,
+}
+
+impl BulkOptions {
+    fn settle(&self) -> Settle<'static> {
+        match self.prefer {
+            Some(side) => Settle::All(side),
+            None => Settle::Report,
+        }
+    }
 }
 
 /// Live counts, read by the progress display while the run goes on.
@@ -60,6 +73,9 @@ pub struct Tally {
     pub updated: Count,
     pub refreshed: Count,
     pub unchanged: Count,
+    /// Users whose local columns took fields changed in Stripe (counted beside
+    /// their outcome, not as one).
+    pub pulled: Count,
     pub skipped: Count,
     pub held: Count,
     pub failed: Count,
@@ -87,6 +103,8 @@ pub struct BulkReport {
     /// Customers pulled into the local copy (`--refresh`).
     pub refreshed: u64,
     pub unchanged: u64,
+    /// Users whose local columns took fields changed in Stripe.
+    pub pulled: u64,
     /// Not acted on: outside the chosen actions, or done by another run meanwhile.
     pub skipped: u64,
     /// Still held by another living run when this one gave up waiting.
@@ -96,6 +114,9 @@ pub struct BulkReport {
     pub retried: u64,
     #[serde(flatten)]
     pub failures: Failures,
+    /// Users with fields changed on both sides, left alone (see `--prefer`).
+    #[serde(flatten)]
+    pub conflicts: Conflicts,
     /// How `--refresh` read the customers: list pages, or list pages then
     /// retrieves (when few of the account's customers are this app's).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -132,8 +153,8 @@ impl Action {
 enum Done {
     Created,
     Relinked,
-    Updated,
-    Unchanged,
+    /// What the update did: it may have pushed nothing.
+    Updated(UpdateOutcome),
     Refreshed,
 }
 
@@ -152,16 +173,18 @@ impl SyncService {
         }
         let started = Instant::now();
         let failures: Arc<Mutex<Failures>> = Arc::default();
+        let conflicts: Arc<Mutex<Conflicts>> = Arc::default();
         let handled: Handled = Arc::default();
         let lane = |share: Share| {
             let (service, options) = (self.clone(), options.clone());
+            let reports = (failures.clone(), conflicts.clone());
             Lane::new(
                 service,
                 options,
                 share,
                 handled.clone(),
                 tally.clone(),
-                failures.clone(),
+                reports,
             )
         };
 
@@ -188,6 +211,7 @@ impl SyncService {
         };
 
         let failures = std::mem::take(&mut *failures.lock().expect("failures lock"));
+        let conflicts = std::mem::take(&mut *conflicts.lock().expect("conflicts lock"));
         Ok(BulkReport {
             dry_run: options.dry_run,
             interrupted: ends.iter().any(|end| end.interrupted),
@@ -197,40 +221,46 @@ impl SyncService {
             updated: tally.updated.get(),
             refreshed: tally.refreshed.get(),
             unchanged: tally.unchanged.get(),
+            pulled: tally.pulled.get(),
             skipped: tally.skipped.get(),
             held: tally.held.get(),
             failed: tally.failed.get(),
             retried: ends.iter().map(|end| end.retried).sum(),
             failures,
+            conflicts,
             reads,
             list_pages,
             elapsed_seconds: started.elapsed().as_secs_f64(),
         })
     }
 
-    async fn sync_row(&self, id: i64) -> Result<SyncRow, SyncError> {
-        let user = self.user(id).await?;
-        Ok(SyncRow {
-            id: user.id,
-            name: user.name,
-            email: user.email,
-            stripe_id: user.stripe_id,
-            stripe_synced_hash: user.stripe_synced_hash,
-        })
+    async fn sync_row(&self, id: i64) -> Result<FieldRow, SyncError> {
+        users::field_row(self.db(), id, &self.columns())
+            .await?
+            .ok_or(SyncError::UserNotFound(id))
     }
 
-    async fn run(&self, user_id: i64, action: Action, force: bool) -> Result<Done, SyncError> {
+    async fn run(
+        &self,
+        user_id: i64,
+        action: Action,
+        options: &BulkOptions,
+    ) -> Result<Done, SyncError> {
         match action {
             Action::Create => match self.create_customer(user_id).await? {
                 CreateOutcome::Created { .. } => Ok(Done::Created),
                 CreateOutcome::Relinked { .. } => Ok(Done::Relinked),
             },
             Action::Update => {
-                let push = if force { Push::Always } else { Push::IfChanged };
-                match self.update_customer(user_id, push).await? {
-                    UpdateOutcome::Updated => Ok(Done::Updated),
-                    UpdateOutcome::Unchanged => Ok(Done::Unchanged),
-                }
+                let push = if options.force {
+                    Push::Always
+                } else {
+                    Push::IfChanged
+                };
+                let outcome = self
+                    .update_settling(user_id, push, options.settle())
+                    .await?;
+                Ok(Done::Updated(outcome))
             }
             Action::Refresh => {
                 self.refresh_customer(user_id).await?;

@@ -139,6 +139,9 @@ impl SyncService {
             let state = copy.state();
             let done =
                 users::store_customer_state(&mut tx, user.id, stripe_id, state, None).await?;
+            if done {
+                self.settle_in(&mut tx, user.id, stripe_id).await?;
+            }
             stored.push((user.id, done));
         }
         tx.commit().await?;

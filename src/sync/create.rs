@@ -11,9 +11,18 @@
 
 use uuid::Uuid;
 
-use super::{StoredCopy, SyncError, SyncService, log_outcome, now, payload_hash};
+use super::fields::{StripeField, Values, values::local_value};
+use super::settle::name_email_hash;
+use super::{StoredCopy, SyncError, SyncService, log_outcome, now};
 use crate::db::users;
 use crate::stripe::{CustomerLookup, CustomerParams, StripeCustomer};
+
+/// What a create sent, as the row records it once linked.
+struct Pushed {
+    hash: String,
+    /// JSON: every mapped field's value as sent (empty if not sent).
+    base: String,
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CreateOutcome {
@@ -79,6 +88,7 @@ impl SyncService {
         let fresh_params = CustomerParams {
             name: user.name,
             email: user.email,
+            fields: self.local_fields(user_id).await?,
         };
         let fresh_params_json = serde_json::to_string(&fresh_params).expect("params serialize");
         let (holder, now_ms, expires_ms) = self.lease_from(now());
@@ -127,7 +137,10 @@ impl SyncService {
 
         match created {
             Ok((customer, relinked)) => {
-                let pushed = payload_hash(&params);
+                let pushed = Pushed {
+                    hash: name_email_hash(&params.name, &params.email),
+                    base: self.base_of(&params),
+                };
                 self.link(user_id, &key, &customer, &pushed, relinked).await
             }
             Err((failure, proven_absent)) => {
@@ -137,18 +150,51 @@ impl SyncService {
         }
     }
 
+    /// The user's mapped fields beyond name and email that have a value.
+    async fn local_fields(&self, user_id: i64) -> Result<Values, SyncError> {
+        let row = users::field_row(self.db(), user_id, &self.columns())
+            .await?
+            .ok_or(SyncError::UserNotFound(user_id))?;
+        Ok(self
+            .field_map()
+            .mappings()
+            .iter()
+            .zip(&row.local)
+            .filter(|(m, _)| !matches!(m.field, StripeField::Name | StripeField::Email))
+            .map(|(m, raw)| (m.field.key(), local_value(&m.field, raw.as_deref())))
+            .filter(|(_, value)| !value.is_empty())
+            .collect())
+    }
+
+    /// The base a create leaves: each mapped field as sent, empty where not sent.
+    fn base_of(&self, params: &CustomerParams) -> String {
+        let sent = params.values();
+        let base: Values = self
+            .field_map()
+            .mappings()
+            .iter()
+            .map(|m| {
+                let key = m.field.key();
+                let value = sent.get(&key).cloned().unwrap_or_default();
+                (key, value)
+            })
+            .collect();
+        serde_json::to_string(&base).expect("a base serializes")
+    }
+
     async fn link(
         &self,
         user_id: i64,
         key: &str,
         customer: &StripeCustomer,
-        pushed_hash: &str,
+        pushed: &Pushed,
         relinked: bool,
     ) -> Result<CreateOutcome, SyncError> {
         let copy = StoredCopy::of(customer);
         let state = copy.state();
         let stripe_id = customer.id.as_str().to_string();
-        if !users::link_customer(self.db(), user_id, key, &stripe_id, state, pushed_hash).await? {
+        let (hash, base) = (&pushed.hash, &pushed.base);
+        if !users::link_customer(self.db(), user_id, key, &stripe_id, state, hash, base).await? {
             // Our claim lapsed and another attempt linked the user meanwhile.
             let linked = self.user(user_id).await?.stripe_id.unwrap_or_default();
             return Err(SyncError::AlreadyHasCustomer { stripe_id: linked });

@@ -20,6 +20,8 @@ pub enum SyncError {
     CustomerMissingInStripe { stripe_id: String },
     #[error("customer {stripe_id} still exists in Stripe")]
     CustomerStillExists { stripe_id: String },
+    #[error("{0} is not a synced field")]
+    UnknownField(String),
     #[error(transparent)]
     Stripe(#[from] StripeFailure),
     #[error("database error: {0}")]
@@ -56,6 +58,9 @@ impl SyncError {
             }
             SyncError::CustomerStillExists { .. } => {
                 "Your Stripe customer still exists, so there is nothing to re-create.".into()
+            }
+            SyncError::UnknownField(_) => {
+                "That field is not synced with Stripe; nothing was changed.".into()
             }
             SyncError::Stripe(failure) => stripe_failure_message(failure),
             SyncError::Database(_) => INTERNAL_MESSAGE.into(),

@@ -9,7 +9,9 @@ pub mod bulk_refresh;
 mod create;
 pub mod drift;
 pub mod error;
+pub mod fields;
 pub mod report;
+mod settle;
 pub mod share;
 pub mod snapshot;
 pub mod view;
@@ -23,6 +25,8 @@ use crate::db::{self, Db, users, users::CustomerState};
 use crate::stripe::{
     CustomerLookup, CustomerParams, RateLimiter, RetryPolicy, StripeCustomer, StripeGateway,
 };
+use fields::merge::{Settle, Verdict};
+use fields::{FieldMap, Prefer};
 
 pub use create::CreateOutcome;
 pub use error::SyncError;
@@ -34,6 +38,8 @@ pub struct SyncService {
     stripe: Option<StripeGateway>,
     /// Names this process's claims on user rows; its heartbeat renews them.
     holder: Arc<str>,
+    /// The customer fields synced (`STRIPE_CUSTOMER_FIELDS`).
+    fields: Arc<FieldMap>,
 }
 
 /// How long a claim on a user row lasts unless its holder renews it. A living
@@ -49,11 +55,35 @@ pub enum Push {
     IfChanged,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum UpdateOutcome {
-    Updated,
-    /// Name and email are what was last pushed; Stripe was not called.
-    Unchanged,
+/// What an update did, field by field (by key, `address.city`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UpdateOutcome {
+    /// Sent to Stripe; empty when Stripe was not called.
+    pub pushed: Vec<String>,
+    /// Changed in Stripe, and taken into the local columns.
+    pub pulled: Vec<String>,
+    /// Changed on both sides since they last agreed: left alone.
+    pub conflicts: Vec<String>,
+    /// Changed in Stripe and kept there, never written locally (the billing email).
+    pub changed_in_stripe: Vec<String>,
+}
+
+impl UpdateOutcome {
+    fn of(plan: &fields::merge::Plan) -> Self {
+        let keys = |verdict| {
+            plan.fields
+                .iter()
+                .filter(|f| f.verdict == verdict)
+                .map(|f| f.field.key())
+                .collect()
+        };
+        UpdateOutcome {
+            pushed: keys(Verdict::Push),
+            pulled: keys(Verdict::Pull),
+            conflicts: keys(Verdict::Conflict),
+            changed_in_stripe: keys(Verdict::ChangedInStripe),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,7 +99,14 @@ impl SyncService {
             db,
             stripe,
             holder: uuid::Uuid::new_v4().simple().to_string().into(),
+            fields: Arc::default(),
         }
+    }
+
+    /// The same service syncing the fields of `map` besides name and email.
+    pub fn with_fields(mut self, map: FieldMap) -> Self {
+        self.fields = Arc::new(map);
+        self
     }
 
     /// Renews this process's claims every [`HEARTBEAT`] until the task is aborted
@@ -104,6 +141,7 @@ impl SyncService {
                 .as_ref()
                 .map(|gateway| gateway.with_rate_limiter(limiter).with_retry_policy(retry)),
             holder: self.holder.clone(),
+            fields: self.fields.clone(),
         }
     }
 
@@ -139,19 +177,51 @@ impl SyncService {
         self.stripe.is_some()
     }
 
-    /// Pushes the local name and email to the linked customer. With
-    /// `Push::IfChanged` nothing is sent when they are what was last pushed.
+    /// Syncs the user's fields with the linked customer, three ways: pushes only
+    /// the fields changed locally, takes in the ones changed in Stripe, and
+    /// leaves the ones changed on both sides as conflicts. With `Push::Always`
+    /// every field Stripe did not change is sent.
     pub async fn update_customer(
         &self,
         user_id: i64,
         push: Push,
     ) -> Result<UpdateOutcome, SyncError> {
-        let result = self.update_once(user_id, push).await;
+        self.update_settling(user_id, push, Settle::Report).await
+    }
+
+    /// As [`Self::update_customer`], settling conflicts as `settle` says.
+    pub async fn update_settling(
+        &self,
+        user_id: i64,
+        push: Push,
+        settle: Settle<'_>,
+    ) -> Result<UpdateOutcome, SyncError> {
+        let result = self.update_once(user_id, push, settle).await;
         log_outcome(user_id, "update customer", &result);
         result
     }
 
-    async fn update_once(&self, user_id: i64, push: Push) -> Result<UpdateOutcome, SyncError> {
+    /// Settles one field's conflict: "Keep mine" pushes the local value, "Keep
+    /// Stripe's" takes Stripe's (for the billing email: leaves it Stripe's).
+    pub async fn keep_side(
+        &self,
+        user_id: i64,
+        field: &str,
+        side: Prefer,
+    ) -> Result<UpdateOutcome, SyncError> {
+        if self.fields.find(field).is_none() {
+            return Err(SyncError::UnknownField(field.to_string()));
+        }
+        self.update_settling(user_id, Push::IfChanged, Settle::Field(field, side))
+            .await
+    }
+
+    async fn update_once(
+        &self,
+        user_id: i64,
+        push: Push,
+        settle: Settle<'_>,
+    ) -> Result<UpdateOutcome, SyncError> {
         let stripe = self.stripe()?;
         let (holder, now_ms, expires_ms) = self.lease_from(now());
         let lease = users::Lease {
@@ -159,28 +229,51 @@ impl SyncService {
             now_ms,
             expires_ms,
         };
-        let claim = users::claim_update(&self.db, user_id, lease).await?;
-        let Some(claim) = claim else {
+        let claim = users::claim_update(&self.db, user_id, lease, &self.columns()).await?;
+        let Some(row) = claim else {
             return Err(match self.user(user_id).await?.stripe_id {
                 None => SyncError::NoCustomer,
                 Some(_) => SyncError::Busy,
             });
         };
-        let params = CustomerParams {
-            name: claim.name,
-            email: claim.email,
-        };
-        let hash = payload_hash(&params);
-        if push == Push::IfChanged && claim.stripe_synced_hash.as_deref() == Some(hash.as_str()) {
+        let stripe_id = row.stripe_id.clone().unwrap_or_default();
+        let plan = self.plan_row(&row, settle, push == Push::Always);
+        let mut outcome = UpdateOutcome::of(&plan);
+        if !plan.pushes_anything() {
+            let stored = async {
+                if plan.is_quiet() {
+                    return Ok(Vec::new());
+                }
+                let mut tx = self.db.begin().await?;
+                let pulled = self.store_plan_in(&mut tx, &row, &stripe_id, &plan).await?;
+                tx.commit().await?;
+                Ok::<_, SyncError>(pulled)
+            }
+            .await;
             users::release_lease(&self.db, user_id, &holder).await?;
-            return Ok(UpdateOutcome::Unchanged);
+            outcome.pulled = stored?;
+            return Ok(outcome);
         }
-        let stripe_id = claim.stripe_id;
-        match stripe.update_customer(&stripe_id, &params).await {
+        let changes: fields::Values = plan
+            .pushes()
+            .map(|f| (f.field.key(), f.local.clone()))
+            .collect();
+        let current = settle::Stored::of(&row).stripe_values();
+        match stripe.update_customer(&stripe_id, &changes, &current).await {
             Ok(customer) => {
                 let copy = StoredCopy::of(&customer);
-                users::store_pushed(&self.db, user_id, &stripe_id, copy.state(), &hash).await?;
-                Ok(UpdateOutcome::Updated)
+                let local = |index: usize| plan.fields.get(index).map(|f| f.local.as_str());
+                let hash = settle::name_email_hash(
+                    local(0).unwrap_or_default(),
+                    local(1).unwrap_or_default(),
+                );
+                let base = serde_json::to_string(&plan.base_after_push()).expect("serializes");
+                let mut tx = self.db.begin().await?;
+                users::store_pushed_in(&mut tx, user_id, &stripe_id, copy.state(), &hash, &base)
+                    .await?;
+                outcome.pulled = self.settle_in(&mut tx, user_id, &stripe_id).await?;
+                tx.commit().await?;
+                Ok(outcome)
             }
             Err(failure) => {
                 users::release_lease(&self.db, user_id, &holder).await?;
@@ -294,7 +387,10 @@ impl SyncService {
         customer: &StripeCustomer,
     ) -> Result<(), SyncError> {
         let copy = StoredCopy::of(customer);
-        users::store_customer_state(tx, user_id, customer.id.as_str(), copy.state(), None).await?;
+        let stripe_id = customer.id.as_str();
+        if users::store_customer_state(tx, user_id, stripe_id, copy.state(), None).await? {
+            self.settle_in(tx, user_id, stripe_id).await?;
+        }
         Ok(())
     }
 
@@ -372,7 +468,7 @@ impl StoredCopy {
         let card = snapshot.card.clone();
         StoredCopy {
             card,
-            json: Snapshot::Present(snapshot).to_json(),
+            json: Snapshot::Present(Box::new(snapshot)).to_json(),
         }
     }
 

@@ -138,6 +138,43 @@ impl Failures {
     }
 }
 
+/// Users whose fields changed on both sides, by field (never the values: they
+/// are the user's data): the first [`LISTED_FAILURES`] listed, the rest counted.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Conflicts {
+    conflicts: Vec<Conflict>,
+    conflicts_not_listed: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Conflict {
+    pub user_id: i64,
+    pub fields: Vec<String>,
+}
+
+impl Conflicts {
+    pub fn push(&mut self, conflict: Conflict) {
+        if self.conflicts.len() < LISTED_FAILURES {
+            self.conflicts.push(conflict);
+        } else {
+            self.conflicts_not_listed += 1;
+        }
+    }
+
+    pub fn listed(&self) -> &[Conflict] {
+        &self.conflicts
+    }
+
+    pub fn not_listed(&self) -> u64 {
+        self.conflicts_not_listed
+    }
+
+    /// Users with a conflict, listed or not.
+    pub fn count(&self) -> u64 {
+        self.conflicts.len() as u64 + self.conflicts_not_listed
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

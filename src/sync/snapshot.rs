@@ -5,11 +5,13 @@ use serde_json::Value;
 use stripe_shared::Customer;
 use stripe_types::Expandable;
 
+use super::fields::{self, Values};
+
 /// Stored as JSON in `users.stripe_snapshot`, with the time it was taken beside it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "state", rename_all = "snake_case")]
 pub enum Snapshot {
-    Present(CustomerSnapshot),
+    Present(Box<CustomerSnapshot>),
     /// Stripe said the linked customer is deleted or does not exist.
     Missing,
 }
@@ -28,6 +30,11 @@ pub struct CustomerSnapshot {
     pub card: Option<Card>,
     pub metadata_user_id: Option<String>,
     pub delinquent: Option<bool>,
+    /// Every syncable field the customer holds (`super::fields`), name and email
+    /// included; absent in snapshots taken before they were kept, and from a
+    /// payload that did not say them all.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fields: Option<Values>,
 }
 
 /// The default payment method as Cashier keeps it: `pm_type` and `pm_last_four`.
@@ -71,6 +78,7 @@ impl From<&Customer> for CustomerSnapshot {
                 .as_ref()
                 .and_then(|m| m.get("user_id").cloned()),
             delinquent: customer.delinquent,
+            fields: Some(fields::values::of_customer(customer)),
         }
     }
 }
@@ -128,6 +136,7 @@ impl CustomerSnapshot {
                 .as_ref()
                 .and_then(|m| m.get("user_id")?.as_str().map(str::to_string)),
             delinquent: payload.delinquent,
+            fields: fields::values::of_payload(object),
         })
     }
 }

@@ -46,7 +46,7 @@ impl CustomerView {
             (None, _) => CustomerStatus::NotLinked,
         };
         let customer = match snapshot {
-            Some(Snapshot::Present(customer)) => Some(customer),
+            Some(Snapshot::Present(customer)) => Some(*customer),
             _ => None,
         };
         CustomerView {

@@ -134,6 +134,7 @@ pub fn router(config: &Config, services: Services) -> Router {
     let stripe_actions = Router::new()
         .route("/settings/stripe/create", post(settings::create))
         .route("/settings/stripe/update", post(settings::update))
+        .route("/settings/stripe/keep", post(settings::keep))
         .route("/settings/stripe/refresh", post(settings::refresh))
         .route(
             "/settings/stripe/delete",

@@ -15,9 +15,11 @@ use super::page::{Layout, PageContext};
 use super::session::CurrentUser;
 use super::{AppState, WebError};
 use crate::accounts::User;
+use crate::sync::fields::merge::{Plan, Verdict};
+use crate::sync::fields::{FieldMap, Prefer};
 use crate::sync::snapshot::CustomerSnapshot;
 use crate::sync::view::{CustomerStatus as Status, CustomerView};
-use crate::sync::{CreateOutcome, DeleteOutcome, Push, SyncError, now};
+use crate::sync::{CreateOutcome, DeleteOutcome, Push, SyncError, UpdateOutcome, now};
 
 const PAGE: &str = "/settings/stripe";
 
@@ -48,10 +50,14 @@ impl StatusLook for Status {
 }
 
 pub struct Row {
-    pub label: &'static str,
+    pub label: String,
     pub local: String,
     pub stripe: String,
     pub differs: bool,
+    /// How the two sides stand ("changed here", "changed in Stripe", "conflict").
+    pub mark: &'static str,
+    /// The field's key when both sides changed: the row offers the two choices.
+    pub conflict: Option<String>,
 }
 
 #[derive(Template, WebTemplate)]
@@ -96,7 +102,9 @@ pub async fn show(
     let now = now();
     let view = CustomerView::of(&user, now);
     let status = view.status;
-    let rows = rows(&user, view.customer.as_ref());
+    let plan = state.sync.field_plan(user.id).await?;
+    let mut rows = plan.map(|plan| field_rows(&plan)).unwrap_or_default();
+    rows.extend(rows_beyond_fields(&user, view.customer.as_ref()));
     let snapshot_taken = view
         .read_at
         .map(|at| format!("{} ({})", format_time(at), ago(at, now)));
@@ -165,21 +173,34 @@ fn card_label(brand: Option<&str>, last_four: Option<&str>) -> Option<String> {
     })
 }
 
-/// Local and Stripe values side by side. Without a snapshot there is nothing to
-/// compare against, so nothing is marked as differing.
-fn rows(user: &User, customer: Option<&CustomerSnapshot>) -> Vec<Row> {
+/// Every synced field, local beside Stripe's, marked by the three-way merge.
+fn field_rows(plan: &Plan) -> Vec<Row> {
+    plan.fields
+        .iter()
+        .map(|field| {
+            let mark = match field.verdict {
+                Verdict::Agree => "",
+                Verdict::Push => "changed here",
+                Verdict::Pull | Verdict::ChangedInStripe => "changed in Stripe",
+                Verdict::Conflict => "conflict",
+            };
+            Row {
+                label: field.field.label(),
+                local: field.local.clone(),
+                stripe: field.stripe.clone().unwrap_or_default(),
+                differs: field.stripe.is_some() && field.stripe.as_deref() != Some(&field.local),
+                mark,
+                conflict: (field.verdict == Verdict::Conflict).then(|| field.field.key()),
+            }
+        })
+        .collect()
+}
+
+/// The customer's id and card, local beside Stripe's. Without a snapshot there is
+/// nothing to compare against, so nothing is marked as differing.
+fn rows_beyond_fields(user: &User, customer: Option<&CustomerSnapshot>) -> Vec<Row> {
     let card = customer.and_then(|c| c.card.as_ref());
     let pairs = [
-        (
-            "Name",
-            Some(user.name.as_str()),
-            customer.and_then(|c| c.name.as_deref()),
-        ),
-        (
-            "Email",
-            Some(user.email.as_str()),
-            customer.and_then(|c| c.email.as_deref()),
-        ),
         (
             "Customer ID",
             user.stripe_id.as_deref(),
@@ -198,11 +219,16 @@ fn rows(user: &User, customer: Option<&CustomerSnapshot>) -> Vec<Row> {
     ];
     pairs
         .into_iter()
-        .map(|(label, local, stripe)| Row {
-            label,
-            local: local.unwrap_or_default().to_string(),
-            stripe: stripe.unwrap_or_default().to_string(),
-            differs: customer.is_some() && local != stripe,
+        .map(|(label, local, stripe)| {
+            let differs = customer.is_some() && local != stripe;
+            Row {
+                label: label.into(),
+                local: local.unwrap_or_default().to_string(),
+                stripe: stripe.unwrap_or_default().to_string(),
+                differs,
+                mark: if differs { "differs" } else { "" },
+                conflict: None,
+            }
         })
         .collect()
 }
@@ -290,10 +316,72 @@ pub async fn update(
     messages: Messages,
     CsrfForm(NoFields {}): CsrfForm<NoFields>,
 ) -> Result<Redirect, WebError> {
-    let result = state.sync.update_customer(user.id, Push::Always).await;
-    Ok(act(messages, result, |_| {
-        "Your name and email were pushed to Stripe.".into()
+    let result = state.sync.update_customer(user.id, Push::IfChanged).await;
+    let map = state.sync.field_map().clone();
+    Ok(act(messages, result, |outcome| {
+        updated_message(&outcome, &map)
     }))
+}
+
+/// The two choices a conflicting field's row offers.
+#[derive(serde::Deserialize)]
+pub struct KeepForm {
+    field: String,
+    side: String,
+}
+
+/// "Keep mine" pushes the local value; "Keep Stripe's" takes Stripe's (a billing
+/// email stays Stripe's, never becoming the login email).
+pub async fn keep(
+    CurrentUser(user): CurrentUser,
+    State(state): State<AppState>,
+    messages: Messages,
+    CsrfForm(form): CsrfForm<KeepForm>,
+) -> Result<Redirect, WebError> {
+    let Some(side) = Prefer::parse(&form.side) else {
+        messages.warning("Choose “Keep mine” or “Keep Stripe's”; nothing was changed.");
+        return Ok(Redirect::to(PAGE));
+    };
+    let result = state.sync.keep_side(user.id, &form.field, side).await;
+    let map = state.sync.field_map().clone();
+    Ok(act(messages, result, |outcome| {
+        updated_message(&outcome, &map)
+    }))
+}
+
+/// What an update did, in the page's words.
+fn updated_message(outcome: &UpdateOutcome, map: &FieldMap) -> String {
+    let labels = |keys: &[String]| {
+        keys.iter()
+            .map(|key| match map.find(key) {
+                Some(mapping) => mapping.field.label().to_lowercase(),
+                None => key.clone(),
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let mut parts = Vec::new();
+    if outcome.pushed.is_empty() {
+        parts.push("Nothing changed here since the last sync; nothing was sent to Stripe.".into());
+    } else {
+        parts.push(format!("Sent to Stripe: {}.", labels(&outcome.pushed)));
+    }
+    if !outcome.pulled.is_empty() {
+        parts.push(format!("Taken from Stripe: {}.", labels(&outcome.pulled)));
+    }
+    if !outcome.changed_in_stripe.is_empty() {
+        parts.push(format!(
+            "Changed in Stripe and kept there: {}.",
+            labels(&outcome.changed_in_stripe)
+        ));
+    }
+    if !outcome.conflicts.is_empty() {
+        parts.push(format!(
+            "Changed both here and in Stripe, left as they are until you choose: {}.",
+            labels(&outcome.conflicts)
+        ));
+    }
+    parts.join(" ")
 }
 
 pub async fn refresh(

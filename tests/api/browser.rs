@@ -204,12 +204,10 @@ async fn register_login_profile_create_update_refresh_delete_in_a_browser() {
     chrome.press_button("Save profile").await;
     chrome.sees("Profile saved.", "profile-saved").await;
     chrome.follow_link("Stripe").await;
-    chrome.sees("differs", "differs").await;
+    chrome.sees("changed here", "changed-here").await;
 
-    chrome.press_button("Update (push local data)").await;
-    chrome
-        .sees("Your name and email were pushed to Stripe.", "updated")
-        .await;
+    chrome.press_button("Update (push what changed here)").await;
+    chrome.sees("Sent to Stripe: name.", "updated").await;
     assert_eq!(
         app.stripe.customer(&customer.id).unwrap().name.as_deref(),
         Some("Ann Renamed")

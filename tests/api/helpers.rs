@@ -200,6 +200,7 @@ fn test_config(database_url: &str, api_base: Option<String>, app_key: &[u8]) -> 
         db_max_connections: stripe_sync::db::DEFAULT_MAX_CONNECTIONS,
         stripe_endpoint_rate: stripe_sync::config::DEFAULT_STRIPE_ENDPOINT_RATE,
         http_timeouts: Default::default(),
+        customer_fields: Default::default(),
     }
 }
 

@@ -575,3 +575,73 @@ async fn an_adoption_cut_short_before_it_was_recorded_is_finished_by_the_next_mi
         column_names(&fresh, "users").await
     );
 }
+
+#[tokio::test]
+async fn a_customer_deleted_in_stripe_cancels_its_user_s_cashier_subscriptions() {
+    let url = laravel_database().await;
+    let app = spawn_app_customized(StripeSetup::Fake, |config| {
+        config.database_url = url.clone();
+        config.webhook_secret = Some("whsec_test_current".to_string().into());
+    })
+    .await;
+    run_sql(
+        &app.db,
+        "insert into subscriptions (user_id, type, stripe_id, stripe_status, stripe_price, quantity, trial_ends_at, created_at, updated_at) values \
+         (1, 'default', 'sub_laravel_taylor', 'active', 'price_monthly', 1, null, '2025-01-02 03:04:05', '2025-01-02 03:04:05')",
+    )
+    .await;
+    run_sql(
+        &app.db,
+        "update subscriptions set trial_ends_at = '2030-01-01 00:00:00' where stripe_id = 'sub_laravel1'",
+    )
+    .await;
+    let abigail = users::find_by_email(&app.db, "abigail@example.com")
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
+    let customer = app.sync.create_customer(abigail).await.unwrap();
+    let before = time::OffsetDateTime::now_utc().unix_timestamp();
+
+    let deleted = crate::webhooks::event(
+        "evt_deleted_abigail",
+        "customer.deleted",
+        crate::webhooks::now(),
+        serde_json::json!({"id": customer.stripe_id(), "object": "customer", "deleted": true}),
+    );
+    crate::webhooks::deliver(&app, &deleted).await;
+
+    let rows = text_rows(
+        &app.db,
+        "SELECT stripe_id, stripe_status, CAST(ends_at AS TEXT), CAST(trial_ends_at AS TEXT) \
+         FROM subscriptions ORDER BY user_id DESC",
+    )
+    .await;
+    assert_eq!(rows.len(), 2);
+    let (abigails, taylors) = (&rows[0], &rows[1]);
+    assert_eq!(abigails[0].as_deref(), Some("sub_laravel1"));
+    assert_eq!(
+        abigails[1].as_deref(),
+        Some("canceled"),
+        "as Cashier marks it"
+    );
+    assert_eq!(abigails[3], None, "the trial skipped, as Cashier does");
+    let ends_at = abigails[2].clone().expect("ends_at set");
+    let ends_at = time::PrimitiveDateTime::parse(
+        &ends_at[..19],
+        time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second]"),
+    )
+    .unwrap_or_else(|err| panic!("{ends_at}: {err}"))
+    .assume_utc()
+    .unix_timestamp();
+    assert!(
+        (before - 2..=before + 60).contains(&ends_at),
+        "ends now, in UTC: {ends_at} vs {before}"
+    );
+    assert_eq!(
+        taylors[1].as_deref(),
+        Some("active"),
+        "another user's subscription untouched"
+    );
+    assert_eq!(app.user(abigail).await.stripe_id, None, "unlinked");
+}

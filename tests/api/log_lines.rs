@@ -196,6 +196,12 @@ async fn act_as_a_user(app: &TestApp, browser: &Browser) -> i64 {
     browser.page("/settings/stripe?tab=details").await;
     assert!(browser.press("create").await.contains("created"));
     browser.press("refresh").await;
+    browser
+        .post_form(
+            "/settings/profile",
+            &[("name", "Ann Renamed"), ("email", "ann@example.com")],
+        )
+        .await;
     app.stripe.push_faults(1, Fault::Status(400));
     assert!(
         browser

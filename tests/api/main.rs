@@ -11,6 +11,7 @@ mod cli;
 mod conformance;
 mod customer_actions;
 mod customer_create;
+mod customer_fields;
 mod helpers;
 mod hostile_text;
 mod jobs;

@@ -34,7 +34,7 @@ async fn a_linked_customer_shows_side_by_side_with_the_time_it_was_pulled() {
     assert!(html.contains("just now"));
     assert!(!html.contains("class=\"differs\""));
     for button in [
-        "Update (push local data)",
+        "Update (push what changed here)",
         "Refresh (pull from Stripe)",
         "Delete customer",
     ] {
@@ -62,7 +62,7 @@ async fn a_local_change_not_yet_pushed_is_marked_as_differing() {
         1,
         "only the name differs"
     );
-    assert!(html.contains("<span class=\"badge\">differs</span>"));
+    assert!(html.contains("<span class=\"badge\">changed here</span>"));
 }
 
 #[tokio::test]

@@ -53,6 +53,9 @@ pub struct FakeCustomer {
     pub deleted: bool,
     /// The default payment method: its id, brand and last four.
     pub default_card: Option<(String, String, String)>,
+    /// `phone`, `description`, `preferred_locales`, `address` and `shipping`, as
+    /// Stripe's JSON has them (absent: null, or `[]` for the locales).
+    pub fields: BTreeMap<String, Value>,
 }
 
 enum Remembered {
@@ -132,6 +135,8 @@ struct State {
     /// Events made but not yet handed to a delivery task.
     undelivered: Vec<String>,
     webhook_endpoints: BTreeMap<String, Value>,
+    /// The form of every customer create and update, by path, oldest first.
+    customer_forms: Vec<(String, Vec<(String, String)>)>,
 }
 
 #[derive(Clone)]
@@ -374,6 +379,29 @@ impl FakeStripe {
 
     pub fn clear_default_card(&self, id: &str) {
         self.change_customer(id, |customer| customer.default_card = None);
+    }
+
+    /// Edits a customer as the billing portal or the dashboard would: the same
+    /// form fields an update takes (`phone`, `address[city]`, `email`, ...).
+    pub fn edit_customer(&self, id: &str, form: &[(&str, &str)]) {
+        let form: Vec<(String, String)> = form
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        self.change_customer(id, |customer| apply_form(customer, &form));
+    }
+
+    /// The forms of the customer writes sent to `path` (`/v1/customers/cus_..`),
+    /// oldest first, each as its field → value.
+    pub fn customer_forms(&self, path: &str) -> Vec<BTreeMap<String, String>> {
+        self.state
+            .lock()
+            .unwrap()
+            .customer_forms
+            .iter()
+            .filter(|(p, _)| p == path)
+            .map(|(_, form)| form.iter().cloned().collect())
+            .collect()
     }
 
     pub fn rename_customer(&self, id: &str, name: &str) {
@@ -658,12 +686,17 @@ impl FakeStripe {
         match (method, segments.as_slice()) {
             (&Method::POST, ["v1", "customers"]) => {
                 let metadata = bracketed(form, "metadata");
-                let customer = new_customer(
+                let mut customer = new_customer(
                     &mut state,
                     field(form, "name"),
                     field(form, "email"),
                     metadata,
                 );
+                apply_form(&mut customer, form);
+                state
+                    .customers
+                    .insert(customer.id.clone(), customer.clone());
+                state.customer_forms.push((path.to_string(), form.to_vec()));
                 state.emit("customer.created", customer_json(&customer, vec![]), None);
                 (StatusCode::OK, customer_json(&customer, expands(form)))
             }
@@ -824,16 +857,11 @@ impl FakeStripe {
                     _ if customer.deleted => no_such_customer(id, request_id),
                     Method::POST => {
                         let before = customer_json(customer, vec![]);
-                        if let Some(name) = field(form, "name") {
-                            customer.name = Some(name);
-                        }
-                        if let Some(email) = field(form, "email") {
-                            customer.email = Some(email);
-                        }
-                        customer.metadata.extend(bracketed(form, "metadata"));
+                        apply_form(customer, form);
                         let reply = customer_json(customer, expands(form));
                         let after = customer_json(customer, vec![]);
                         state.emit_updated(before, after);
+                        state.customer_forms.push((path.to_string(), form.to_vec()));
                         (StatusCode::OK, reply)
                     }
                     Method::DELETE => {
@@ -954,6 +982,7 @@ fn new_customer(
         created: 1_764_300_000 + state.next_id as i64,
         deleted: false,
         default_card: None,
+        fields: BTreeMap::new(),
     };
     state
         .customers
@@ -976,7 +1005,12 @@ fn customer_json(customer: &FakeCustomer, expand: Vec<String>) -> Value {
         "id": customer.id, "object": "customer", "created": customer.created,
         "livemode": false, "name": customer.name, "email": customer.email,
         "metadata": customer.metadata, "balance": 0, "delinquent": false,
-        "description": null, "phone": null, "currency": null,
+        "description": customer.fields.get("description").cloned().unwrap_or(Value::Null),
+        "phone": customer.fields.get("phone").cloned().unwrap_or(Value::Null),
+        "preferred_locales": customer.fields.get("preferred_locales").cloned().unwrap_or(json!([])),
+        "address": customer.fields.get("address").cloned().unwrap_or(Value::Null),
+        "shipping": customer.fields.get("shipping").cloned().unwrap_or(Value::Null),
+        "currency": null,
         "invoice_settings": {"custom_fields": null, "default_payment_method": default_pm,
                              "footer": null, "rendering_options": null},
     })
@@ -1077,6 +1111,67 @@ fn unknown_route(path: &str, request_id: &str) -> Reply {
         StatusCode::NOT_FOUND,
         error_body("invalid_request_error", None, &message, request_id),
     )
+}
+
+const ADDRESS_PARTS: [&str; 6] = ["line1", "line2", "city", "state", "postal_code", "country"];
+
+/// Applies a customer create's or update's form as Stripe does: an empty value
+/// clears a field, an address is replaced whole, metadata keys merge (an empty
+/// value removes one).
+fn apply_form(customer: &mut FakeCustomer, form: &[(String, String)]) {
+    let text = |value: String| match value.is_empty() {
+        true => Value::Null,
+        false => json!(value),
+    };
+    if let Some(name) = field(form, "name") {
+        customer.name = (!name.is_empty()).then_some(name);
+    }
+    if let Some(email) = field(form, "email") {
+        customer.email = (!email.is_empty()).then_some(email);
+    }
+    for key in ["phone", "description"] {
+        if let Some(value) = field(form, key) {
+            customer.fields.insert(key.into(), text(value));
+        }
+    }
+    let locales: Vec<String> = bracketed(form, "preferred_locales").into_values().collect();
+    if field(form, "preferred_locales").is_some() || !locales.is_empty() {
+        customer
+            .fields
+            .insert("preferred_locales".into(), json!(locales));
+    }
+    let address = |prefix: &str| {
+        let parts: serde_json::Map<String, Value> = ADDRESS_PARTS
+            .iter()
+            .map(|part| {
+                let value = field(form, &format!("{prefix}[{part}]")).unwrap_or_default();
+                (part.to_string(), text(value))
+            })
+            .collect();
+        Value::Object(parts)
+    };
+    if field(form, "address").is_some() {
+        customer.fields.insert("address".into(), Value::Null);
+    } else if form.iter().any(|(k, _)| k.starts_with("address[")) {
+        customer.fields.insert("address".into(), address("address"));
+    }
+    if field(form, "shipping").is_some() {
+        customer.fields.insert("shipping".into(), Value::Null);
+    } else if form.iter().any(|(k, _)| k.starts_with("shipping[")) {
+        let shipping = json!({
+            "name": text(field(form, "shipping[name]").unwrap_or_default()),
+            "phone": text(field(form, "shipping[phone]").unwrap_or_default()),
+            "address": address("shipping[address]"),
+            "carrier": null, "tracking_number": null,
+        });
+        customer.fields.insert("shipping".into(), shipping);
+    }
+    for (key, value) in bracketed(form, "metadata") {
+        match value.is_empty() {
+            true => customer.metadata.remove(&key),
+            false => customer.metadata.insert(key, value),
+        };
+    }
 }
 
 fn field(pairs: &[(String, String)], name: &str) -> Option<String> {

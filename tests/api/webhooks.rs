@@ -232,7 +232,10 @@ async fn a_new_default_card_is_pulled_once_and_later_changes_come_from_the_paylo
 
     let user = app.user(user_id).await;
     assert_eq!(snapshot_name(&user), "Ann In Dashboard");
-    assert_eq!(user.name, "Ann", "the local name stays the app's own");
+    assert_eq!(
+        user.name, "Ann In Dashboard",
+        "a name changed only in Stripe is taken into the local column"
+    );
     assert_eq!(user.pm_last_four.as_deref(), Some("4444"), "card kept");
     assert_eq!(app.stripe.total_calls(), calls, "no call for a rename");
 }

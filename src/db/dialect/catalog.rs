@@ -84,3 +84,44 @@ pub async fn columns(db: &Db, table: &str) -> Result<Vec<String>, sqlx::Error> {
         }
     }
 }
+
+/// The table's columns and their types as the catalog names them (lower case).
+pub async fn column_types(db: &Db, table: &str) -> Result<Vec<(String, String)>, sqlx::Error> {
+    match db {
+        Db::Sqlite(pool) => {
+            super::sqlite::query_as("SELECT name, lower(type) FROM pragma_table_info($1)")
+                .bind(table)
+                .fetch_all(pool)
+                .await
+        }
+        Db::Postgres(pool) => {
+            super::postgres::query_as(
+                "SELECT CAST(column_name AS TEXT), CAST(data_type AS TEXT) \
+                 FROM information_schema.columns \
+                 WHERE table_schema = current_schema() AND table_name = $1",
+            )
+            .bind(table)
+            .fetch_all(pool)
+            .await
+        }
+        Db::Mysql(pool) => {
+            q::query_as(
+                "SELECT CAST(column_name AS CHAR), CAST(LOWER(data_type) AS CHAR) \
+                 FROM information_schema.columns \
+                 WHERE table_schema = DATABASE() AND table_name = $1",
+            )
+            .bind(table)
+            .fetch_all(pool)
+            .await
+        }
+    }
+}
+
+/// Whether a column of that catalog type holds text.
+pub fn is_text_type(type_: &str) -> bool {
+    let type_ = type_.to_ascii_lowercase();
+    type_.is_empty()
+        || ["char", "text", "clob", "citext"]
+            .iter()
+            .any(|word| type_.contains(word))
+}

@@ -245,6 +245,28 @@ impl Dialect {
             false => column.to_string(),
         }
     }
+
+    /// A column named by configuration (letters, digits, underscores only), quoted
+    /// so a reserved word is still a column.
+    pub fn quoted(self, column: &str) -> String {
+        debug_assert!(
+            column
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_')
+        );
+        match self.mysql {
+            true => format!("`{column}`"),
+            false => format!("\"{column}\""),
+        }
+    }
+
+    /// A column of any type, read as text.
+    pub fn as_text(self, expression: &str) -> String {
+        match self.mysql {
+            true => format!("CAST({expression} AS CHAR)"),
+            false => format!("CAST({expression} AS TEXT)"),
+        }
+    }
 }
 
 /// `column`, one of Laravel's timestamps, read as a time with a zone: on
@@ -339,6 +361,15 @@ where
     }
     let update = update.with_suffix(&format!(" RETURNING {returning}"));
     on_tx!(tx, conn => update.bind_to(q::query_as(update.sql())).fetch_optional(conn).await)
+}
+
+/// Runs `statement` inside a transaction; returns the rows it took.
+pub async fn execute_in(tx: &mut Tx, statement: &Stmt<'_>) -> Result<u64, sqlx::Error> {
+    on_tx!(tx, conn => statement
+        .bind_to(q::query(statement.sql()))
+        .execute(conn)
+        .await
+        .map(|done| done.rows_affected()))
 }
 
 /// Runs `upsert` (made by [`upsert`]) and returns the row's `returning` columns:

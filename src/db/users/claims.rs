@@ -4,23 +4,15 @@
 use sqlx::FromRow;
 
 use super::CustomerState;
+use super::fields::{FieldRow, select};
 use crate::db::dialect::{self, stmt};
-use crate::db::{Db, on_pool};
+use crate::db::{Db, Tx, on_pool, on_tx};
 
 /// What a creation claim hands back: the attempt's key and the parameters fixed with it.
 #[derive(Debug, FromRow)]
 pub struct CreateClaim {
     pub stripe_create_key: String,
     pub stripe_create_params: String,
-}
-
-/// What an update claim hands back: the row as it is now, under the claim.
-#[derive(Debug, FromRow)]
-pub struct UpdateClaim {
-    pub name: String,
-    pub email: String,
-    pub stripe_id: String,
-    pub stripe_synced_hash: Option<String>,
 }
 
 /// Takes the row for one creation attempt. Keeps an earlier attempt's key and
@@ -79,11 +71,12 @@ pub async fn link_customer(
     stripe_id: &str,
     state: CustomerState<'_>,
     pushed_hash: &str,
+    base: &str,
 ) -> Result<bool, sqlx::Error> {
     const SQL: &str = "UPDATE users SET \
             stripe_id = $3, pm_type = $4, pm_last_four = $5, \
             stripe_snapshot = $6, stripe_snapshot_at = $7, \
-            stripe_synced_hash = $8, stripe_synced_at = $7, \
+            stripe_synced_hash = $8, stripe_synced_at = $7, stripe_base = $9, \
             stripe_create_key = NULL, stripe_create_params = NULL, \
             stripe_lease_holder = NULL, stripe_lease_expires = NULL \
         WHERE id = $1 AND stripe_id IS NULL AND stripe_create_key = $2";
@@ -96,43 +89,47 @@ pub async fn link_customer(
         .bind(state.snapshot)
         .bind(state.at)
         .bind(pushed_hash)
+        .bind(base)
         .execute(pool)
         .await
         .map(|r| r.rows_affected()))?;
     Ok(done == 1)
 }
 
-/// Takes the row of a linked user for one update, and reads it under the claim.
-/// Returns `None` when the user is not linked or another update holds the row.
+/// Takes the row of a linked user for one update, and reads its synced fields
+/// (`columns`, the map's) under the claim. Returns `None` when the user is not
+/// linked or another update holds the row.
 pub async fn claim_update(
     db: &Db,
     id: i64,
     lease: Lease<'_>,
-) -> Result<Option<UpdateClaim>, sqlx::Error> {
+    columns: &[&str],
+) -> Result<Option<FieldRow>, sqlx::Error> {
     const SQL: &str = "UPDATE users SET stripe_lease_holder = $2, stripe_lease_expires = $4 \
         WHERE id = $1 AND stripe_id IS NOT NULL \
           AND (stripe_lease_expires IS NULL OR stripe_lease_expires < $3)";
-    const READ: &str = "SELECT name, email, stripe_id, stripe_synced_hash FROM users WHERE id = $1";
+    let returning = select(db.dialect(), columns);
+    let read = format!("SELECT {returning} FROM users WHERE id = $1");
     let claim = stmt!(SQL, id, lease.holder, lease.now_ms, lease.expires_ms);
-    let returning = "name, email, stripe_id, stripe_synced_hash";
-    dialect::update_returning(db, claim, returning, stmt!(READ, id)).await
+    dialect::update_returning(db, claim, &returning, stmt!(read, id)).await
 }
 
-/// Records a push: what Stripe answered, the hash of what was sent, and the end
-/// of the update's claim.
-pub async fn store_pushed(
-    db: &Db,
+/// Records a push: what Stripe answered, the hash of the name and email sent,
+/// the base with the pushed fields, and the end of the update's claim.
+pub async fn store_pushed_in(
+    tx: &mut Tx,
     id: i64,
     stripe_id: &str,
     state: CustomerState<'_>,
     pushed_hash: &str,
+    base: &str,
 ) -> Result<(), sqlx::Error> {
     const SQL: &str = "UPDATE users SET \
             pm_type = $3, pm_last_four = $4, stripe_snapshot = $5, stripe_snapshot_at = $6, \
-            stripe_synced_hash = $7, stripe_synced_at = $6, \
+            stripe_synced_hash = $7, stripe_synced_at = $6, stripe_base = $8, \
             stripe_lease_holder = NULL, stripe_lease_expires = NULL \
         WHERE id = $1 AND stripe_id = $2";
-    on_pool!(db, pool => q::query(SQL)
+    on_tx!(tx, conn => q::query(SQL)
         .bind(id)
         .bind(stripe_id)
         .bind(state.pm_type)
@@ -140,7 +137,8 @@ pub async fn store_pushed(
         .bind(state.snapshot)
         .bind(state.at)
         .bind(pushed_hash)
-        .execute(pool)
+        .bind(base)
+        .execute(conn)
         .await
         .map(|r| r.rows_affected()))?;
     Ok(())

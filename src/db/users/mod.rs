@@ -6,10 +6,16 @@ use sqlx::FromRow;
 use time::OffsetDateTime;
 
 mod claims;
+mod fields;
 
 pub use claims::{
-    CreateClaim, Lease, UpdateClaim, claim_create, claim_update, link_customer, release_create,
-    release_lease, renew_leases, store_pushed,
+    CreateClaim, Lease, claim_create, claim_update, link_customer, release_create, release_lease,
+    renew_leases, store_pushed_in,
+};
+
+pub use fields::{
+    CheckError, FieldRow, Pull, check_columns, field_page_after, field_row, field_row_in,
+    store_fields_in,
 };
 
 use super::dialect::{self, stmt};

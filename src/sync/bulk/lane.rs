@@ -10,10 +10,9 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use super::{Action, BulkOptions, Done, HELD_POLL, HELD_WAIT, PAGE_SIZE, Tally};
-use crate::db::users::{self, SyncRow};
-use crate::stripe::CustomerParams;
-use crate::sync::report::{Failure, Failures, Subject};
-use crate::sync::{SyncError, SyncService, payload_hash};
+use crate::db::users::{self, FieldRow};
+use crate::sync::report::{Conflict, Conflicts, Failure, Failures, Subject};
+use crate::sync::{SyncError, SyncService};
 
 /// Which pass a user's attempt belongs to: what happens to an attempt that is not
 /// final (no answer, held elsewhere) depends on it.
@@ -58,8 +57,12 @@ pub(super) struct Lane {
     running: HashMap<tokio::task::Id, (i64, Action)>,
     tally: Arc<Tally>,
     failures: Arc<Mutex<Failures>>,
+    conflicts: Arc<Mutex<Conflicts>>,
     later: Arc<Mutex<Later>>,
 }
+
+/// The run's failures and conflicts, which every lane adds to.
+pub(super) type Reports = (Arc<Mutex<Failures>>, Arc<Mutex<Conflicts>>);
 
 /// How a lane's run ended.
 pub(super) struct LaneEnd {
@@ -74,7 +77,7 @@ impl Lane {
         share: Share,
         handled: Handled,
         tally: Arc<Tally>,
-        failures: Arc<Mutex<Failures>>,
+        (failures, conflicts): Reports,
     ) -> Self {
         let permits = Arc::new(Semaphore::new(options.concurrency.max(1)));
         Lane {
@@ -87,6 +90,7 @@ impl Lane {
             running: HashMap::new(),
             tally,
             failures,
+            conflicts,
             later: Arc::default(),
         }
     }
@@ -99,15 +103,16 @@ impl Lane {
             .await
             .expect("semaphore open");
         let service = self.service.clone();
-        let force = self.options.force;
-        let (tally, failures, later) = (
-            self.tally.clone(),
-            self.failures.clone(),
-            self.later.clone(),
-        );
+        let options = self.options.clone();
+        let reports = Reported {
+            tally: self.tally.clone(),
+            failures: self.failures.clone(),
+            conflicts: self.conflicts.clone(),
+            later: self.later.clone(),
+        };
         let task = self.tasks.spawn(async move {
-            let outcome = service.run(user_id, action, force).await;
-            record(&tally, &failures, &later, pass, user_id, action, outcome);
+            let outcome = service.run(user_id, action, &options).await;
+            reports.record(pass, user_id, action, outcome);
             drop(permit);
         });
         self.running.insert(task.id(), (user_id, action));
@@ -155,7 +160,7 @@ impl Lane {
     }
 
     /// What this lane does for one user of the scan, if anything.
-    fn plan(&self, row: &SyncRow) -> Option<Action> {
+    fn plan(&self, row: &FieldRow) -> Option<Action> {
         let mut handled = self.handled.lock().expect("handled lock");
         let others = match self.share {
             Share::Alone => handled.contains(&row.id),
@@ -165,7 +170,7 @@ impl Lane {
         if others {
             return None;
         }
-        let action = plan(row, &self.options, &self.tally)?;
+        let action = self.plan_user(row)?;
         if self.share == Share::Creates {
             handled.insert(row.id);
         }
@@ -182,7 +187,10 @@ impl Lane {
             let page = match self.options.user {
                 Some(id) if cursor == 0 => vec![self.service.sync_row(id).await?],
                 Some(_) => Vec::new(),
-                None => users::page_after(self.service.db(), cursor, PAGE_SIZE).await?,
+                None => {
+                    let columns = self.service.columns();
+                    users::field_page_after(self.service.db(), cursor, PAGE_SIZE, &columns).await?
+                }
             };
             let Some(last) = page.last() else { break };
             cursor = last.id;
@@ -247,33 +255,75 @@ impl Lane {
     }
 }
 
-/// What to do for one user, from the scan alone: unchanged users and users outside
-/// the chosen actions are counted here and cost no Stripe call and no write.
-fn plan(row: &SyncRow, options: &BulkOptions, tally: &Tally) -> Option<Action> {
-    match &row.stripe_id {
-        Some(_) if options.refresh => Some(Action::Refresh),
-        None if options.create => Some(Action::Create),
-        Some(_) if options.update => {
-            let params = CustomerParams {
-                name: row.name.clone(),
-                email: row.email.clone(),
-            };
-            let unchanged = row.stripe_synced_hash.as_deref() == Some(&payload_hash(&params));
-            if unchanged && !options.force {
+impl Lane {
+    /// What to do for one user, from the scan alone: users with nothing to push,
+    /// pull or record, and users outside the chosen actions, are counted here and
+    /// cost no Stripe call and no write. A user whose only news is a conflict is
+    /// reported here too.
+    fn plan_user(&self, row: &FieldRow) -> Option<Action> {
+        let (options, tally) = (&self.options, &self.tally);
+        match &row.stripe_id {
+            Some(_) if options.refresh => Some(Action::Refresh),
+            None if options.create => Some(Action::Create),
+            Some(_) if options.update => {
+                let plan = self.service.plan_row(row, options.settle(), options.force);
+                if !plan.is_quiet() {
+                    return Some(Action::Update);
+                }
+                let fields: Vec<String> = plan.conflicts().map(|f| f.field.key()).collect();
+                if !fields.is_empty() {
+                    let conflict = Conflict {
+                        user_id: row.id,
+                        fields,
+                    };
+                    self.conflicts
+                        .lock()
+                        .expect("conflicts lock")
+                        .push(conflict);
+                }
                 tally.add(&tally.unchanged);
-                return None;
+                None
             }
-            Some(Action::Update)
-        }
-        _ => {
-            tally.add(&tally.skipped);
-            None
+            _ => {
+                tally.add(&tally.skipped);
+                None
+            }
         }
     }
 }
 
-/// Counts one user's outcome. An unanswered failure in the first pass, and a user
-/// held elsewhere in any pass, are set aside to try again and counted then.
+/// Where a task counts its user's outcome.
+struct Reported {
+    tally: Arc<Tally>,
+    failures: Arc<Mutex<Failures>>,
+    conflicts: Arc<Mutex<Conflicts>>,
+    later: Arc<Mutex<Later>>,
+}
+
+impl Reported {
+    /// Counts one user's outcome. An unanswered failure in the first pass, and a
+    /// user held elsewhere in any pass, are set aside to try again and counted then.
+    fn record(&self, pass: Pass, user_id: i64, action: Action, outcome: Result<Done, SyncError>) {
+        let (tally, failures, later) = (&*self.tally, &*self.failures, &*self.later);
+        if let Ok(Done::Updated(update)) = &outcome {
+            if !update.pulled.is_empty() {
+                tally.pulled.add();
+            }
+            if !update.conflicts.is_empty() {
+                let conflict = Conflict {
+                    user_id,
+                    fields: update.conflicts.clone(),
+                };
+                self.conflicts
+                    .lock()
+                    .expect("conflicts lock")
+                    .push(conflict);
+            }
+        }
+        record(tally, failures, later, pass, user_id, action, outcome);
+    }
+}
+
 fn record(
     tally: &Tally,
     failures: &Mutex<Failures>,
@@ -293,8 +343,8 @@ fn record(
     match outcome {
         Ok(Done::Created) => tally.add(&tally.created),
         Ok(Done::Relinked) => tally.add(&tally.relinked),
-        Ok(Done::Updated) => tally.add(&tally.updated),
-        Ok(Done::Unchanged) => tally.add(&tally.unchanged),
+        Ok(Done::Updated(update)) if update.pushed.is_empty() => tally.add(&tally.unchanged),
+        Ok(Done::Updated(_)) => tally.add(&tally.updated),
         Ok(Done::Refreshed) => tally.add(&tally.refreshed),
         // Another run (or the page) holds the user right now.
         Err(SyncError::CreateInProgress | SyncError::Busy) => {
@@ -338,6 +388,7 @@ mod tests {
             user: None,
             dry_run: false,
             force: false,
+            prefer: None,
             concurrency: 1,
         };
         let mut lane = Lane {
@@ -350,6 +401,7 @@ mod tests {
             running: HashMap::new(),
             tally: Arc::default(),
             failures: Arc::default(),
+            conflicts: Arc::default(),
             later: Arc::default(),
         };
         let task = lane.tasks.spawn(async { panic!("a bug in a bulk task") });

@@ -1,0 +1,183 @@
+//! The synced customer fields of a user row: the mapped columns, the base and the
+//! Stripe-side copy, read together; pulls and the base written together.
+
+use sqlx::{ColumnIndex, Decode, FromRow, Row, Type};
+use time::OffsetDateTime;
+
+use super::LaravelTime;
+use crate::db::dialect::{self, Arg, Dialect, Stmt, catalog};
+use crate::db::{Db, Tx, on_pool, on_tx};
+
+/// A user's synced fields as stored.
+#[derive(Debug, Clone)]
+pub struct FieldRow {
+    pub id: i64,
+    pub stripe_id: Option<String>,
+    pub stripe_synced_hash: Option<String>,
+    pub stripe_snapshot: Option<String>,
+    /// JSON: field → the value both sides last agreed on.
+    pub stripe_base: Option<String>,
+    /// The mapped columns' values, in the map's order, read as text.
+    pub local: Vec<Option<String>>,
+}
+
+const FIXED: usize = 5;
+
+impl<'r, R> FromRow<'r, R> for FieldRow
+where
+    R: Row,
+    usize: ColumnIndex<R>,
+    i64: Decode<'r, R::Database> + Type<R::Database>,
+    Option<String>: Decode<'r, R::Database> + Type<R::Database>,
+{
+    fn from_row(row: &'r R) -> Result<Self, sqlx::Error> {
+        Ok(FieldRow {
+            id: row.try_get(0)?,
+            stripe_id: row.try_get(1)?,
+            stripe_synced_hash: row.try_get(2)?,
+            stripe_snapshot: row.try_get(3)?,
+            stripe_base: row.try_get(4)?,
+            local: (FIXED..row.len())
+                .map(|index| row.try_get(index))
+                .collect::<Result<_, _>>()?,
+        })
+    }
+}
+
+/// The select list of a [`FieldRow`] for `columns` (the map's, in order).
+pub(super) fn select(dialect: Dialect, columns: &[&str]) -> String {
+    let mut list = vec![
+        dialect.signed_id("id"),
+        "stripe_id".into(),
+        "stripe_synced_hash".into(),
+        "stripe_snapshot".into(),
+        "stripe_base".into(),
+    ];
+    list.extend(
+        columns
+            .iter()
+            .map(|column| dialect.as_text(&dialect.quoted(column))),
+    );
+    list.join(", ")
+}
+
+pub async fn field_row(
+    db: &Db,
+    id: i64,
+    columns: &[&str],
+) -> Result<Option<FieldRow>, sqlx::Error> {
+    let sql = format!(
+        "SELECT {} FROM users WHERE id = $1",
+        select(db.dialect(), columns)
+    );
+    on_pool!(db, pool => q::query_as(&sql).bind(id).fetch_optional(pool).await)
+}
+
+pub async fn field_row_in(
+    tx: &mut Tx,
+    id: i64,
+    columns: &[&str],
+) -> Result<Option<FieldRow>, sqlx::Error> {
+    let sql = format!(
+        "SELECT {} FROM users WHERE id = $1",
+        select(tx.dialect(), columns)
+    );
+    on_tx!(tx, conn => q::query_as(&sql).bind(id).fetch_optional(conn).await)
+}
+
+/// The next page of users after `after_id`, in id order (keyset pagination).
+pub async fn field_page_after(
+    db: &Db,
+    after_id: i64,
+    limit: i64,
+    columns: &[&str],
+) -> Result<Vec<FieldRow>, sqlx::Error> {
+    let sql = format!(
+        "SELECT {} FROM users WHERE id > $1 ORDER BY id LIMIT $2",
+        select(db.dialect(), columns)
+    );
+    on_pool!(db, pool => q::query_as(&sql).bind(after_id).bind(limit).fetch_all(pool).await)
+}
+
+/// A value pulled from Stripe into a column, and the value the column held when
+/// it was read: a column changed since (a profile saved meanwhile) is left alone.
+pub struct Pull<'a> {
+    pub column: &'a str,
+    pub value: &'a str,
+    pub read: Option<&'a str>,
+}
+
+/// Writes the pulls and the new base, while the user is linked to `stripe_id`
+/// and every pulled column still holds what was read. Returns whether it did.
+pub async fn store_fields_in(
+    tx: &mut Tx,
+    id: i64,
+    stripe_id: &str,
+    pulls: &[Pull<'_>],
+    base: &str,
+    now: OffsetDateTime,
+) -> Result<bool, sqlx::Error> {
+    let dialect = tx.dialect();
+    let mut args: Vec<Arg<'_>> = vec![Arg::Int(id), Arg::Text(stripe_id), Arg::Text(base)];
+    let mut set = vec!["stripe_base = $3".to_string()];
+    let mut guard = String::new();
+    for pull in pulls {
+        let column = dialect.quoted(pull.column);
+        // An empty value clears the column, as Stripe's empty means "not set".
+        args.push(Arg::MaybeText(
+            (!pull.value.is_empty()).then_some(pull.value),
+        ));
+        set.push(format!("{column} = ${}", args.len()));
+        args.push(Arg::Text(pull.read.unwrap_or("")));
+        let read = dialect.as_text(&column);
+        guard.push_str(&format!(" AND COALESCE({read}, '') = ${}", args.len()));
+    }
+    if !pulls.is_empty() {
+        args.push(Arg::Laravel(LaravelTime(now)));
+        set.push(format!("updated_at = ${}", args.len()));
+    }
+    let sql = format!(
+        "UPDATE users SET {} WHERE id = $1 AND stripe_id = $2{guard}",
+        set.join(", ")
+    );
+    let update = Stmt::new(sql, args);
+    let done = dialect::execute_in(tx, &update).await?;
+    Ok(done == 1)
+}
+
+/// Refuses a map column `users` lacks or that does not hold text, naming it.
+pub async fn check_columns(db: &Db, columns: &[(String, &str)]) -> Result<(), CheckError> {
+    if columns.is_empty() {
+        return Ok(());
+    }
+    let present = catalog::column_types(db, "users").await?;
+    for (key, column) in columns {
+        match present
+            .iter()
+            .find(|(name, _)| name.eq_ignore_ascii_case(column))
+        {
+            None => {
+                return Err(CheckError::Refused(format!(
+                    "STRIPE_CUSTOMER_FIELDS maps {key} to users.{column}, which does not exist \
+                     (adding it is the app's own migration)"
+                )));
+            }
+            Some((_, type_)) if !catalog::is_text_type(type_) => {
+                return Err(CheckError::Refused(format!(
+                    "STRIPE_CUSTOMER_FIELDS maps {key} to users.{column}, a {type_} column: a \
+                     synced column must hold text"
+                )));
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(())
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CheckError {
+    #[error("{0}")]
+    Refused(String),
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}

@@ -1,0 +1,166 @@
+//! Carrying out the three-way merge of [`super::fields`] on stored users: reading
+//! a user's three sides, and settling what a new copy of the customer says
+//! (pulls into the local columns, the base moving where the sides agree). Every
+//! path that stores a copy read from Stripe (a retrieve, a list page, a webhook
+//! or replayed event, the answer to a push) settles it in the same transaction.
+
+use super::fields::merge::{self, Plan, Settle, Sides};
+use super::fields::{FieldMap, Values};
+use super::snapshot::{CustomerSnapshot, Snapshot};
+use super::{SyncError, SyncService, now};
+use crate::db::{self, users, users::FieldRow};
+use crate::stripe::CustomerParams;
+
+/// A user's stored sides, parsed.
+pub(crate) struct Stored {
+    customer: Option<CustomerSnapshot>,
+    base: Option<Values>,
+    pushed_matches_local: bool,
+}
+
+impl Stored {
+    pub(crate) fn of(row: &FieldRow) -> Self {
+        let customer = match row.stripe_snapshot.as_deref().and_then(Snapshot::from_json) {
+            Some(Snapshot::Present(customer)) => Some(*customer),
+            _ => None,
+        };
+        let base = row
+            .stripe_base
+            .as_deref()
+            .and_then(|json| serde_json::from_str(json).ok());
+        let local = |index: usize| row.local.get(index).cloned().flatten().unwrap_or_default();
+        let pushed_matches_local = row.stripe_synced_hash.as_deref()
+            == Some(name_email_hash(&local(0), &local(1)).as_str());
+        Stored {
+            customer,
+            base,
+            pushed_matches_local,
+        }
+    }
+
+    /// Stripe's side as last read: every field, or (a copy from before fields
+    /// were kept) name and email only.
+    pub(crate) fn stripe_values(&self) -> Values {
+        let Some(customer) = &self.customer else {
+            return Values::new();
+        };
+        if let Some(fields) = &customer.fields {
+            return fields.clone();
+        }
+        let mut values = Values::new();
+        for (key, value) in [("name", &customer.name), ("email", &customer.email)] {
+            if let Some(value) = value {
+                values.insert(key.into(), value.clone());
+            }
+        }
+        values
+    }
+
+    fn sides<'a>(&'a self, row: &'a FieldRow) -> Sides<'a> {
+        let customer = self.customer.as_ref();
+        Sides {
+            local: &row.local,
+            stripe: customer.and_then(|c| c.fields.as_ref()),
+            stripe_name_email: customer.map(|c| {
+                (
+                    c.name.as_deref().unwrap_or_default(),
+                    c.email.as_deref().unwrap_or_default(),
+                )
+            }),
+            base: self.base.as_ref(),
+            pushed_matches_local: self.pushed_matches_local,
+        }
+    }
+}
+
+/// The hash of a name and email as pushed (`stripe_synced_hash`), which decides
+/// the base of users from before bases were kept.
+pub(crate) fn name_email_hash(name: &str, email: &str) -> String {
+    super::payload_hash(&CustomerParams {
+        name: name.to_string(),
+        email: email.to_string(),
+        fields: Default::default(),
+    })
+}
+
+impl SyncService {
+    pub fn field_map(&self) -> &FieldMap {
+        &self.fields
+    }
+
+    /// The map's columns, in its order.
+    pub(crate) fn columns(&self) -> Vec<&str> {
+        self.fields
+            .mappings()
+            .iter()
+            .map(|m| m.column.as_str())
+            .collect()
+    }
+
+    pub(crate) fn plan_row(&self, row: &FieldRow, settle: Settle<'_>, force: bool) -> Plan {
+        let stored = Stored::of(row);
+        merge::plan(&self.fields, &stored.sides(row), settle, force)
+    }
+
+    /// Each synced field of the user, local beside Stripe's, as the page shows
+    /// them; `None` for an unknown user.
+    pub async fn field_plan(&self, user_id: i64) -> Result<Option<Plan>, SyncError> {
+        let row = users::field_row(self.db(), user_id, &self.columns()).await?;
+        Ok(row.map(|row| self.plan_row(&row, Settle::Report, false)))
+    }
+
+    /// Settles the copy of the customer just stored for the user (still linked to
+    /// `stripe_id`): Stripe's edits land in the local columns, agreements move
+    /// the base. Nothing is pushed. Returns the fields pulled.
+    pub(crate) async fn settle_in(
+        &self,
+        tx: &mut db::Tx,
+        user_id: i64,
+        stripe_id: &str,
+    ) -> Result<Vec<String>, SyncError> {
+        let Some(row) = users::field_row_in(tx, user_id, &self.columns()).await? else {
+            return Ok(Vec::new());
+        };
+        if row.stripe_id.as_deref() != Some(stripe_id) {
+            return Ok(Vec::new());
+        }
+        let plan = self.plan_row(&row, Settle::Report, false);
+        self.store_plan_in(tx, &row, stripe_id, &plan).await
+    }
+
+    /// Writes what `plan` does without a push: its pulls and its base. Returns
+    /// the fields pulled (none when a pulled column changed meanwhile).
+    pub(crate) async fn store_plan_in(
+        &self,
+        tx: &mut db::Tx,
+        row: &FieldRow,
+        stripe_id: &str,
+        plan: &Plan,
+    ) -> Result<Vec<String>, SyncError> {
+        let (base, moves) = plan.base_without_push();
+        let pulls: Vec<users::Pull<'_>> = plan
+            .fields
+            .iter()
+            .zip(&row.local)
+            .filter(|(field, _)| field.verdict == merge::Verdict::Pull)
+            .map(|(field, read)| users::Pull {
+                column: &field.column,
+                value: field.stripe.as_deref().unwrap_or_default(),
+                read: read.as_deref(),
+            })
+            .collect();
+        if pulls.is_empty() && !moves {
+            return Ok(Vec::new());
+        }
+        let base = serde_json::to_string(&base).expect("a base serializes");
+        let stored = users::store_fields_in(tx, row.id, stripe_id, &pulls, &base, now()).await?;
+        let pulled: Vec<String> = match stored {
+            true => plan.pulls().map(|f| f.field.key()).collect(),
+            false => Vec::new(),
+        };
+        if !pulled.is_empty() {
+            tracing::info!(user_id = row.id, fields = ?pulled, "fields changed in Stripe pulled");
+        }
+        Ok(pulled)
+    }
+}
