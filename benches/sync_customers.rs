@@ -178,6 +178,29 @@ async fn run(settings: &Settings) -> Vec<Measured> {
     let phase = format!("create, {:.0}% faults", settings.faults * 100.0);
     results.push(measure_one(&app, &phase, &bulk, "--create", r).await);
 
+    // Five mapped fields (STRIPE_CUSTOMER_FIELDS): create with them, then an
+    // update where one field changed for every user (only it is sent).
+    let app = spawn_app().await;
+    app.stripe
+        .set_latency(Duration::from_millis(settings.latency_ms));
+    app.stripe.set_rate_limit(settings.rate);
+    add_field_columns(&app).await;
+    app.insert_users(settings.users).await;
+    app.execute(
+        "UPDATE users SET phone = '+1 555 0100', line1 = '1 Main St', city = 'Springfield', \
+         country = 'US', team = 'red'",
+    )
+    .await;
+    results.push(measure_fields(&app, "create, five fields", &bulk, "--create", r).await);
+    app.execute("UPDATE users SET city = 'Shelbyville'").await;
+    results.push(measure_fields(&app, "update, five fields", &bulk, "--update", r).await);
+    let app = spawn_app().await;
+    add_field_columns(&app).await;
+    let customers = (0..settings.small).map(|n| format!("cus_bench{n:08}"));
+    insert_users_with_fields(&app.db, customers).await;
+    let phase = format!("update, {} unch., 5 fields", settings.small);
+    results.push(measure_fields(&app, &phase, &bulk, "--update", None).await);
+
     for users in [settings.small, settings.large] {
         let app = spawn_app().await;
         app.stripe
@@ -281,6 +304,34 @@ async fn measure(
     measure_runs(app, phase, args, limits, planned, 1).await
 }
 
+/// The five fields the field phases map, beside name and email.
+const FIELDS: &str = "phone=phone,address.line1=line1,address.city=city,address.country=country,\
+                      metadata.team=team";
+
+async fn add_field_columns(app: &TestApp) {
+    app.execute(
+        "ALTER TABLE users ADD COLUMN phone VARCHAR(40) NULL;\n\
+         ALTER TABLE users ADD COLUMN line1 VARCHAR(255) NULL;\n\
+         ALTER TABLE users ADD COLUMN city VARCHAR(255) NULL;\n\
+         ALTER TABLE users ADD COLUMN country VARCHAR(2) NULL;\n\
+         ALTER TABLE users ADD COLUMN team VARCHAR(40) NULL",
+    )
+    .await;
+}
+
+/// One run of part one with [`FIELDS`] mapped.
+async fn measure_fields(
+    app: &TestApp,
+    phase: &str,
+    bulk: &[&str],
+    flag: &str,
+    planned: Option<f64>,
+) -> Measured {
+    let args = [bulk, &[flag]].concat();
+    let command = app.command(&args);
+    measure_commands(app, phase, vec![(command, FIELDS)], planned).await
+}
+
 /// One run of part one: the bulk arguments and one action flag.
 async fn measure_one(
     app: &TestApp,
@@ -303,14 +354,31 @@ async fn measure_runs(
     planned: Option<f64>,
     runs: usize,
 ) -> Measured {
+    let commands = (0..runs)
+        .map(|_| {
+            let command = match limits {
+                Limits::One => app.command(args),
+                Limits::Stripe => app.command_at_stripe_limits(args),
+            };
+            (command, "")
+        })
+        .collect();
+    measure_commands(app, phase, commands, planned).await
+}
+
+/// Starts every command at once (each with its `STRIPE_CUSTOMER_FIELDS`) and
+/// measures them together.
+async fn measure_commands(
+    app: &TestApp,
+    phase: &str,
+    commands: Vec<(tokio::process::Command, &str)>,
+    planned: Option<f64>,
+) -> Measured {
     let calls_before = app.stripe.total_calls();
     let rejected_before = app.stripe.rejected_for_rate();
     let mut children = Vec::new();
-    for run in 0..runs {
-        let command = match limits {
-            Limits::One => app.command(args),
-            Limits::Stripe => app.command_at_stripe_limits(args),
-        };
+    for (run, (mut command, fields)) in commands.into_iter().enumerate() {
+        command.env("STRIPE_CUSTOMER_FIELDS", fields);
         children.push(run_once(command, tempfile_path(&format!("{phase} {run}"))));
     }
     let mut measured = Measured {
@@ -403,6 +471,55 @@ async fn insert_synced_users(db: &Db, customers: impl Iterator<Item = String>) {
                 .bind(&params.email)
                 .bind(customer)
                 .bind(payload_hash(&params))
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .unwrap();
+            }
+            tx.commit().await.unwrap();
+        }};
+    }
+    match db {
+        Db::Sqlite(pool) => insert_all!(pool, sqlx::query),
+        Db::Postgres(pool) => insert_all!(pool, sqlx::query),
+        Db::Mysql(pool) => insert_all!(pool, stripe_sync::db::dialect::mysql::query),
+    }
+}
+
+/// Users linked to `customers` whose five mapped fields, base and last copy of
+/// Stripe's side all agree, written in bulk: `--update` has nothing to do.
+async fn insert_users_with_fields(db: &Db, customers: impl Iterator<Item = String>) {
+    let customers: Vec<String> = customers.collect();
+    let now = time::OffsetDateTime::now_utc();
+    macro_rules! insert_all {
+        ($pool:expr, $query:path) => {{
+            let mut tx = $pool.begin().await.unwrap();
+            for (n, customer) in customers.iter().enumerate() {
+                let values = serde_json::json!({
+                    "name": format!("User {n}"), "email": format!("user{n}@example.com"),
+                    "phone": format!("+1 555 {n:05}"), "address.line1": format!("{n} Main St"),
+                    "address.city": "Springfield", "address.country": "US",
+                    "metadata.team": format!("t{}", n % 10),
+                });
+                let snapshot = serde_json::json!({
+                    "state": "present", "id": customer, "name": values["name"],
+                    "email": values["email"], "created": 1_764_300_000, "livemode": false,
+                    "default_payment_method": null, "card": null, "metadata_user_id": n.to_string(),
+                    "delinquent": false, "fields": values,
+                });
+                $query(
+                    "INSERT INTO users (name, email, password, stripe_id, stripe_snapshot, \
+                     stripe_base, phone, line1, city, country, team, created_at, updated_at) \
+                     VALUES ($1, $2, 'x', $3, $4, $5, $6, $7, 'Springfield', 'US', $8, $9, $9)",
+                )
+                .bind(values["name"].as_str().unwrap())
+                .bind(values["email"].as_str().unwrap())
+                .bind(customer)
+                .bind(snapshot.to_string())
+                .bind(values.to_string())
+                .bind(values["phone"].as_str().unwrap())
+                .bind(values["address.line1"].as_str().unwrap())
+                .bind(values["metadata.team"].as_str().unwrap())
                 .bind(now)
                 .execute(&mut *tx)
                 .await

@@ -20,6 +20,10 @@ const WEBHOOK_SECRET: &str = "whsec_test_current";
 /// An app on a database whose `users` has the app's own columns for the map (as
 /// a Laravel app's migration would add them), with the map configured.
 async fn app_with_fields() -> TestApp {
+    app_with_fields_and(|_| {}).await
+}
+
+async fn app_with_fields_and(customize: impl FnOnce(&mut stripe_sync::config::Config)) -> TestApp {
     let plain = spawn_app().await;
     plain
         .execute(
@@ -35,6 +39,7 @@ async fn app_with_fields() -> TestApp {
         .another_instance(|config| {
             config.customer_fields = FieldMap::parse(MAP).unwrap();
             config.webhook_secret = Some(WEBHOOK_SECRET.to_string().into());
+            customize(config);
         })
         .await;
     plain.stop();
@@ -538,5 +543,55 @@ async fn a_user_from_before_the_map_starts_from_the_local_values() {
     assert_eq!(
         local(&app, user_id).await["phone"].as_deref(),
         Some("+1 555 0100")
+    );
+}
+
+#[tokio::test]
+async fn the_keep_buttons_need_the_csrf_token_and_count_against_the_per_user_limit() {
+    let app = app_with_fields_and(|config| {
+        config.limits.stripe_actions_per_user = stripe_sync::config::Limit {
+            max: 3,
+            window: std::time::Duration::from_secs(60),
+        };
+    })
+    .await;
+    let (browser, user_id, stripe_id) = linked_user_with_fields(&app).await;
+    set_local(&app, user_id, "phone = '+47 55 55 55 55'").await;
+    let seen = app.stripe.events().len();
+    app.stripe
+        .edit_customer(&stripe_id, &[("phone", "+47 11 11 11 11")]);
+    deliver_since(&app, seen).await;
+
+    let forged = browser
+        .post_raw(
+            "/settings/stripe/keep",
+            &[("field", "phone"), ("side", "local")],
+        )
+        .await;
+    assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+    let customer = app.stripe.customer(&stripe_id).unwrap();
+    assert_eq!(customer_field(&customer, &["phone"]), "+47 11 11 11 11");
+
+    // The create and the forged post took two of three; one more goes through,
+    // the next is refused.
+    let response = browser
+        .post_form(
+            "/settings/stripe/keep",
+            &[("field", "address.city"), ("side", "local")],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let writes = app.stripe.write_calls();
+    let refused = browser
+        .post_form(
+            "/settings/stripe/keep",
+            &[("field", "phone"), ("side", "local")],
+        )
+        .await;
+    assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(app.stripe.write_calls(), writes, "refused before Stripe");
+    assert_eq!(
+        local(&app, user_id).await["phone"].as_deref(),
+        Some("+47 55 55 55 55")
     );
 }

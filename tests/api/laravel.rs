@@ -645,3 +645,46 @@ async fn a_customer_deleted_in_stripe_cancels_its_user_s_cashier_subscriptions()
     );
     assert_eq!(app.user(abigail).await.stripe_id, None, "unlinked");
 }
+
+#[tokio::test]
+async fn mapped_fields_sync_with_the_laravel_app_s_own_columns() {
+    let url = laravel_database().await;
+    let db = Db::connect(&url).await.unwrap();
+    // The Laravel app's own migration: `$table->string('phone')->nullable()`.
+    let add = match db {
+        Db::Sqlite(_) => r#"alter table "users" add column "phone" varchar"#,
+        Db::Postgres(_) => r#"alter table "users" add column "phone" varchar(255) null"#,
+        Db::Mysql(_) => r#"alter table "users" add "phone" varchar(255) null"#,
+    };
+    run_sql(&db, add).await;
+    run_sql(
+        &db,
+        "update users set phone = '+1 555 0100' where email = 'taylor@example.com'",
+    )
+    .await;
+    let map = stripe_sync::sync::fields::FieldMap::parse("phone=phone").unwrap();
+    let app = spawn_app_customized(StripeSetup::Fake, |config| {
+        config.database_url = url.clone();
+        config.customer_fields = map;
+    })
+    .await;
+    let taylor = users::find_by_email(&app.db, "taylor@example.com")
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
+
+    let customer = app.sync.create_customer(taylor).await.unwrap();
+
+    let customer = app.stripe.customer(customer.stripe_id()).unwrap();
+    assert_eq!(customer.fields["phone"], "+1 555 0100");
+    assert_eq!(
+        text_rows(
+            &app.db,
+            "SELECT phone FROM users WHERE email = 'taylor@example.com'"
+        )
+        .await,
+        vec![vec![Some("+1 555 0100".to_string())]],
+        "Laravel's column untouched"
+    );
+}
