@@ -57,15 +57,6 @@ struct Settings {
     refresh_users: usize,
 }
 
-/// Which limits a phase runs under.
-#[derive(Clone, Copy)]
-enum Limits {
-    /// The stand-in's one limit of R requests/s; the run is told `--rate R --endpoint-rate R`.
-    One,
-    /// Stripe's published limits; a live key and no rate settings.
-    Stripe,
-}
-
 struct Measured {
     phase: String,
     users: u64,
@@ -141,11 +132,11 @@ async fn run(settings: &Settings) -> Vec<Measured> {
         .set_latency(Duration::from_millis(settings.latency_ms));
     app.stripe.set_rate_limit(settings.rate);
     app.insert_users(settings.users).await;
-    let mut results = vec![measure_one(&app, "create", &bulk, "--create", r).await];
+    let mut results = vec![measure_one(&app, "create", &bulk, ("--create", ""), r).await];
     app.execute("UPDATE users SET name = name || ' v2'").await;
-    results.push(measure_one(&app, "update", &bulk, "--update", r).await);
+    results.push(measure_one(&app, "update", &bulk, ("--update", ""), r).await);
     // Refresh reads list pages now: not paced at R, so no ratio to R.
-    results.push(measure_one(&app, "refresh", &bulk, "--refresh", None).await);
+    results.push(measure_one(&app, "refresh", &bulk, ("--refresh", ""), None).await);
 
     // A crash: a create run killed a third of the way, and a rerun right after. Its
     // time is the time from the crash to every user linked, waiting out the dead
@@ -166,7 +157,7 @@ async fn run(settings: &Settings) -> Vec<Measured> {
     }
     doomed.start_kill().expect("SIGKILL");
     doomed.wait().await.unwrap();
-    results.push(measure_one(&app, "rerun after kill -9", &bulk, "--create", r).await);
+    results.push(measure_one(&app, "rerun after kill -9", &bulk, ("--create", ""), r).await);
 
     // The same create, with a share of calls going wrong the way the internet does.
     let app = spawn_app().await;
@@ -176,7 +167,7 @@ async fn run(settings: &Settings) -> Vec<Measured> {
     app.stripe.set_fault_rate(settings.faults);
     app.insert_users(settings.users).await;
     let phase = format!("create, {:.0}% faults", settings.faults * 100.0);
-    results.push(measure_one(&app, &phase, &bulk, "--create", r).await);
+    results.push(measure_one(&app, &phase, &bulk, ("--create", ""), r).await);
 
     // Five mapped fields (STRIPE_CUSTOMER_FIELDS): create with them, then an
     // update where one field changed for every user (only it is sent).
@@ -191,15 +182,15 @@ async fn run(settings: &Settings) -> Vec<Measured> {
          country = 'US', team = 'red'",
     )
     .await;
-    results.push(measure_fields(&app, "create, five fields", &bulk, "--create", r).await);
+    results.push(measure_one(&app, "create, five fields", &bulk, ("--create", FIELDS), r).await);
     app.execute("UPDATE users SET city = 'Shelbyville'").await;
-    results.push(measure_fields(&app, "update, five fields", &bulk, "--update", r).await);
+    results.push(measure_one(&app, "update, five fields", &bulk, ("--update", FIELDS), r).await);
     let app = spawn_app().await;
     add_field_columns(&app).await;
     let customers = (0..settings.small).map(|n| format!("cus_bench{n:08}"));
     insert_users_with_fields(&app.db, customers).await;
     let phase = format!("update, {} unch., 5 fields", settings.small);
-    results.push(measure_fields(&app, &phase, &bulk, "--update", None).await);
+    results.push(measure_one(&app, &phase, &bulk, ("--update", FIELDS), None).await);
 
     for users in [settings.small, settings.large] {
         let app = spawn_app().await;
@@ -207,7 +198,7 @@ async fn run(settings: &Settings) -> Vec<Measured> {
             .set_latency(Duration::from_millis(settings.latency_ms));
         insert_synced_users(&app.db, (0..users).map(|n| format!("cus_bench{n:08}"))).await;
         let phase = format!("update, {users} unchanged");
-        results.push(measure_one(&app, &phase, &bulk, "--update", None).await);
+        results.push(measure_one(&app, &phase, &bulk, ("--update", ""), None).await);
     }
     results
 }
@@ -222,38 +213,11 @@ async fn run_at_stripe_limits(settings: &Settings) -> Vec<Measured> {
     let app = spawn_app().await;
     app.stripe.set_latency(latency);
     app.insert_users(users).await;
-    let mut results = vec![
-        measure(
-            &app,
-            "create",
-            &sync(&["--create"]),
-            Limits::Stripe,
-            endpoint,
-        )
-        .await,
-    ];
+    let mut results = vec![measure(&app, "create", &sync(&["--create"]), endpoint).await];
     app.execute("UPDATE users SET name = name || ' v2'").await;
-    results.push(
-        measure(
-            &app,
-            "update",
-            &sync(&["--update"]),
-            Limits::Stripe,
-            endpoint,
-        )
-        .await,
-    );
-    results.push(
-        measure(
-            &app,
-            "refresh (list pages)",
-            &sync(&["--refresh"]),
-            Limits::Stripe,
-            None,
-        )
-        .await,
-    );
-    results.push(measure(&app, "check", &sync(&["--check"]), Limits::Stripe, None).await);
+    results.push(measure(&app, "update", &sync(&["--update"]), endpoint).await);
+    results.push(measure(&app, "refresh (list pages)", &sync(&["--refresh"]), None).await);
+    results.push(measure(&app, "check", &sync(&["--check"]), None).await);
 
     // Half new users, half linked ones not yet pushed: both endpoints at once.
     let app = spawn_app().await;
@@ -264,23 +228,14 @@ async fn run_at_stripe_limits(settings: &Settings) -> Vec<Measured> {
         .insert_customers(users - half, Some(&ids[half..]));
     app.link_in_database(&ids[half..], &customers).await;
     let phase = format!("create + update, {half} each");
-    results.push(
-        measure(
-            &app,
-            &phase,
-            &sync(&["--create", "--update"]),
-            Limits::Stripe,
-            Some(40.0),
-        )
-        .await,
-    );
+    results.push(measure(&app, &phase, &sync(&["--create", "--update"]), Some(40.0)).await);
 
     let app = spawn_app().await;
     app.stripe.set_latency(latency);
     let customers = app.stripe.insert_customers(settings.refresh_users, None);
     insert_synced_users(&app.db, customers.into_iter()).await;
     let phase = format!("refresh, {} users", settings.refresh_users);
-    results.push(measure(&app, &phase, &sync(&["--refresh"]), Limits::Stripe, None).await);
+    results.push(measure(&app, &phase, &sync(&["--refresh"]), None).await);
 
     // Two processes on one database share the account's plan.
     let app = spawn_app().await;
@@ -288,20 +243,14 @@ async fn run_at_stripe_limits(settings: &Settings) -> Vec<Measured> {
     app.insert_users(users).await;
     let args = sync(&["--create"]);
     let phase = "two --create runs at once";
-    results.push(measure_runs(&app, phase, &args, Limits::Stripe, endpoint, 2).await);
+    results.push(measure_runs(&app, phase, &args, endpoint, 2).await);
     results
 }
 
 /// Runs the release binary once and measures it. `planned` is the rate the
 /// phase's users are paced at, if they are.
-async fn measure(
-    app: &TestApp,
-    phase: &str,
-    args: &[&str],
-    limits: Limits,
-    planned: Option<f64>,
-) -> Measured {
-    measure_runs(app, phase, args, limits, planned, 1).await
+async fn measure(app: &TestApp, phase: &str, args: &[&str], planned: Option<f64>) -> Measured {
+    measure_runs(app, phase, args, planned, 1).await
 }
 
 /// The five fields the field phases map, beside name and email.
@@ -319,29 +268,18 @@ async fn add_field_columns(app: &TestApp) {
     .await;
 }
 
-/// One run of part one with [`FIELDS`] mapped.
-async fn measure_fields(
-    app: &TestApp,
-    phase: &str,
-    bulk: &[&str],
-    flag: &str,
-    planned: Option<f64>,
-) -> Measured {
-    let args = [bulk, &[flag]].concat();
-    let command = app.command(&args);
-    measure_commands(app, phase, vec![(command, FIELDS)], planned).await
-}
-
-/// One run of part one: the bulk arguments and one action flag.
+/// One run of part one: the bulk arguments and one action flag, with `fields`
+/// as `STRIPE_CUSTOMER_FIELDS` ([`FIELDS`], or none: "").
 async fn measure_one(
     app: &TestApp,
     phase: &str,
     bulk: &[&str],
-    flag: &str,
+    (flag, fields): (&str, &str),
     planned: Option<f64>,
 ) -> Measured {
     let args = [bulk, &[flag]].concat();
-    measure(app, phase, &args, Limits::One, planned).await
+    let command = app.command(&args);
+    measure_commands(app, phase, vec![(command, fields)], planned).await
 }
 
 /// Runs `runs` copies of the release binary at once and measures them together:
@@ -350,18 +288,11 @@ async fn measure_runs(
     app: &TestApp,
     phase: &str,
     args: &[&str],
-    limits: Limits,
     planned: Option<f64>,
     runs: usize,
 ) -> Measured {
     let commands = (0..runs)
-        .map(|_| {
-            let command = match limits {
-                Limits::One => app.command(args),
-                Limits::Stripe => app.command_at_stripe_limits(args),
-            };
-            (command, "")
-        })
+        .map(|_| (app.command_at_stripe_limits(args), ""))
         .collect();
     measure_commands(app, phase, commands, planned).await
 }
@@ -449,81 +380,69 @@ fn tempfile_path(phase: &str) -> std::path::PathBuf {
 }
 
 /// Users already linked to `customers` and pushed, written in bulk (no Stripe
-/// call, no argon2).
+/// call, no argon2), as before fields were synced: no base, no snapshot.
 async fn insert_synced_users(db: &Db, customers: impl Iterator<Item = String>) {
-    let customers: Vec<String> = customers.collect();
-    let now = time::OffsetDateTime::now_utc();
-    // `$query`: sqlx's, or on MySQL the app's, which binds numbered placeholders.
-    macro_rules! insert_all {
-        ($pool:expr, $query:path) => {{
-            let mut tx = $pool.begin().await.unwrap();
-            for (n, customer) in customers.iter().enumerate() {
-                let params = CustomerParams {
-                    name: format!("User {n}"),
-                    email: format!("user{n}@example.com"),
-                    fields: Default::default(),
-                };
-                $query(
-                    "INSERT INTO users (name, email, password, stripe_id, stripe_synced_hash, \
-                     stripe_synced_at, created_at, updated_at) VALUES ($1, $2, 'x', $3, $4, $5, $5, $5)",
-                )
-                .bind(&params.name)
-                .bind(&params.email)
-                .bind(customer)
-                .bind(payload_hash(&params))
-                .bind(now)
-                .execute(&mut *tx)
-                .await
-                .unwrap();
-            }
-            tx.commit().await.unwrap();
-        }};
-    }
-    match db {
-        Db::Sqlite(pool) => insert_all!(pool, sqlx::query),
-        Db::Postgres(pool) => insert_all!(pool, sqlx::query),
-        Db::Mysql(pool) => insert_all!(pool, stripe_sync::db::dialect::mysql::query),
-    }
+    let rows = customers.enumerate().map(|(n, customer)| {
+        let params = CustomerParams {
+            name: format!("User {n}"),
+            email: format!("user{n}@example.com"),
+            fields: Default::default(),
+        };
+        let hash = payload_hash(&params);
+        vec![params.name, params.email, customer, hash]
+    });
+    let sql = "INSERT INTO users (name, email, password, stripe_id, stripe_synced_hash, \
+               stripe_synced_at, created_at, updated_at) VALUES ($1, $2, 'x', $3, $4, $5, $5, $5)";
+    insert_rows(db, sql, rows).await;
 }
 
 /// Users linked to `customers` whose five mapped fields, base and last copy of
 /// Stripe's side all agree, written in bulk: `--update` has nothing to do.
 async fn insert_users_with_fields(db: &Db, customers: impl Iterator<Item = String>) {
-    let customers: Vec<String> = customers.collect();
+    let rows = customers.enumerate().map(|(n, customer)| {
+        let values = serde_json::json!({
+            "name": format!("User {n}"), "email": format!("user{n}@example.com"),
+            "phone": format!("+1 555 {n:05}"), "address.line1": format!("{n} Main St"),
+            "address.city": "Springfield", "address.country": "US",
+            "metadata.team": format!("t{}", n % 10),
+        });
+        let snapshot = serde_json::json!({
+            "state": "present", "id": customer, "name": values["name"],
+            "email": values["email"], "created": 1_764_300_000, "livemode": false,
+            "default_payment_method": null, "card": null, "metadata_user_id": n.to_string(),
+            "delinquent": false, "fields": values,
+        });
+        let text = |key: &str| values[key].as_str().unwrap().to_string();
+        vec![
+            text("name"),
+            text("email"),
+            customer,
+            snapshot.to_string(),
+            values.to_string(),
+            text("phone"),
+            text("address.line1"),
+            text("metadata.team"),
+        ]
+    });
+    let sql = "INSERT INTO users (name, email, password, stripe_id, stripe_snapshot, \
+               stripe_base, phone, line1, city, country, team, created_at, updated_at) \
+               VALUES ($1, $2, 'x', $3, $4, $5, $6, $7, 'Springfield', 'US', $8, $9, $9)";
+    insert_rows(db, sql, rows).await;
+}
+
+/// Runs `sql` once a row in one transaction: the row's texts, then the time now.
+async fn insert_rows(db: &Db, sql: &str, rows: impl Iterator<Item = Vec<String>>) {
     let now = time::OffsetDateTime::now_utc();
+    // `$query`: sqlx's, or on MySQL the app's, which binds numbered placeholders.
     macro_rules! insert_all {
         ($pool:expr, $query:path) => {{
             let mut tx = $pool.begin().await.unwrap();
-            for (n, customer) in customers.iter().enumerate() {
-                let values = serde_json::json!({
-                    "name": format!("User {n}"), "email": format!("user{n}@example.com"),
-                    "phone": format!("+1 555 {n:05}"), "address.line1": format!("{n} Main St"),
-                    "address.city": "Springfield", "address.country": "US",
-                    "metadata.team": format!("t{}", n % 10),
-                });
-                let snapshot = serde_json::json!({
-                    "state": "present", "id": customer, "name": values["name"],
-                    "email": values["email"], "created": 1_764_300_000, "livemode": false,
-                    "default_payment_method": null, "card": null, "metadata_user_id": n.to_string(),
-                    "delinquent": false, "fields": values,
-                });
-                $query(
-                    "INSERT INTO users (name, email, password, stripe_id, stripe_snapshot, \
-                     stripe_base, phone, line1, city, country, team, created_at, updated_at) \
-                     VALUES ($1, $2, 'x', $3, $4, $5, $6, $7, 'Springfield', 'US', $8, $9, $9)",
-                )
-                .bind(values["name"].as_str().unwrap())
-                .bind(values["email"].as_str().unwrap())
-                .bind(customer)
-                .bind(snapshot.to_string())
-                .bind(values.to_string())
-                .bind(values["phone"].as_str().unwrap())
-                .bind(values["address.line1"].as_str().unwrap())
-                .bind(values["metadata.team"].as_str().unwrap())
-                .bind(now)
-                .execute(&mut *tx)
-                .await
-                .unwrap();
+            for row in rows {
+                let mut query = $query(sql);
+                for text in &row {
+                    query = query.bind(text);
+                }
+                query.bind(now).execute(&mut *tx).await.unwrap();
             }
             tx.commit().await.unwrap();
         }};

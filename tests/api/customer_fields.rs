@@ -109,6 +109,37 @@ async fn deliver_since(app: &TestApp, from: usize) -> usize {
     events.len()
 }
 
+/// The phone changed here to `here` and, before that was pushed, in Stripe to
+/// `in_stripe` (the webhook delivered).
+async fn phone_changed_on_both_sides(
+    app: &TestApp,
+    user_id: i64,
+    stripe_id: &str,
+    here: &str,
+    in_stripe: &str,
+) {
+    set_local(app, user_id, &format!("phone = '{here}'")).await;
+    let seen = app.stripe.events().len();
+    app.stripe.edit_customer(stripe_id, &[("phone", in_stripe)]);
+    deliver_since(app, seen).await;
+}
+
+/// A linked user whose phone changed here to +47 55 55 55 55 and, before that
+/// was pushed, in Stripe to +47 11 11 11 11.
+async fn user_with_a_phone_conflict(app: &TestApp) -> (Browser, i64, String) {
+    let (browser, user_id, stripe_id) = linked_user_with_fields(app).await;
+    let (here, in_stripe) = ("+47 55 55 55 55", "+47 11 11 11 11");
+    phone_changed_on_both_sides(app, user_id, &stripe_id, here, in_stripe).await;
+    (browser, user_id, stripe_id)
+}
+
+/// Presses "Keep mine" (`local`) or "Keep Stripe's" (`stripe`) for `field`.
+async fn keep(browser: &Browser, field: &str, side: &str) -> reqwest::Response {
+    browser
+        .post_form("/settings/stripe/keep", &[("field", field), ("side", side)])
+        .await
+}
+
 fn customer_field<'a>(customer: &'a crate::stripe_fake::FakeCustomer, path: &[&str]) -> &'a Value {
     let mut value = &customer.fields[path[0]];
     for key in &path[1..] {
@@ -338,14 +369,7 @@ async fn an_address_edited_in_stripe_lands_locally_with_no_push_however_it_arriv
 #[tokio::test]
 async fn both_sides_changed_is_a_conflict_until_someone_chooses() {
     let app = app_with_fields().await;
-    let (browser, user_id, stripe_id) = linked_user_with_fields(&app).await;
-
-    // The phone changes here and, before that is pushed, differently in Stripe.
-    set_local(&app, user_id, "phone = '+47 55 55 55 55'").await;
-    let seen = app.stripe.events().len();
-    app.stripe
-        .edit_customer(&stripe_id, &[("phone", "+47 11 11 11 11")]);
-    deliver_since(&app, seen).await;
+    let (browser, user_id, stripe_id) = user_with_a_phone_conflict(&app).await;
 
     let html = browser.page("/settings/stripe").await;
     assert!(html.contains(">conflict<"), "{html}");
@@ -376,29 +400,22 @@ async fn both_sides_changed_is_a_conflict_until_someone_chooses() {
     assert_eq!(customer_field(&customer, &["phone"]), "+47 11 11 11 11");
 
     // "Keep mine" pushes the local phone.
-    let kept = browser
-        .post_form(
-            "/settings/stripe/keep",
-            &[("field", "phone"), ("side", "local")],
-        )
-        .await;
+    let kept = keep(&browser, "phone", "local").await;
     assert_eq!(kept.status(), StatusCode::SEE_OTHER);
     let customer = app.stripe.customer(&stripe_id).unwrap();
     assert_eq!(customer_field(&customer, &["phone"]), "+47 55 55 55 55");
 
     // Again, and "Keep Stripe's" takes Stripe's.
-    set_local(&app, user_id, "phone = '+47 66 66 66 66'").await;
-    let seen = app.stripe.events().len();
-    app.stripe
-        .edit_customer(&stripe_id, &[("phone", "+47 22 22 22 22")]);
-    deliver_since(&app, seen).await;
+    phone_changed_on_both_sides(
+        &app,
+        user_id,
+        &stripe_id,
+        "+47 66 66 66 66",
+        "+47 22 22 22 22",
+    )
+    .await;
     let writes = app.stripe.write_calls();
-    browser
-        .post_form(
-            "/settings/stripe/keep",
-            &[("field", "phone"), ("side", "stripe")],
-        )
-        .await;
+    keep(&browser, "phone", "stripe").await;
     assert_eq!(
         local(&app, user_id).await["phone"].as_deref(),
         Some("+47 22 22 22 22")
@@ -412,23 +429,13 @@ async fn both_sides_changed_is_a_conflict_until_someone_chooses() {
     // A bad choice changes nothing.
     let html = browser.page("/settings/stripe").await;
     assert!(!html.contains(">conflict<"), "settled");
-    browser
-        .post_form(
-            "/settings/stripe/keep",
-            &[("field", "phone"), ("side", "both")],
-        )
-        .await;
+    keep(&browser, "phone", "both").await;
     let html = browser.page("/settings/stripe").await;
     assert!(
         html.contains("Choose “Keep mine” or “Keep Stripe"),
         "{html}"
     );
-    browser
-        .post_form(
-            "/settings/stripe/keep",
-            &[("field", "fax"), ("side", "local")],
-        )
-        .await;
+    keep(&browser, "fax", "local").await;
     let html = browser.page("/settings/stripe").await;
     assert!(
         html.contains("That field is not synced with Stripe"),
@@ -555,12 +562,7 @@ async fn the_keep_buttons_need_the_csrf_token_and_count_against_the_per_user_lim
         };
     })
     .await;
-    let (browser, user_id, stripe_id) = linked_user_with_fields(&app).await;
-    set_local(&app, user_id, "phone = '+47 55 55 55 55'").await;
-    let seen = app.stripe.events().len();
-    app.stripe
-        .edit_customer(&stripe_id, &[("phone", "+47 11 11 11 11")]);
-    deliver_since(&app, seen).await;
+    let (browser, user_id, stripe_id) = user_with_a_phone_conflict(&app).await;
 
     let forged = browser
         .post_raw(
@@ -574,20 +576,10 @@ async fn the_keep_buttons_need_the_csrf_token_and_count_against_the_per_user_lim
 
     // The create and the forged post took two of three; one more goes through,
     // the next is refused.
-    let response = browser
-        .post_form(
-            "/settings/stripe/keep",
-            &[("field", "address.city"), ("side", "local")],
-        )
-        .await;
+    let response = keep(&browser, "address.city", "local").await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     let writes = app.stripe.write_calls();
-    let refused = browser
-        .post_form(
-            "/settings/stripe/keep",
-            &[("field", "phone"), ("side", "local")],
-        )
-        .await;
+    let refused = keep(&browser, "phone", "local").await;
     assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(app.stripe.write_calls(), writes, "refused before Stripe");
     assert_eq!(
