@@ -103,10 +103,15 @@ impl SyncService {
     }
 
     /// Each synced field of the user, local beside Stripe's, as the page shows
-    /// them; `None` for an unknown user.
-    pub async fn field_plan(&self, user_id: i64) -> Result<Option<Plan>, SyncError> {
-        let row = users::field_row(self.db(), user_id, &self.columns()).await?;
-        Ok(row.map(|row| self.plan_row(&row, Settle::Report, false)))
+    /// them. With only name and email synced, the row read already says it all.
+    pub async fn field_plan(&self, user: &users::User) -> Result<Plan, SyncError> {
+        let row = match self.fields.extra_columns().next() {
+            None => FieldRow::of_user(user),
+            Some(_) => users::field_row(self.db(), user.id, &self.columns())
+                .await?
+                .ok_or(SyncError::UserNotFound(user.id))?,
+        };
+        Ok(self.plan_row(&row, Settle::Report, false))
     }
 
     /// Settles the copy of the customer just stored for the user (still linked to

@@ -102,8 +102,8 @@ pub async fn show(
     let now = now();
     let view = CustomerView::of(&user, now);
     let status = view.status;
-    let plan = state.sync.field_plan(user.id).await?;
-    let mut rows = plan.map(|plan| field_rows(&plan)).unwrap_or_default();
+    let plan = state.sync.field_plan(&user).await?;
+    let mut rows = field_rows(&plan);
     rows.extend(rows_beyond_fields(&user, view.customer.as_ref()));
     let snapshot_taken = view
         .read_at

@@ -23,6 +23,21 @@ pub struct FieldRow {
 
 const FIXED: usize = 5;
 
+impl FieldRow {
+    /// The row of a user already read, when the map syncs only its name and
+    /// email (no other column to read).
+    pub fn of_user(user: &super::User) -> Self {
+        FieldRow {
+            id: user.id,
+            stripe_id: user.stripe_id.clone(),
+            stripe_synced_hash: user.stripe_synced_hash.clone(),
+            stripe_snapshot: user.stripe_snapshot.clone(),
+            stripe_base: user.stripe_base.clone(),
+            local: vec![Some(user.name.clone()), Some(user.email.clone())],
+        }
+    }
+}
+
 impl<'r, R> FromRow<'r, R> for FieldRow
 where
     R: Row,

@@ -30,7 +30,8 @@ fn columns(db: &Db) -> String {
     format!(
         "{}, name, email, password, stripe_id, pm_type, pm_last_four, {}, stripe_snapshot, \
          stripe_snapshot_at, stripe_create_key, stripe_create_params, stripe_lease_holder, \
-         stripe_lease_expires, stripe_synced_hash, stripe_synced_at, stripe_event_created, {}, {}",
+         stripe_lease_expires, stripe_synced_hash, stripe_synced_at, stripe_event_created, \
+         stripe_base, {}, {}",
         db.dialect().signed_id("id"),
         laravel_time("trial_ends_at"),
         laravel_time("created_at"),
@@ -61,6 +62,8 @@ pub struct User {
     pub stripe_synced_at: Option<OffsetDateTime>,
     /// `created` (Unix seconds) of the newest customer event applied.
     pub stripe_event_created: Option<i64>,
+    /// JSON: each synced field's value as both sides last agreed on it.
+    pub stripe_base: Option<String>,
     /// Laravel leaves these empty on rows made without Eloquent.
     pub created_at: Option<OffsetDateTime>,
     pub updated_at: Option<OffsetDateTime>,
