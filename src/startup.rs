@@ -14,6 +14,7 @@ use crate::events::Events;
 use crate::password::{Hasher, PasswordScheme};
 use crate::stripe::{RetryPolicy, StripeGateway};
 use crate::sync::SyncService;
+use crate::sync::fields::FieldMap;
 use crate::throttle::Throttle;
 use crate::web;
 
@@ -48,7 +49,7 @@ impl App {
     ) -> Result<Self, StartupError> {
         let db = Db::connect_with(&config.database_url, config.db_max_connections).await?;
         // Before any migration: a refused map changes nothing.
-        check_field_columns(&db, &config).await?;
+        let fields = check_field_columns(&db, &config).await?;
         db.migrate().await?;
         let stripe = match &config.stripe {
             Some(stripe) => Some(StripeGateway::new(stripe, retry)?),
@@ -63,7 +64,7 @@ impl App {
             db.clone(),
             Hasher::new(config.password_hash_concurrency, scheme),
         );
-        let sync = SyncService::new(db, stripe).with_fields(config.customer_fields.clone());
+        let sync = SyncService::new(db, stripe).with_fields(fields);
         sync.spawn_heartbeat();
         Ok(App {
             sync,
@@ -105,15 +106,17 @@ impl App {
     }
 }
 
-/// Refuses a field map naming a column `users` lacks or that holds no text.
-async fn check_field_columns(db: &Db, config: &Config) -> Result<(), StartupError> {
-    let columns: Vec<(String, &str)> = config
-        .customer_fields
+/// Refuses a field map naming a column `users` lacks or that holds no text;
+/// otherwise the map with what the database says of its columns (which take
+/// no NULL, how long a value they take).
+async fn check_field_columns(db: &Db, config: &Config) -> Result<FieldMap, StartupError> {
+    let map = &config.customer_fields;
+    let columns: Vec<(String, &str)> = map
         .extra_columns()
         .map(|m| (m.field.key(), m.column.as_str()))
         .collect();
     match crate::db::users::check_columns(db, &columns).await {
-        Ok(()) => Ok(()),
+        Ok(facts) => Ok(map.with_column_facts(&facts)),
         Err(crate::db::users::CheckError::Refused(message)) => Err(StartupError::FieldMap(message)),
         Err(crate::db::users::CheckError::Database(err)) => Err(StartupError::Database(err)),
     }

@@ -151,6 +151,7 @@ impl SyncService {
             .map(|(field, read)| users::Pull {
                 column: &field.column,
                 value: field.stripe.as_deref().unwrap_or_default(),
+                not_null: field.not_null,
                 read: read.as_deref(),
             })
             .collect();

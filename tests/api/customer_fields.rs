@@ -587,3 +587,48 @@ async fn the_keep_buttons_need_the_csrf_token_and_count_against_the_per_user_lim
         Some("+47 55 55 55 55")
     );
 }
+
+#[tokio::test]
+async fn a_value_the_column_cannot_take_is_shown_not_pulled_and_the_webhook_still_succeeds() {
+    let plain = spawn_app().await;
+    plain
+        .execute(
+            "ALTER TABLE users ADD COLUMN mobile VARCHAR(40) NOT NULL DEFAULT '';\n\
+             ALTER TABLE users ADD COLUMN land VARCHAR(2) NULL",
+        )
+        .await;
+    let app = plain
+        .another_instance(|config| {
+            config.customer_fields = FieldMap::parse("phone=mobile,address.country=land").unwrap();
+            config.webhook_secret = Some(WEBHOOK_SECRET.to_string().into());
+        })
+        .await;
+    plain.stop();
+    let (browser, user_id) = app.signed_in_user("Ann", "ann@example.com").await;
+    set_local(&app, user_id, "mobile = '+47 1', land = 'NO'").await;
+    browser.press("create").await;
+    let stripe_id = app.user(user_id).await.stripe_id.unwrap();
+
+    // Stripe clears the phone (the column takes no NULL) and sets a country
+    // longer than the column's two characters.
+    let seen = app.stripe.events().len();
+    app.stripe
+        .edit_customer(&stripe_id, &[("phone", ""), ("address[country]", "Norway")]);
+    deliver_since(&app, seen).await;
+
+    let rows = text_rows(
+        &app.db,
+        &format!("SELECT mobile, land FROM users WHERE id = {user_id}"),
+    )
+    .await;
+    assert_eq!(rows[0][0].as_deref(), Some(""), "cleared to '', not NULL");
+    let sqlite = matches!(app.db, stripe_sync::db::Db::Sqlite(_));
+    if sqlite {
+        // SQLite enforces no length: the value fits.
+        assert_eq!(rows[0][1].as_deref(), Some("Norway"));
+    } else {
+        assert_eq!(rows[0][1].as_deref(), Some("NO"), "too long: not pulled");
+        let html = browser.page("/settings/stripe").await;
+        assert!(html.contains("Norway") && html.contains("changed in Stripe"));
+    }
+}

@@ -85,36 +85,63 @@ pub async fn columns(db: &Db, table: &str) -> Result<Vec<String>, sqlx::Error> {
     }
 }
 
-/// The table's columns and their types as the catalog names them (lower case).
-pub async fn column_types(db: &Db, table: &str) -> Result<Vec<(String, String)>, sqlx::Error> {
-    match db {
+/// What the catalog says of one column.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ColumnFacts {
+    pub name: String,
+    /// Its type as the catalog names it, lower case (`character varying`, `varchar(40)`).
+    pub type_: String,
+    pub nullable: bool,
+    /// The most characters it takes, where the database enforces one.
+    pub max_chars: Option<i64>,
+}
+
+/// The table's columns as the catalog describes them, in no particular order.
+pub async fn column_facts(db: &Db, table: &str) -> Result<Vec<ColumnFacts>, sqlx::Error> {
+    type Row = (String, String, String, Option<i64>);
+    let rows: Vec<Row> = match db {
         Db::Sqlite(pool) => {
-            super::sqlite::query_as("SELECT name, lower(type) FROM pragma_table_info($1)")
-                .bind(table)
-                .fetch_all(pool)
-                .await
+            // SQLite enforces no length.
+            super::sqlite::query_as(
+                "SELECT name, lower(type), CASE WHEN \"notnull\" = 0 THEN 'YES' ELSE 'NO' END, \
+                 NULL FROM pragma_table_info($1)",
+            )
+            .bind(table)
+            .fetch_all(pool)
+            .await?
         }
         Db::Postgres(pool) => {
             super::postgres::query_as(
-                "SELECT CAST(column_name AS TEXT), CAST(data_type AS TEXT) \
+                "SELECT CAST(column_name AS TEXT), CAST(data_type AS TEXT), \
+                 CAST(is_nullable AS TEXT), CAST(character_maximum_length AS BIGINT) \
                  FROM information_schema.columns \
                  WHERE table_schema = current_schema() AND table_name = $1",
             )
             .bind(table)
             .fetch_all(pool)
-            .await
+            .await?
         }
         Db::Mysql(pool) => {
             q::query_as(
-                "SELECT CAST(column_name AS CHAR), CAST(LOWER(data_type) AS CHAR) \
+                "SELECT CAST(column_name AS CHAR), CAST(LOWER(data_type) AS CHAR), \
+                 CAST(is_nullable AS CHAR), CAST(character_maximum_length AS SIGNED) \
                  FROM information_schema.columns \
                  WHERE table_schema = DATABASE() AND table_name = $1",
             )
             .bind(table)
             .fetch_all(pool)
-            .await
+            .await?
         }
-    }
+    };
+    Ok(rows
+        .into_iter()
+        .map(|(name, type_, nullable, max_chars)| ColumnFacts {
+            name,
+            type_: type_.to_ascii_lowercase(),
+            nullable: nullable.eq_ignore_ascii_case("YES"),
+            max_chars,
+        })
+        .collect())
 }
 
 /// Whether a column of that catalog type holds text.

@@ -118,7 +118,10 @@ pub async fn field_page_after(
 /// it was read: a column changed since (a profile saved meanwhile) is left alone.
 pub struct Pull<'a> {
     pub column: &'a str,
+    /// Empty: Stripe has none; the column is cleared to NULL, or to `''` when
+    /// `not_null`.
     pub value: &'a str,
+    pub not_null: bool,
     pub read: Option<&'a str>,
 }
 
@@ -139,9 +142,8 @@ pub async fn store_fields_in(
     for pull in pulls {
         let column = dialect.quoted(pull.column);
         // An empty value clears the column, as Stripe's empty means "not set".
-        args.push(Arg::MaybeText(
-            (!pull.value.is_empty()).then_some(pull.value),
-        ));
+        let cleared = pull.value.is_empty() && !pull.not_null;
+        args.push(Arg::MaybeText((!cleared).then_some(pull.value)));
         set.push(format!("{column} = ${}", args.len()));
         args.push(Arg::Text(pull.read.unwrap_or("")));
         let read = dialect.as_text(&column);
@@ -160,33 +162,36 @@ pub async fn store_fields_in(
     Ok(done == 1)
 }
 
-/// Refuses a map column `users` lacks or that does not hold text, naming it.
-pub async fn check_columns(db: &Db, columns: &[(String, &str)]) -> Result<(), CheckError> {
+/// Refuses a map column `users` lacks or that does not hold text, naming it;
+/// otherwise what the catalog says of each column, in `columns`' order.
+pub async fn check_columns(
+    db: &Db,
+    columns: &[(String, &str)],
+) -> Result<Vec<catalog::ColumnFacts>, CheckError> {
     if columns.is_empty() {
-        return Ok(());
+        return Ok(Vec::new());
     }
-    let present = catalog::column_types(db, "users").await?;
+    let present = catalog::column_facts(db, "users").await?;
+    let mut facts = Vec::with_capacity(columns.len());
     for (key, column) in columns {
-        match present
-            .iter()
-            .find(|(name, _)| name.eq_ignore_ascii_case(column))
-        {
+        match present.iter().find(|c| c.name.eq_ignore_ascii_case(column)) {
             None => {
                 return Err(CheckError::Refused(format!(
                     "STRIPE_CUSTOMER_FIELDS maps {key} to users.{column}, which does not exist \
                      (adding it is the app's own migration)"
                 )));
             }
-            Some((_, type_)) if !catalog::is_text_type(type_) => {
+            Some(found) if !catalog::is_text_type(&found.type_) => {
                 return Err(CheckError::Refused(format!(
-                    "STRIPE_CUSTOMER_FIELDS maps {key} to users.{column}, a {type_} column: a \
-                     synced column must hold text"
+                    "STRIPE_CUSTOMER_FIELDS maps {key} to users.{column}, a {} column: a \
+                     synced column must hold text",
+                    found.type_
                 )));
             }
-            Some(_) => {}
+            Some(found) => facts.push(found.clone()),
         }
     }
-    Ok(())
+    Ok(facts)
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use crate::db::dialect::catalog::ColumnFacts;
+
 /// A part of a Stripe address (`address.*`, `shipping.address.*`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum AddressPart {
@@ -181,6 +183,28 @@ fn check_metadata_key(key: &str) -> Result<(), String> {
 pub struct Mapping {
     pub field: StripeField,
     pub column: String,
+    /// The column takes no NULL: a value Stripe cleared is written as `''`.
+    pub not_null: bool,
+    /// The most characters the column takes: a longer value from Stripe is
+    /// shown, never pulled (the write would fail).
+    pub max_chars: Option<usize>,
+}
+
+impl Mapping {
+    fn new(field: StripeField, column: &str) -> Self {
+        Mapping {
+            field,
+            column: column.to_string(),
+            not_null: false,
+            max_chars: None,
+        }
+    }
+
+    /// Whether the column can take `value` as it is.
+    pub fn fits(&self, value: &str) -> bool {
+        self.max_chars
+            .is_none_or(|max| value.chars().count() <= max)
+    }
 }
 
 /// The fields synced, `name` and `email` first, then the map's in its order.
@@ -194,14 +218,8 @@ impl Default for FieldMap {
     fn default() -> Self {
         FieldMap {
             mappings: vec![
-                Mapping {
-                    field: StripeField::Name,
-                    column: "name".into(),
-                },
-                Mapping {
-                    field: StripeField::Email,
-                    column: "email".into(),
-                },
+                Mapping::new(StripeField::Name, "name"),
+                Mapping::new(StripeField::Email, "email"),
             ],
         }
     }
@@ -239,10 +257,7 @@ impl FieldMap {
                     other.field.key()
                 ));
             }
-            map.mappings.push(Mapping {
-                field,
-                column: column.to_string(),
-            });
+            map.mappings.push(Mapping::new(field, column));
         }
         let has = |field: &StripeField| map.mappings.iter().any(|m| m.field == *field);
         if map.mappings.iter().any(|m| m.field.is_shipping()) && !has(&StripeField::ShippingName) {
@@ -276,6 +291,21 @@ impl FieldMap {
 
     pub fn find(&self, key: &str) -> Option<&Mapping> {
         self.mappings.iter().find(|m| m.field.key() == key)
+    }
+
+    /// The same map with what the database says of the columns beyond name and
+    /// email (`facts` in [`FieldMap::extra_columns`]' order).
+    pub fn with_column_facts(&self, facts: &[ColumnFacts]) -> Self {
+        let mut map = self.clone();
+        let extra = map
+            .mappings
+            .iter_mut()
+            .filter(|m| !matches!(m.field, StripeField::Name | StripeField::Email));
+        for (mapping, facts) in extra.zip(facts) {
+            mapping.not_null = !facts.nullable;
+            mapping.max_chars = facts.max_chars.and_then(|max| usize::try_from(max).ok());
+        }
+        map
     }
 }
 

@@ -17,7 +17,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::map::{FieldMap, StripeField};
+use super::map::{FieldMap, Mapping, StripeField};
 use super::values::Values;
 use crate::domain::UserName;
 
@@ -75,6 +75,8 @@ pub enum Verdict {
 pub struct FieldPlan {
     pub field: StripeField,
     pub column: String,
+    /// The column takes no NULL (a cleared value is written as `''`).
+    pub not_null: bool,
     pub local: String,
     /// `None` when no copy read from Stripe says.
     pub stripe: Option<String>,
@@ -203,12 +205,12 @@ pub fn plan(map: &FieldMap, sides: &Sides<'_>, settle: Settle<'_>, force: bool) 
         } else if s == b {
             Verdict::Push
         } else if local == b {
-            take_stripe(field, &s)
+            take_stripe(mapping, &s)
         } else {
             match settle.prefer(&key) {
                 None => Verdict::Conflict,
                 Some(Prefer::Local) => Verdict::Push,
-                Some(Prefer::Stripe) => take_stripe(field, &s),
+                Some(Prefer::Stripe) => take_stripe(mapping, &s),
             }
         };
         if force && verdict == Verdict::Agree {
@@ -231,6 +233,7 @@ pub fn plan(map: &FieldMap, sides: &Sides<'_>, settle: Settle<'_>, force: bool) 
         fields.push(FieldPlan {
             field: field.clone(),
             column: mapping.column.clone(),
+            not_null: mapping.not_null,
             local,
             stripe,
             base: b_kept,
@@ -262,13 +265,14 @@ fn differs(base: &Values, stored: Option<&Values>, nothing_read: bool) -> bool {
     }
 }
 
-/// Stripe's value: pulled, or (the login email, a name the app would refuse)
-/// shown as changed in Stripe.
-fn take_stripe(field: &StripeField, stripe: &str) -> Verdict {
-    let fits = match field {
-        StripeField::Name => UserName::parse(stripe).is_ok_and(|name| name.as_str() == stripe),
-        _ => field.pulls(),
-    };
+/// Stripe's value: pulled, or (the login email, a name the app would refuse, a
+/// value longer than the column takes) shown as changed in Stripe.
+fn take_stripe(mapping: &Mapping, stripe: &str) -> Verdict {
+    let fits = mapping.fits(stripe)
+        && match &mapping.field {
+            StripeField::Name => UserName::parse(stripe).is_ok_and(|name| name.as_str() == stripe),
+            field => field.pulls(),
+        };
     if fits {
         Verdict::Pull
     } else {

@@ -282,3 +282,36 @@ fn a_full_payload_says_every_field_and_a_lean_one_says_none() {
     let lean = serde_json::json!({"id": "cus_1", "name": "Ann", "email": "a@x.io"});
     assert!(of_payload(&lean).is_none());
 }
+
+#[test]
+fn a_value_longer_than_the_column_takes_is_shown_not_pulled() {
+    let facts = crate::db::dialect::catalog::ColumnFacts {
+        name: "country".into(),
+        type_: "character varying".into(),
+        nullable: true,
+        max_chars: Some(2),
+    };
+    let map = FieldMap::parse("address.country=country")
+        .unwrap()
+        .with_column_facts(&[facts]);
+    let base = values(&[
+        ("name", "Ann"),
+        ("email", "a@x.io"),
+        ("address.country", "NO"),
+    ]);
+    let stripe = values(&[
+        ("name", "Ann"),
+        ("email", "a@x.io"),
+        ("address.country", "Norway"),
+    ]);
+    let local = vec![Some("Ann".into()), Some("a@x.io".into()), Some("NO".into())];
+    let sides = Sides {
+        local: &local,
+        stripe: Some(&stripe),
+        base: Some(&base),
+        ..Sides::default()
+    };
+    let plan = plan(&map, &sides, Settle::Report, false);
+    assert_eq!(verdict(&plan, "address.country"), Verdict::ChangedInStripe);
+    assert!(plan.is_quiet(), "nothing to write");
+}
