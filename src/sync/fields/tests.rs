@@ -21,6 +21,16 @@ fn local(name: &str, email: &str, phone: &str, city: &str) -> Vec<Option<String>
         .collect()
 }
 
+/// Sides with a stored base and a copy of Stripe's side that says every field.
+fn read<'a>(local: &'a [Option<String>], stripe: &'a Values, base: &'a Values) -> Sides<'a> {
+    Sides {
+        local,
+        stripe: Some(stripe),
+        base: Some(base),
+        ..Sides::default()
+    }
+}
+
 fn verdicts(plan: &Plan) -> Vec<(String, Verdict)> {
     plan.fields
         .iter()
@@ -103,12 +113,7 @@ fn each_row_of_the_three_way_table() {
         ("address.city", "Bergen"),
     ]);
     let local = local("Ann", "ann@example.com", "2", "Oslo");
-    let sides = Sides {
-        local: &local,
-        stripe: Some(&stripe),
-        base: Some(&base),
-        ..Sides::default()
-    };
+    let sides = read(&local, &stripe, &base);
     let plan = plan(&map, &sides, Settle::Report, false);
     assert_eq!(
         verdicts(&plan),
@@ -131,12 +136,7 @@ fn both_sides_changed_is_a_conflict_until_a_side_is_preferred() {
     let base = values(&[("name", "Ann"), ("email", "a@x.io"), ("phone", "1")]);
     let stripe = values(&[("name", "Ann"), ("email", "b@x.io"), ("phone", "3")]);
     let local = local("Ann", "c@x.io", "2", "");
-    let sides = Sides {
-        local: &local,
-        stripe: Some(&stripe),
-        base: Some(&base),
-        ..Sides::default()
-    };
+    let sides = read(&local, &stripe, &base);
     let report = plan(&map, &sides, Settle::Report, false);
     assert_eq!(verdict(&report, "phone"), Verdict::Conflict);
     assert_eq!(verdict(&report, "email"), Verdict::Conflict);
@@ -170,12 +170,7 @@ fn nothing_differs_is_quiet() {
     ]);
     let stripe = values(&[("name", "Ann"), ("email", "a@x.io"), ("phone", "1")]);
     let local = local("Ann", "a@x.io", "1", "");
-    let sides = Sides {
-        local: &local,
-        stripe: Some(&stripe),
-        base: Some(&base),
-        ..Sides::default()
-    };
+    let sides = read(&local, &stripe, &base);
     assert!(plan(&map, &sides, Settle::Report, false).is_quiet());
     let forced = plan(&map, &sides, Settle::Report, true);
     assert_eq!(forced.pushes().count(), 5);
@@ -253,12 +248,7 @@ fn a_name_the_app_would_refuse_is_shown_not_pulled() {
     let base = values(&[("name", "Ann"), ("email", "a@x.io")]);
     let stripe = values(&[("email", "a@x.io")]);
     let local = local("Ann", "a@x.io", "", "");
-    let sides = Sides {
-        local: &local[..2],
-        stripe: Some(&stripe),
-        base: Some(&base),
-        ..Sides::default()
-    };
+    let sides = read(&local[..2], &stripe, &base);
     let plan = plan(&map, &sides, Settle::Report, false);
     assert_eq!(verdict(&plan, "name"), Verdict::ChangedInStripe);
 }
@@ -305,12 +295,7 @@ fn a_value_longer_than_the_column_takes_is_shown_not_pulled() {
         ("address.country", "Norway"),
     ]);
     let local = vec![Some("Ann".into()), Some("a@x.io".into()), Some("NO".into())];
-    let sides = Sides {
-        local: &local,
-        stripe: Some(&stripe),
-        base: Some(&base),
-        ..Sides::default()
-    };
+    let sides = read(&local, &stripe, &base);
     let plan = plan(&map, &sides, Settle::Report, false);
     assert_eq!(verdict(&plan, "address.country"), Verdict::ChangedInStripe);
     assert!(plan.is_quiet(), "nothing to write");
