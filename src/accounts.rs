@@ -65,6 +65,34 @@ impl Accounts {
         }
     }
 
+    /// Whether `password` is the user's (under the hashing cap).
+    pub async fn verify_password(
+        &self,
+        user: &User,
+        password: SecretString,
+    ) -> Result<bool, AccountError> {
+        let stored = Some(user.password_hash.clone());
+        Ok(self.hasher.verify(password, stored).await?)
+    }
+
+    /// Stores a new password, hashed as this database's passwords are (bcrypt
+    /// `$2y$` on a Laravel app's, Argon2id otherwise). Every session of the user
+    /// ends with it: a session carries the hash it was opened with. Returns the
+    /// user as now stored.
+    pub async fn set_password(
+        &self,
+        user_id: i64,
+        password: SecretString,
+    ) -> Result<User, AccountError> {
+        let hash = self.hasher.hash(password).await?;
+        if !db::users::set_password(&self.db, user_id, &hash, crate::sync::now()).await? {
+            return Err(sqlx::Error::RowNotFound.into());
+        }
+        tracing::info!(user_id, "password changed");
+        let user = db::users::find(&self.db, user_id).await?;
+        Ok(user.ok_or(sqlx::Error::RowNotFound)?)
+    }
+
     /// The user signing in with this email (as typed; it is parsed here).
     pub async fn find_by_email(&self, email: &str) -> Result<Option<User>, AccountError> {
         match UserEmail::parse(email) {

@@ -9,6 +9,7 @@ mod serve;
 mod signals;
 pub mod sync_customers;
 pub mod user_create;
+pub mod user_password;
 pub mod webhook;
 
 use std::process::ExitCode;
@@ -58,6 +59,18 @@ pub enum Command {
                       --name Ann --password-stdin"
     )]
     UserCreate(user_create::Args),
+    /// Set a user's password and sign them out everywhere
+    #[command(
+        name = "user:password",
+        after_help = SETTINGS_HELP,
+        long_about = "Set a user's password; every session of the user ends. The password \
+                      is prompted for twice, or read from the first line of standard input. \
+                      An unknown email exits 2.\n\nExamples:\n  \
+                      stripe-sync user:password --email ann@example.com\n  \
+                      printf '%s\\n' \"$PASSWORD\" | stripe-sync user:password --email \
+                      ann@example.com --password-stdin"
+    )]
+    UserPassword(user_password::Args),
     /// Create, update or refresh Stripe customers in bulk (with no action flag:
     /// create and update)
     #[command(
@@ -181,6 +194,10 @@ pub async fn run(command: Command, config: Config) -> ExitCode {
         Command::UserCreate(args) => {
             let stdin = std::io::stdin();
             user_create::run(config, args, &mut stdin.lock()).await
+        }
+        Command::UserPassword(args) => {
+            let stdin = std::io::stdin();
+            user_password::run(config, args, &mut stdin.lock()).await
         }
     };
     match result {

@@ -26,17 +26,8 @@ pub struct Args {
 pub async fn run(config: Config, args: Args, stdin: &mut dyn BufRead) -> Result<(), CliError> {
     let name = UserName::parse(&args.name).map_err(CliError::Usage)?;
     let email = UserEmail::parse(&args.email).map_err(CliError::Usage)?;
-    let password = if args.password_stdin {
-        let mut line = String::new();
-        stdin
-            .read_line(&mut line)
-            .map_err(|e| CliError::failed("could not read the password", e))?;
-        line.trim_end_matches(['\r', '\n']).to_string()
-    } else {
-        prompt_password()?
-    };
-    check_new_password(&password, &password).map_err(CliError::Usage)?;
-    let id = create(config, &name, &email, SecretString::from(password)).await?;
+    let password = read_new_password(args.password_stdin, stdin)?;
+    let id = create(config, &name, &email, password).await?;
     println!("created user {id} <{}>", email.as_str());
     Ok(())
 }
@@ -56,6 +47,25 @@ async fn create(
         ))),
         Err(err) => Err(CliError::failed("could not create the user", err)),
     }
+}
+
+/// A new password from the first line of standard input, or prompted for twice;
+/// refused (exit 2) when it breaks the rules a page's form has.
+pub(super) fn read_new_password(
+    from_stdin: bool,
+    stdin: &mut dyn BufRead,
+) -> Result<SecretString, CliError> {
+    let password = if from_stdin {
+        let mut line = String::new();
+        stdin
+            .read_line(&mut line)
+            .map_err(|e| CliError::failed("could not read the password", e))?;
+        line.trim_end_matches(['\r', '\n']).to_string()
+    } else {
+        prompt_password()?
+    };
+    check_new_password(&password, &password).map_err(CliError::Usage)?;
+    Ok(SecretString::from(password))
 }
 
 fn prompt_password() -> Result<String, CliError> {

@@ -18,7 +18,7 @@ use super::limits::ClientAddr;
 use super::page::{Layout, PageContext};
 use super::session::{AuthError, AuthSession, Credentials};
 use super::{AppState, WebError};
-use crate::accounts::AccountError;
+use crate::accounts::{AccountError, User};
 use crate::domain::{Lines, UserEmail, UserName, check_new_password, check_text};
 use crate::password::HashError;
 use crate::throttle::{Bucket, Verdict};
@@ -70,18 +70,7 @@ pub async fn login(
     if let Err(error) = check_text("Email", &email, Lines::One) {
         return Ok(refuse(ctx, StatusCode::UNPROCESSABLE_ENTITY, error));
     }
-    let account = Bucket::sign_in_account(&email);
-    let limits = state.limits;
-    let verdict = state
-        .throttle
-        .hit_all(&[
-            (&account, limits.sign_in_per_account),
-            (
-                &Bucket::sign_in_address(&address),
-                limits.sign_in_per_address,
-            ),
-        ])
-        .await?;
+    let (account, verdict) = count_sign_in(&state, &email, &address).await?;
     if let Verdict::Refused { retry_after } = verdict {
         tracing::warn!("sign-in refused: too many attempts for one account or address");
         let error = too_many_attempts(retry_after);
@@ -104,27 +93,55 @@ pub async fn login(
         return Ok(refuse(ctx, StatusCode::UNAUTHORIZED, error));
     };
     state.throttle.clear(&account).await?;
-    // A new session id at every sign-in, also over an existing session (axum-login
-    // cycles it only when nobody was signed in).
-    auth.session
-        .cycle_id()
-        .await
-        .map_err(|e| WebError::caused("cycle session id", e))?;
-    auth.login(&user)
-        .await
-        .map_err(|e| WebError::caused("login", e))?;
+    sign_in_anew(&mut auth, &user).await?;
     tracing::info!(user_id = user.id, "user signed in");
     messages.success(format!("Welcome back, {}.", user.name));
     Ok(Redirect::to(&next).into_response())
 }
 
-fn too_many_attempts(wait: Duration) -> String {
+/// Signs `user` in under a new session id, also over an existing session
+/// (axum-login cycles it only when nobody was signed in), with the password hash
+/// the user has now.
+pub(super) async fn sign_in_anew(auth: &mut AuthSession, user: &User) -> Result<(), WebError> {
+    auth.session
+        .cycle_id()
+        .await
+        .map_err(|e| WebError::caused("cycle session id", e))?;
+    auth.login(user)
+        .await
+        .map_err(|e| WebError::caused("login", e))
+}
+
+/// Counts one attempt at `email`'s password from `address` against the sign-in
+/// limits (per account and per address, shared by every instance), before any
+/// hashing. Returns the account's bucket (cleared on success) and the verdict.
+pub(super) async fn count_sign_in(
+    state: &AppState,
+    email: &str,
+    address: &str,
+) -> Result<(Bucket, Verdict), WebError> {
+    let account = Bucket::sign_in_account(email);
+    let limits = state.limits;
+    let verdict = state
+        .throttle
+        .hit_all(&[
+            (&account, limits.sign_in_per_account),
+            (
+                &Bucket::sign_in_address(address),
+                limits.sign_in_per_address,
+            ),
+        ])
+        .await?;
+    Ok((account, verdict))
+}
+
+pub(super) fn too_many_attempts(wait: Duration) -> String {
     let minutes = wait.as_secs().div_ceil(60).max(1);
     let unit = if minutes == 1 { "minute" } else { "minutes" };
     format!("Too many sign-in attempts. Try again in {minutes} {unit}.")
 }
 
-fn with_retry_after(mut response: Response, wait: Duration) -> Response {
+pub(super) fn with_retry_after(mut response: Response, wait: Duration) -> Response {
     response
         .headers_mut()
         .insert(header::RETRY_AFTER, retry_after_value(wait));

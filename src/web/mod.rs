@@ -152,6 +152,7 @@ pub fn router(config: &Config, services: Services) -> Router {
         .route("/settings/stripe", get(settings::show))
         .merge(stripe_actions)
         .route("/settings/profile", get(profile::show).post(profile::save))
+        .route("/settings/password", post(profile::change_password))
         .route("/jobs/{id}", get(jobs::show))
         .route("/jobs/{id}/success", get(jobs::success))
         .route("/jobs/{id}/cancelled", get(jobs::cancelled))

@@ -688,3 +688,47 @@ async fn mapped_fields_sync_with_the_laravel_app_s_own_columns() {
         "Laravel's column untouched"
     );
 }
+
+#[tokio::test]
+async fn a_password_changed_here_on_a_laravel_database_is_bcrypt_2y_and_laravel_verifies_it() {
+    let url = laravel_database().await;
+    let app = spawn_app_customized(StripeSetup::Fake, |config| {
+        config.database_url = url.clone();
+    })
+    .await;
+    let browser = app.browser();
+    browser.login("taylor@example.com", TAYLOR_PASSWORD).await;
+
+    let response = browser
+        .post_form(
+            "/settings/password",
+            &[
+                ("current_password", TAYLOR_PASSWORD),
+                ("password", "a-long-password"),
+                ("password_confirmation", "a-long-password"),
+            ],
+        )
+        .await;
+
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let taylor = users::find_by_email(&app.db, "taylor@example.com")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        taylor.password_hash.starts_with("$2y$12$"),
+        "as Laravel writes it: {}",
+        &taylor.password_hash[..7]
+    );
+    assert!(bcrypt::verify("a-long-password", &taylor.password_hash).unwrap());
+    let remember = text_rows(
+        &app.db,
+        "SELECT remember_token FROM users WHERE email = 'taylor@example.com'",
+    )
+    .await;
+    assert_eq!(
+        remember,
+        vec![vec![None]],
+        "Laravel's remember-me cookie ends too"
+    );
+}

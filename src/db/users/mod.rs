@@ -156,6 +156,20 @@ pub async fn find_by_stripe_ids(db: &Db, stripe_ids: &[&str]) -> Result<Vec<User
     })
 }
 
+/// Stores a new password hash. Laravel's `remember_token` is cleared too, so a
+/// "remember me" cookie of the Laravel app stops working as it would there.
+pub async fn set_password(
+    db: &Db,
+    id: i64,
+    password_hash: &str,
+    now: OffsetDateTime,
+) -> Result<bool, sqlx::Error> {
+    const SQL: &str = "UPDATE users SET password = $2, remember_token = NULL, updated_at = $3 \
+        WHERE id = $1";
+    let done = on_pool!(db, pool => q::query(SQL).bind(id).bind(password_hash).bind(LaravelTime(now)).execute(pool).await.map(|r| r.rows_affected()))?;
+    Ok(done == 1)
+}
+
 pub async fn update_profile(
     db: &Db,
     id: i64,
