@@ -138,8 +138,11 @@ impl Hasher {
         let (done, result) = oneshot::channel();
         self.jobs
             .send(Box::new(move || {
-                let _ = done.send(work());
+                let output = work();
+                // The slot is free before the caller hears back, so whoever is
+                // told the hash is done never finds its slot still taken.
                 drop(slot);
+                let _ = done.send(output);
             }))
             .map_err(|_| HashError::Failed)?;
         result.await.map_err(|_| HashError::Failed)
