@@ -1,6 +1,11 @@
 # Shared by scripts/dev and scripts/test. Source it; do not run it.
 
 LOCALSTRIPE_VERSION=1.15.10
+AIOSMTPD_VERSION=1.4.6
+
+# Background services this script started, stopped when it exits.
+BACKGROUND_PIDS=""
+trap 'kill $BACKGROUND_PIDS 2>/dev/null || true' EXIT
 
 # Installs localstripe into the project's own venv (.venv) once.
 ensure_localstripe() {
@@ -19,19 +24,50 @@ start_localstripe() {
   ensure_localstripe
   .venv/bin/localstripe --port "$port" --from-scratch >"$log" 2>&1 &
   LOCALSTRIPE_PID=$!
-  trap 'kill $LOCALSTRIPE_PID 2>/dev/null || true' EXIT
+  BACKGROUND_PIDS="$BACKGROUND_PIDS $LOCALSTRIPE_PID"
+  await_service localstripe "$LOCALSTRIPE_PID" "$log" \
+    curl -fs -o /dev/null -u sk_test_local: "http://127.0.0.1:$port/v1/customers"
+}
+
+# Waits until the command after $3 succeeds (the service $1 answers), for 20 s at
+# most, or until the process $2 dies (its log is $3).
+await_service() {
+  local name=$1 pid=$2 log=$3
+  shift 3
   for _ in $(seq 1 100); do
-    if curl -fs -o /dev/null -u sk_test_local: "http://127.0.0.1:$port/v1/customers"; then
+    if "$@" 2>/dev/null; then
       return 0
     fi
-    if ! kill -0 "$LOCALSTRIPE_PID" 2>/dev/null; then
-      echo "localstripe did not start; its log: $log" >&2
+    if ! kill -0 "$pid" 2>/dev/null; then
+      echo "$name did not start; its log: $log" >&2
       return 1
     fi
     sleep 0.2
   done
-  echo "localstripe did not answer on port $port" >&2
+  echo "$name did not answer: $*" >&2
   return 1
+}
+
+# Whether something listens on 127.0.0.1:$1.
+port_open() {
+  (exec 3<>"/dev/tcp/127.0.0.1/$1")
+}
+
+# Starts aiosmtpd (a real SMTP server, from PyPI, in .venv) on port $1, keeping
+# every message it receives in the maildir $2 (in $2/new), until the calling
+# script exits.
+start_smtp() {
+  local port=$1 maildir=$2 log=${3:-/dev/null}
+  if [ ! -x .venv/bin/aiosmtpd ]; then
+    echo "Installing aiosmtpd $AIOSMTPD_VERSION into .venv ..." >&2
+    [ -x .venv/bin/pip ] || python3 -m venv .venv
+    .venv/bin/pip install --quiet --disable-pip-version-check "aiosmtpd==$AIOSMTPD_VERSION"
+  fi
+  mkdir -p "$maildir/new" "$maildir/cur" "$maildir/tmp" "$(dirname "$log")"
+  .venv/bin/aiosmtpd -n -l "127.0.0.1:$port" -c aiosmtpd.handlers.Mailbox "$maildir" >"$log" 2>&1 &
+  local pid=$!
+  BACKGROUND_PIDS="$BACKGROUND_PIDS $pid"
+  await_service aiosmtpd "$pid" "$log" port_open "$port"
 }
 
 # Installs Debian's Chromium and its WebDriver for the browser tests, once.

@@ -3,6 +3,7 @@
 
 use secrecy::SecretString;
 
+pub use crate::db::password_resets::LinkState;
 use crate::db::{self, Db};
 
 /// Where sessions live: the app's database.
@@ -93,6 +94,48 @@ impl Accounts {
         Ok(user.ok_or(sqlx::Error::RowNotFound)?)
     }
 
+    /// A reset link's token for the user with this email, if there is one: 256
+    /// random bits, URL-safe; only its SHA-256 is stored, for [`RESET_VALID`].
+    pub async fn request_reset(
+        &self,
+        email: &str,
+    ) -> Result<Option<(User, SecretString)>, AccountError> {
+        let Some(user) = self.find_by_email(email).await? else {
+            return Ok(None);
+        };
+        use base64::Engine as _;
+        let bytes: [u8; 32] = rand::random();
+        let token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+        let now = crate::sync::now().unix_timestamp();
+        let expires = now + RESET_VALID.as_secs() as i64;
+        db::password_resets::insert(&self.db, &token_hash(&token), user.id, now, expires).await?;
+        // Links older than a day are of no use to anyone.
+        db::password_resets::prune(&self.db, now - 86_400).await?;
+        tracing::info!(user_id = user.id, "password reset link made");
+        Ok(Some((user, SecretString::from(token))))
+    }
+
+    /// Where the link with this token stands.
+    pub async fn reset_link(&self, token: &str) -> Result<LinkState, AccountError> {
+        let now = crate::sync::now().unix_timestamp();
+        Ok(db::password_resets::state(&self.db, &token_hash(token), now).await?)
+    }
+
+    /// Uses the link (once) to set a new password. `None`: the link was used,
+    /// has lapsed or never was; nothing changed.
+    pub async fn reset_password(
+        &self,
+        token: &str,
+        password: SecretString,
+    ) -> Result<Option<User>, AccountError> {
+        let now = crate::sync::now().unix_timestamp();
+        let Some(user_id) = db::password_resets::consume(&self.db, &token_hash(token), now).await?
+        else {
+            return Ok(None);
+        };
+        Ok(Some(self.set_password(user_id, password).await?))
+    }
+
     /// The user signing in with this email (as typed; it is parsed here).
     pub async fn find_by_email(&self, email: &str) -> Result<Option<User>, AccountError> {
         match UserEmail::parse(email) {
@@ -105,6 +148,15 @@ impl Accounts {
     pub async fn find(&self, user_id: i64) -> Result<Option<User>, AccountError> {
         Ok(db::users::find(&self.db, user_id).await?)
     }
+}
+
+/// How long a reset link works.
+pub const RESET_VALID: std::time::Duration = std::time::Duration::from_secs(60 * 60);
+
+/// What is stored of a reset token: its SHA-256, in hex.
+fn token_hash(token: &str) -> String {
+    use sha2::{Digest as _, Sha256};
+    hex::encode(Sha256::digest(token.as_bytes()))
 }
 
 async fn create_account(

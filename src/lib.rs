@@ -10,6 +10,7 @@ pub mod config;
 pub mod db;
 pub mod domain;
 pub mod events;
+pub mod mail;
 pub mod password;
 pub mod startup;
 pub mod stripe;

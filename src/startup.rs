@@ -11,6 +11,7 @@ use crate::accounts::Accounts;
 use crate::config::Config;
 use crate::db::Db;
 use crate::events::Events;
+use crate::mail::Mailer;
 use crate::password::{Hasher, PasswordScheme};
 use crate::stripe::{RetryPolicy, StripeGateway};
 use crate::sync::SyncService;
@@ -29,12 +30,17 @@ pub enum StartupError {
     /// `STRIPE_CUSTOMER_FIELDS` names a column the database cannot serve.
     #[error("{0}")]
     FieldMap(String),
+    /// `MAIL_URL` or `MAIL_FROM` cannot be used.
+    #[error("{0}")]
+    Mail(String),
 }
 
 pub struct App {
     pub config: Config,
     pub sync: SyncService,
     pub accounts: Accounts,
+    /// Password-reset mail; `None` without `MAIL_URL`.
+    pub mailer: Option<Mailer>,
 }
 
 impl App {
@@ -66,9 +72,16 @@ impl App {
         );
         let sync = SyncService::new(db, stripe).with_fields(fields);
         sync.spawn_heartbeat();
+        let mailer = match &config.mail {
+            Some(mail) => {
+                Some(Mailer::new(mail).map_err(|err| StartupError::Mail(err.to_string()))?)
+            }
+            None => None,
+        };
         Ok(App {
             sync,
             accounts,
+            mailer,
             config,
         })
     }
@@ -84,6 +97,7 @@ impl App {
             accounts: self.accounts.clone(),
             throttle: Throttle::new(db.clone()),
             sessions: db.session_store(),
+            mailer: self.mailer.clone(),
         }
     }
 

@@ -52,6 +52,16 @@ impl Bucket {
         Bucket::new("sign-in:address", address)
     }
 
+    /// Password-reset requests for one email, as typed, trimmed and lower-cased.
+    pub fn password_reset_email(email: &str) -> Self {
+        Bucket::new("password-reset:email", &email.trim().to_lowercase())
+    }
+
+    /// Password-reset requests from one client address.
+    pub fn password_reset_address(address: &str) -> Self {
+        Bucket::new("password-reset:address", address)
+    }
+
     /// Actions on the page that call Stripe, for one user.
     pub fn stripe_actions(user_id: i64) -> Self {
         Bucket::new("stripe-actions:user", &user_id.to_string())

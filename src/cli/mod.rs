@@ -248,9 +248,10 @@ impl CliError {
 
     pub fn exit_code(&self) -> ExitCode {
         match self {
-            CliError::Usage(_) | CliError::Startup(crate::startup::StartupError::FieldMap(_)) => {
-                ExitCode::from(2)
-            }
+            CliError::Usage(_)
+            | CliError::Startup(
+                crate::startup::StartupError::FieldMap(_) | crate::startup::StartupError::Mail(_),
+            ) => ExitCode::from(2),
             CliError::Interrupted { signal, .. } => {
                 ExitCode::from(u8::try_from(128 + signal).unwrap_or(1))
             }

@@ -49,6 +49,10 @@ Settings (from the environment, or .env in the working directory; the environmen
                              phone, description, preferred_locales, address.line1|line2|city|state|
                              postal_code|country, shipping.name, shipping.phone, shipping.address.*,
                              metadata.KEY; name and email always sync [default: none]
+  MAIL_URL                   SMTP server for password-reset mail: smtps://user:pass@host:465,
+                             smtp://user:pass@host:587?tls=required, or smtp://host:25 for a local relay
+                             [default: none: /forgot-password says to ask an operator]
+  MAIL_FROM                  sender of that mail [default: stripe-sync <noreply@localhost>]
   APP_URL                    public base URL; https:// makes cookies Secure and adds HSTS [default: http://127.0.0.1:3000]
   APP_KEY                    base64 of 32+ random bytes, with or without Laravel's base64: prefix (a
                              Laravel app's key serves both); every instance needs the same
@@ -157,7 +161,18 @@ pub struct Config {
     pub http_timeouts: HttpTimeouts,
     /// The customer fields synced beyond name and email (`STRIPE_CUSTOMER_FIELDS`).
     pub customer_fields: FieldMap,
+    /// Where password-reset mail goes out: present only when `MAIL_URL` is set.
+    pub mail: Option<MailConfig>,
 }
+
+/// `MAIL_URL` (it may hold the SMTP password) and `MAIL_FROM`.
+#[derive(Debug, Clone)]
+pub struct MailConfig {
+    pub url: SecretString,
+    pub from: String,
+}
+
+pub const DEFAULT_MAIL_FROM: &str = "stripe-sync <noreply@localhost>";
 
 impl StripeConfig {
     /// Whether requests to the API base cannot be read on the way: https, or a
@@ -254,6 +269,10 @@ impl Config {
             DEFAULT_STRIPE_ENDPOINT_RATE,
             ConfigError::BadEndpointRate,
         )?;
+        let mail = var("MAIL_URL").map(|url| MailConfig {
+            url: SecretString::from(url),
+            from: var("MAIL_FROM").unwrap_or_else(|| DEFAULT_MAIL_FROM.into()),
+        });
         let customer_fields = match var("STRIPE_CUSTOMER_FIELDS") {
             Some(spec) => FieldMap::parse(&spec).map_err(ConfigError::BadFieldMap)?,
             None => FieldMap::default(),
@@ -278,6 +297,7 @@ impl Config {
             stripe_endpoint_rate,
             http_timeouts,
             customer_fields,
+            mail,
             log_max_files,
             log_format,
             events_retention_days,

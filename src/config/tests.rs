@@ -52,6 +52,7 @@ fn config_with_key(app_key: SecretBox<Vec<u8>>) -> Config {
         stripe_endpoint_rate: DEFAULT_STRIPE_ENDPOINT_RATE,
         http_timeouts: HttpTimeouts::default(),
         customer_fields: Default::default(),
+        mail: None,
     }
 }
 

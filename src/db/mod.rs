@@ -9,6 +9,7 @@ pub mod checkpoints;
 pub mod dialect;
 pub mod events;
 pub mod jobs;
+pub mod password_resets;
 pub mod payments;
 pub mod rate_limits;
 pub mod runs;

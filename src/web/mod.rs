@@ -7,6 +7,7 @@ mod headers;
 mod jobs;
 mod limits;
 mod page;
+mod password_reset;
 mod profile;
 mod request;
 pub mod server;
@@ -37,6 +38,7 @@ use crate::accounts::SessionStore;
 use crate::billing::Billing;
 use crate::config::{Config, JobPosting, Limits};
 use crate::events::Events;
+use crate::mail::Mailer;
 use crate::sync::SyncService;
 use crate::throttle::Throttle;
 use session::Backend;
@@ -65,8 +67,11 @@ pub struct AppState {
     /// Signing secrets of the webhook endpoint; empty when not configured.
     pub webhook_secrets: Arc<Vec<SecretString>>,
     pub job_posting: JobPosting,
-    /// Public base URL, for the pages Stripe sends the browser back to.
+    /// Public base URL, for the pages Stripe sends the browser back to, and
+    /// the links mail carries.
     pub app_url: Arc<str>,
+    /// Password-reset mail; `None` without `MAIL_URL`.
+    pub mailer: Option<Mailer>,
 }
 
 /// What the web tier runs on, built once by `startup`.
@@ -76,6 +81,7 @@ pub struct Services {
     pub accounts: Accounts,
     pub throttle: Throttle,
     pub sessions: SessionStore,
+    pub mailer: Option<Mailer>,
 }
 
 pub fn router(config: &Config, services: Services) -> Router {
@@ -84,6 +90,7 @@ pub fn router(config: &Config, services: Services) -> Router {
         accounts,
         throttle,
         sessions,
+        mailer,
     } = services;
     let secure = config.secure_cookies();
     // Under https, `__Host-` names: the browser keeps such cookies only when Secure,
@@ -128,6 +135,7 @@ pub fn router(config: &Config, services: Services) -> Router {
         webhook_secrets: Arc::new(config.webhook_secrets()),
         job_posting: config.job_posting.clone(),
         app_url: config.app_url.as_str().into(),
+        mailer,
     };
 
     // Every POST here calls Stripe and counts against the user's allowance.
@@ -158,6 +166,14 @@ pub fn router(config: &Config, services: Services) -> Router {
         .route("/jobs/{id}/cancelled", get(jobs::cancelled))
         .route_layer(login_required!(Backend, login_url = "/login"))
         .route("/register", get(auth::register_form).post(auth::register))
+        .route(
+            "/forgot-password",
+            get(password_reset::forgot_form).post(password_reset::forgot),
+        )
+        .route(
+            "/reset-password/{token}",
+            get(password_reset::reset_form).post(password_reset::reset),
+        )
         .route("/login", get(auth::login_form).post(auth::login))
         .route("/logout", post(auth::logout))
         .route("/", get(|| async { Redirect::to("/settings/stripe") }))

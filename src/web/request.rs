@@ -30,7 +30,7 @@ pub async fn trace(mut request: Request, next: Next) -> Response {
     let span = tracing::info_span!(
         "request",
         method = %request.method(),
-        path = %request.uri().path(),
+        path = %loggable_path(request.uri().path()),
         request_id = %id,
         user_id = tracing::field::Empty,
     );
@@ -67,6 +67,17 @@ fn is_safe_request_id(id: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
+/// The path as a log line may show it: a password-reset link's token is a
+/// secret, and never leaves the request.
+pub fn loggable_path(path: &str) -> &str {
+    match path.strip_prefix(RESET_PREFIX) {
+        Some(token) if !token.is_empty() => "/reset-password/{token}",
+        _ => path,
+    }
+}
+
+const RESET_PREFIX: &str = "/reset-password/";
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -77,5 +88,15 @@ mod tests {
         for bad in ["", "a b", "x\ny", "id=\"forged\"", &"a".repeat(65)] {
             assert!(!is_safe_request_id(bad), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn a_reset_token_never_reaches_the_log() {
+        assert_eq!(
+            loggable_path("/reset-password/HbVElmScl5krGLgEuPRKciojpDZ7GjdVad8DehJMRB4"),
+            "/reset-password/{token}"
+        );
+        assert_eq!(loggable_path("/reset-password/"), "/reset-password/");
+        assert_eq!(loggable_path("/settings/stripe"), "/settings/stripe");
     }
 }

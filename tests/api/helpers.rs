@@ -201,6 +201,7 @@ fn test_config(database_url: &str, api_base: Option<String>, app_key: &[u8]) -> 
         stripe_endpoint_rate: stripe_sync::config::DEFAULT_STRIPE_ENDPOINT_RATE,
         http_timeouts: Default::default(),
         customer_fields: Default::default(),
+        mail: None,
     }
 }
 
@@ -595,6 +596,15 @@ where
 
 /// Waits for a line in the log files that contains every needle (the file writer
 /// flushes in the background).
+/// Whether any log file holds `needle` (a secret that must never be there).
+pub fn logs_hold(needle: &str) -> bool {
+    std::fs::read_dir(log_dir())
+        .into_iter()
+        .flatten()
+        .flatten()
+        .any(|entry| std::fs::read_to_string(entry.path()).is_ok_and(|text| text.contains(needle)))
+}
+
 pub async fn log_line_containing(needles: &[&str]) -> Option<String> {
     for _ in 0..50 {
         if let Ok(entries) = std::fs::read_dir(log_dir()) {
@@ -623,6 +633,9 @@ pub enum Needs {
     Localstripe,
     /// `chromedriver` and Chromium on the PATH (`scripts/test` installs them).
     Chromium,
+    /// A real SMTP server at `SMTP_TEST_URL` keeping what it receives in the
+    /// maildir `SMTP_TEST_MAILDIR` (`scripts/test` starts aiosmtpd).
+    Smtp,
 }
 
 /// Whether a test must be skipped because what it needs is missing: plain
@@ -637,6 +650,11 @@ pub fn skip_without(needs: Needs) -> bool {
         Needs::Chromium => (
             on_path("chromedriver") && (on_path("chromium") || on_path("chromium-browser")),
             "chromedriver or chromium is not installed (scripts/test installs them)",
+        ),
+        Needs::Smtp => (
+            std::env::var_os("SMTP_TEST_URL").is_some()
+                && std::env::var_os("SMTP_TEST_MAILDIR").is_some(),
+            "SMTP_TEST_URL is not set (scripts/test starts aiosmtpd)",
         ),
     };
     if present {

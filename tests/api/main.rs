@@ -18,6 +18,7 @@ mod jobs;
 mod laravel;
 mod log_lines;
 mod operations;
+mod password_reset;
 mod passwords;
 mod profile;
 mod replay_events;

@@ -2,7 +2,7 @@
 
 use reqwest::StatusCode;
 
-use crate::helpers::{Browser, PASSWORD, TestApp, location, log_dir, spawn_app};
+use crate::helpers::{Browser, PASSWORD, TestApp, location, logs_hold, spawn_app};
 
 /// In the log check's list of secrets (`scripts/test`), like [`PASSWORD`].
 const NEW_PASSWORD: &str = "a-long-password";
@@ -30,15 +30,6 @@ async fn signed_in(browser: &Browser) -> bool {
             false
         }
     }
-}
-
-/// Whether any log file holds `needle`.
-fn logs_hold(needle: &str) -> bool {
-    std::fs::read_dir(log_dir())
-        .into_iter()
-        .flatten()
-        .flatten()
-        .any(|entry| std::fs::read_to_string(entry.path()).is_ok_and(|text| text.contains(needle)))
 }
 
 async fn password_hash(app: &TestApp, user_id: i64) -> String {
