@@ -258,14 +258,9 @@ const FIELDS: &str = "phone=phone,address.line1=line1,address.city=city,address.
                       metadata.team=team";
 
 async fn add_field_columns(app: &TestApp) {
-    app.execute(
-        "ALTER TABLE users ADD COLUMN phone VARCHAR(40) NULL;\n\
-         ALTER TABLE users ADD COLUMN line1 VARCHAR(255) NULL;\n\
-         ALTER TABLE users ADD COLUMN city VARCHAR(255) NULL;\n\
-         ALTER TABLE users ADD COLUMN country VARCHAR(2) NULL;\n\
-         ALTER TABLE users ADD COLUMN team VARCHAR(40) NULL",
-    )
-    .await;
+    let text = "VARCHAR(255) NULL";
+    let columns = ["phone", "line1", "city", "country", "team"].map(|name| (name, text));
+    app.add_user_columns(&columns).await;
 }
 
 /// One run of part one: the bulk arguments and one action flag, with `fields`

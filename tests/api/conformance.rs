@@ -374,3 +374,74 @@ async fn replay_reads_localstripes_events_api_and_applies_a_card_and_a_deletion_
         ann_after.stripe_event_created
     );
 }
+
+#[tokio::test]
+async fn mapped_fields_are_created_updated_and_cleared_on_localstripe() {
+    if skip_without(Needs::Localstripe) {
+        return;
+    }
+    let plain = app_on_localstripe().await;
+    let text = "VARCHAR(255) NULL";
+    let columns = [
+        ("phone", text),
+        ("line1", text),
+        ("city", text),
+        ("team", text),
+    ];
+    plain.add_user_columns(&columns).await;
+    let map = "phone=phone,address.line1=line1,address.city=city,metadata.team=team";
+    let app = plain
+        .another_instance(|config| {
+            config.customer_fields = stripe_sync::sync::fields::FieldMap::parse(map).unwrap();
+        })
+        .await;
+    plain.stop();
+    let (_, user_id) = app.signed_in_user("Ann", &unique_email("fields")).await;
+    app.execute(&format!(
+        "UPDATE users SET phone = '+47 22 00 00 00', line1 = 'Gate 1', city = 'Oslo', \
+         team = 'red' WHERE id = {user_id}"
+    ))
+    .await;
+
+    let created = app.sync.create_customer(user_id).await.expect("created");
+    let path = format!("/v1/customers/{}", created.stripe_id());
+    let customer = localstripe(reqwest::Method::GET, &path, &[]).await;
+    assert_eq!(customer["phone"], "+47 22 00 00 00", "{customer}");
+    assert_eq!(customer["address"]["city"], "Oslo", "{customer}");
+    assert_eq!(customer["address"]["line1"], "Gate 1", "{customer}");
+    assert_eq!(customer["metadata"]["team"], "red", "{customer}");
+    assert_eq!(customer["metadata"]["user_id"], user_id.to_string());
+
+    app.execute(&format!(
+        "UPDATE users SET city = 'Bergen', phone = NULL WHERE id = {user_id}"
+    ))
+    .await;
+    let outcome = app
+        .sync
+        .update_customer(user_id, Push::IfChanged)
+        .await
+        .expect("updated");
+
+    assert_eq!(outcome.pushed, ["phone", "address.city"]);
+    let customer = localstripe(reqwest::Method::GET, &path, &[]).await;
+    assert_eq!(customer["address"]["city"], "Bergen", "{customer}");
+    assert_eq!(
+        customer["address"]["line1"], "Gate 1",
+        "the address went whole"
+    );
+    assert!(
+        customer["phone"].is_null() || customer["phone"] == "",
+        "cleared: {customer}"
+    );
+    assert_eq!(customer["metadata"]["team"], "red");
+    let again = app
+        .sync
+        .update_customer(user_id, Push::IfChanged)
+        .await
+        .expect("nothing to do");
+    assert!(again.pushed.is_empty(), "{again:?}");
+    assert!(
+        again.pulled.is_empty(),
+        "localstripe's answer agrees: {again:?}"
+    );
+}

@@ -15,6 +15,16 @@ use stripe_sync::sync::fields::FieldMap;
 const MAP: &str = "phone=phone,address.line1=line1,address.city=city,address.country=country,\
                    preferred_locales=locales,metadata.team=team";
 
+/// The columns [`MAP`] names, as the app's migration would add them.
+const MAP_COLUMNS: &[(&str, &str)] = &[
+    ("phone", "VARCHAR(40) NULL"),
+    ("line1", "VARCHAR(255) NULL"),
+    ("city", "VARCHAR(255) NULL"),
+    ("country", "VARCHAR(2) NULL"),
+    ("locales", "VARCHAR(255) NULL"),
+    ("team", "TEXT NULL"),
+];
+
 const WEBHOOK_SECRET: &str = "whsec_test_current";
 
 /// An app on a database whose `users` has the app's own columns for the map (as
@@ -25,16 +35,7 @@ async fn app_with_fields() -> TestApp {
 
 async fn app_with_fields_and(customize: impl FnOnce(&mut stripe_sync::config::Config)) -> TestApp {
     let plain = spawn_app().await;
-    plain
-        .execute(
-            "ALTER TABLE users ADD COLUMN phone VARCHAR(40) NULL;\n\
-             ALTER TABLE users ADD COLUMN line1 VARCHAR(255) NULL;\n\
-             ALTER TABLE users ADD COLUMN city VARCHAR(255) NULL;\n\
-             ALTER TABLE users ADD COLUMN country VARCHAR(2) NULL;\n\
-             ALTER TABLE users ADD COLUMN locales VARCHAR(255) NULL;\n\
-             ALTER TABLE users ADD COLUMN team TEXT NULL",
-        )
-        .await;
+    plain.add_user_columns(MAP_COLUMNS).await;
     let app = plain
         .another_instance(|config| {
             config.customer_fields = FieldMap::parse(MAP).unwrap();
@@ -523,9 +524,7 @@ async fn a_user_from_before_the_map_starts_from_the_local_values() {
         .await;
     plain.stop();
     let app = {
-        plain
-            .execute("ALTER TABLE users ADD COLUMN phone VARCHAR(40) NULL;\nALTER TABLE users ADD COLUMN line1 VARCHAR(255) NULL;\nALTER TABLE users ADD COLUMN city VARCHAR(255) NULL;\nALTER TABLE users ADD COLUMN country VARCHAR(2) NULL;\nALTER TABLE users ADD COLUMN locales VARCHAR(255) NULL;\nALTER TABLE users ADD COLUMN team TEXT NULL")
-            .await;
+        plain.add_user_columns(MAP_COLUMNS).await;
         plain
             .another_instance(|config| config.customer_fields = FieldMap::parse(MAP).unwrap())
             .await

@@ -340,6 +340,16 @@ impl TestApp {
         .unwrap_or_else(|err| panic!("{sql}: {err}"));
     }
 
+    /// Adds columns to `users`, as a Laravel app's own migration would:
+    /// (name, SQL type and constraints).
+    pub async fn add_user_columns(&self, columns: &[(&str, &str)]) {
+        let statements: Vec<String> = columns
+            .iter()
+            .map(|(name, type_)| format!("ALTER TABLE users ADD COLUMN {name} {type_}"))
+            .collect();
+        self.execute(&statements.join(";\n")).await;
+    }
+
     /// Links each user to a customer made on Stripe's side, straight in the
     /// database (no call), as a `--create` long ago would have, with nothing
     /// pushed since (`--update` has work to do).
