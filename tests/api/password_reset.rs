@@ -14,8 +14,13 @@ use crate::helpers::{
 const NEW_PASSWORD: &str = "a-long-password";
 
 async fn app_with_mail() -> TestApp {
+    app_with_mail_and(|_| {}).await
+}
+
+async fn app_with_mail_and(customize: impl FnOnce(&mut stripe_sync::config::Config)) -> TestApp {
     let url = std::env::var("SMTP_TEST_URL").unwrap();
     spawn_app_customized(StripeSetup::Fake, |config| {
+        customize(config);
         config.mail = Some(stripe_sync::config::MailConfig {
             url: url.into(),
             from: "stripe-sync <noreply@example.com>".into(),
@@ -277,6 +282,29 @@ async fn requests_are_limited_per_email() {
     let refused = ask_for_link(&browser, &email).await;
     assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
     assert!(refused.headers().contains_key("retry-after"));
+}
+
+#[tokio::test]
+async fn requests_are_limited_per_client_address_whatever_the_email() {
+    if skip_without(Needs::Smtp) {
+        return;
+    }
+    let app = app_with_mail_and(|config| {
+        config.limits.sign_in_per_address = stripe_sync::config::Limit {
+            max: 2,
+            window: std::time::Duration::from_secs(60),
+        };
+    })
+    .await;
+    let browser = app.browser();
+    for _ in 0..2 {
+        let response = ask_for_link(&browser, &unique_email()).await;
+        assert_eq!(response.status(), StatusCode::OK);
+    }
+    let email = unique_email();
+    let refused = ask_for_link(&browser, &email).await;
+    assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(refused.text().await.unwrap().contains("Too many requests"));
 }
 
 #[tokio::test]

@@ -57,32 +57,8 @@ pub async fn mysql_index_exists(
 
 /// The table's column names, in no particular order.
 pub async fn columns(db: &Db, table: &str) -> Result<Vec<String>, sqlx::Error> {
-    match db {
-        Db::Sqlite(pool) => {
-            super::sqlite::query_scalar("SELECT name FROM pragma_table_info($1)")
-                .bind(table)
-                .fetch_all(pool)
-                .await
-        }
-        Db::Postgres(pool) => {
-            super::postgres::query_scalar(
-                "SELECT CAST(column_name AS TEXT) FROM information_schema.columns \
-                 WHERE table_schema = current_schema() AND table_name = $1",
-            )
-            .bind(table)
-            .fetch_all(pool)
-            .await
-        }
-        Db::Mysql(pool) => {
-            q::query_scalar(
-                "SELECT CAST(column_name AS CHAR) FROM information_schema.columns \
-                 WHERE table_schema = DATABASE() AND table_name = $1",
-            )
-            .bind(table)
-            .fetch_all(pool)
-            .await
-        }
-    }
+    let facts = column_facts(db, table).await?;
+    Ok(facts.into_iter().map(|column| column.name).collect())
 }
 
 /// What the catalog says of one column.
