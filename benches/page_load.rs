@@ -7,7 +7,9 @@
 //! then drives each path in turn with the same number of concurrent keep-alive
 //! clients for the same time, and prints requests/s, p50 and p99 latency and the
 //! ratio of the two rates. The settings page reads the session and the user and
-//! renders a template; it never calls Stripe.
+//! renders a template; it never calls Stripe. Metrics are on, as in production
+//! with `METRICS_BIND`: every request is recorded, and `/metrics` is scraped every
+//! second while the load runs.
 
 // The suite reads and seeds the database with each driver's own SQL, on purpose
 // (the app's queries go through src/db/dialect).
@@ -21,6 +23,8 @@ mod helpers;
 mod stripe_fake;
 mod support;
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 use support::arg;
 
@@ -42,7 +46,9 @@ fn main() {
         .build()
         .unwrap();
     runtime.block_on(async {
+        let metrics = stripe_sync::monitoring::install();
         let app = spawn_app().await;
+        let (scraper, scrapes) = scrape_every_second(&app).await;
         let (browser, user_id) = app.signed_in_user("Ann", "ann@example.com").await;
         app.sync
             .create_customer(user_id)
@@ -61,8 +67,49 @@ fn main() {
             stripe_calls,
             "the page never calls Stripe"
         );
+        scraper.abort();
+        let recorded = metrics.render();
+        assert!(
+            recorded.contains(r#"route="/settings/stripe",status="200""#),
+            "the page's requests were recorded"
+        );
         print(&results, concurrency);
+        println!(
+            "metrics on: every request recorded; /metrics scraped {} times meanwhile",
+            scrapes.load(Ordering::Relaxed)
+        );
     });
+}
+
+/// Serves `/metrics` for `app` on a listener of its own and scrapes it every
+/// second, as Prometheus would, until the task is aborted.
+async fn scrape_every_second(
+    app: &helpers::TestApp,
+) -> (tokio::task::JoinHandle<()>, Arc<AtomicUsize>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/metrics", listener.local_addr().unwrap());
+    let sources = stripe_sync::monitoring::scrape::Sources {
+        sync: app.sync.clone(),
+        hasher: stripe_sync::password::Hasher::new(
+            1,
+            stripe_sync::password::PasswordScheme::Argon2id,
+        ),
+    };
+    let router =
+        stripe_sync::monitoring::listener::router(stripe_sync::monitoring::install(), sources);
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    let scrapes = Arc::new(AtomicUsize::new(0));
+    let counted = scrapes.clone();
+    let scraper = tokio::spawn(async move {
+        let client = reqwest::Client::new();
+        loop {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            let text = client.get(&url).send().await.unwrap().text().await.unwrap();
+            assert!(text.contains("stripe_sync_ready 1"), "{text}");
+            counted.fetch_add(1, Ordering::Relaxed);
+        }
+    });
+    (scraper, scrapes)
 }
 
 /// `concurrency` clients, each sending its next request as soon as the last is

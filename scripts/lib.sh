@@ -83,3 +83,19 @@ ensure_chromium() {
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
 }
+
+# Installs Debian's Prometheus (with promtool) for the monitoring tests, once.
+# The package's own service is not wanted: the tests start their own.
+ensure_prometheus() {
+  if command -v prometheus >/dev/null && command -v promtool >/dev/null; then
+    return 0
+  fi
+  if [ "$(id -u)" != 0 ]; then
+    echo "The monitoring tests need Prometheus: sudo apt-get install prometheus" >&2
+    return 1
+  fi
+  echo "Installing prometheus ..." >&2
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+  pkill -x prometheus 2>/dev/null || true
+}

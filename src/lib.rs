@@ -11,6 +11,7 @@ pub mod db;
 pub mod domain;
 pub mod events;
 pub mod mail;
+pub mod monitoring;
 pub mod password;
 pub mod startup;
 pub mod stripe;

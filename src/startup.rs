@@ -101,6 +101,20 @@ impl App {
         }
     }
 
+    /// Serves Prometheus's `/metrics` on `listener` (not the public one) until
+    /// Ctrl-C or SIGTERM.
+    pub fn serve_metrics(
+        &self,
+        listener: TcpListener,
+    ) -> impl Future<Output = std::io::Result<()>> + use<> {
+        let sources = crate::monitoring::scrape::Sources {
+            sync: self.sync.clone(),
+            hasher: self.accounts.hasher().clone(),
+        };
+        let timeouts = self.config.http_timeouts;
+        crate::monitoring::listener::serve(listener, sources, timeouts, shutdown_signal())
+    }
+
     /// Serves until Ctrl-C or SIGTERM, then lets in-flight requests finish.
     pub async fn serve(self, listener: TcpListener) -> std::io::Result<()> {
         let services = self.web_services();

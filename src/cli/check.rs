@@ -1,9 +1,11 @@
 //! `stripe:sync-customers --check [--repair]`: the drift report.
 
 use super::CliError;
+use super::history;
 use super::signals::Stop;
 use crate::sync::SyncService;
 use crate::sync::drift::{DriftReport, Repair};
+use crate::sync::run::{RunEnd, RunProgress, failure_json};
 
 /// What `--check` was asked for.
 pub struct CheckOptions {
@@ -12,13 +14,43 @@ pub struct CheckOptions {
     pub json: bool,
 }
 
-pub async fn run(sync: &SyncService, options: CheckOptions, stop: Stop) -> Result<(), CliError> {
-    let report = sync
+/// Checks, prints the report; returns the command's result and the run's end
+/// for the history (its unrepaired drift counted as failures).
+pub async fn run(
+    sync: &SyncService,
+    options: CheckOptions,
+    stop: Stop,
+) -> (Result<(), CliError>, RunEnd) {
+    let report = match sync
         .check_drift(options.user, options.repair, stop.flag.clone())
         .await
-        .map_err(|e| CliError::failed("stripe:sync-customers --check", e.operator_reason()))?;
+    {
+        Ok(report) => report,
+        Err(e) => {
+            let err = CliError::failed("stripe:sync-customers --check", e.operator_reason());
+            let end = history::end_without_report(&err, stop.signal(), RunProgress::default());
+            return (Err(err), end);
+        }
+    };
     print(&report, options.json);
-    if let Some(signal) = stop.signal() {
+    let result = outcome(&report, stop.signal());
+    let progress = RunProgress {
+        done: Some(report.links_checked),
+        total: None,
+        counts: vec![
+            ("customers_seen", report.customers_seen),
+            ("links_checked", report.links_checked),
+            ("drift", report.found),
+            ("unrepaired", report.unrepaired()),
+        ],
+    };
+    let drift = report.drift().iter().map(failure_json).collect();
+    let end = history::end(&result, progress, report.unrepaired(), drift);
+    (result, end)
+}
+
+fn outcome(report: &DriftReport, signal: Option<i32>) -> Result<(), CliError> {
+    if let Some(signal) = signal {
         return Err(CliError::Interrupted {
             signal,
             detail: "check interrupted".into(),

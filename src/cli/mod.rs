@@ -1,10 +1,12 @@
 //! The command line: parse, load settings, start logging, dispatch to one command.
 
 mod check;
+mod history;
 mod migrate;
 mod progress;
 pub mod replay_events;
 mod report;
+pub mod runs;
 mod serve;
 mod signals;
 pub mod sync_customers;
@@ -86,6 +88,20 @@ pub enum Command {
         long_about = REPLAY_EXAMPLES
     )]
     ReplayEvents(replay_events::Args),
+    /// List the recent bulk runs, or show one with its failures
+    #[command(
+        after_help = SETTINGS_HELP,
+        long_about = "List the recent stripe:sync-customers and stripe:replay-events runs, \
+                      newest first: id, command, kind, start, duration, result (running, \
+                      succeeded, failed, interrupted, or abandoned: killed, its heartbeat \
+                      lapsed) and counts. `runs show ID` shows one run with its first 100 \
+                      failures. Runs are kept RUN_HISTORY_DAYS days. An unknown id exits 2.\n\n\
+                      Examples:\n  \
+                      stripe-sync runs\n  \
+                      stripe-sync runs --limit 5 --json\n  \
+                      stripe-sync runs show 42"
+    )]
+    Runs(runs::Args),
     /// Create the webhook endpoint in Stripe and print its signing secret
     #[command(
         name = "stripe:webhook",
@@ -191,6 +207,7 @@ pub async fn run(command: Command, config: Config) -> ExitCode {
         Command::SyncCustomers(args) => sync_customers::run(config, args).await,
         Command::ReplayEvents(args) => replay_events::run(config, args).await,
         Command::Webhook(args) => webhook::run(config, args).await,
+        Command::Runs(args) => runs::run(config, args).await,
         Command::UserCreate(args) => {
             let stdin = std::io::stdin();
             user_create::run(config, args, &mut stdin.lock()).await
@@ -247,15 +264,19 @@ impl CliError {
     }
 
     pub fn exit_code(&self) -> ExitCode {
+        ExitCode::from(self.exit_status())
+    }
+
+    /// The process's exit status: 2 refused, 128 + the signal's number when
+    /// stopped by one, else 1.
+    pub fn exit_status(&self) -> u8 {
         match self {
             CliError::Usage(_)
             | CliError::Startup(
                 crate::startup::StartupError::FieldMap(_) | crate::startup::StartupError::Mail(_),
-            ) => ExitCode::from(2),
-            CliError::Interrupted { signal, .. } => {
-                ExitCode::from(u8::try_from(128 + signal).unwrap_or(1))
-            }
-            _ => ExitCode::FAILURE,
+            ) => 2,
+            CliError::Interrupted { signal, .. } => u8::try_from(128 + signal).unwrap_or(1),
+            _ => 1,
         }
     }
 }

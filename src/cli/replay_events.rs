@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use super::CliError;
+use super::history;
 use super::progress::Progress;
 use super::report;
 use super::signals::Stop;
@@ -15,6 +16,7 @@ use crate::events::replay::{
 use crate::events::{EventError, Events};
 use crate::startup::App;
 use crate::stripe::{RateLimiter, RetryPolicy};
+use crate::sync::run::{RunProgress, RunStart, failure_json};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -65,7 +67,7 @@ pub async fn run(config: Config, args: Args) -> Result<(), CliError> {
     let stop = Stop::on_signals();
     let options = ReplayOptions {
         since,
-        types: args.types,
+        types: args.types.clone(),
         dry_run: args.dry_run,
         retention_days,
         max_slice_events: MAX_SLICE_EVENTS,
@@ -73,20 +75,36 @@ pub async fn run(config: Config, args: Args) -> Result<(), CliError> {
     tracing::info!(?options, ?plan, "stripe:replay-events starting");
     let tally = Arc::new(ReplayTally::default());
     let shown = tally.clone();
-    let display = Progress::start(None, "events", move || (shown.listed.get(), counts(&shown)));
-    let share = sync
-        .share_account("stripe:replay-events", limiter)
+    let run = sync
+        .start_run(RunStart {
+            command: "stripe:replay-events",
+            kind: args.kind(),
+            flags: args.flags(),
+            limiter,
+            shares: true,
+            keep_days: app.config.run_history_days,
+            progress: Arc::new(move || live_progress(&shown)),
+        })
         .await
         .map_err(|err| CliError::failed("database", err))?;
+    let shown = tally.clone();
+    let display = Progress::start(None, "events", move || (shown.listed.get(), counts(&shown)));
     let result = Events::new(sync)
-        .replay_events(&options, tally, stop.flag.clone())
+        .replay_events(&options, tally.clone(), stop.flag.clone())
         .await;
-    share.finish().await;
     display.finish();
-    let report = result.map_err(|err| match err {
-        EventError::NotConfigured => report::stripe_not_configured(),
-        other => CliError::failed("stripe:replay-events", other),
-    })?;
+    let report = match result {
+        Ok(report) => report,
+        Err(err) => {
+            let err = match err {
+                EventError::NotConfigured => report::stripe_not_configured(),
+                other => CliError::failed("stripe:replay-events", other),
+            };
+            let end = history::end_without_report(&err, stop.signal(), live_progress(&tally));
+            run.finish(end).await;
+            return Err(err);
+        }
+    };
     tracing::info!(
         listed = report.listed,
         applied = report.applied,
@@ -96,7 +114,16 @@ pub async fn run(config: Config, args: Args) -> Result<(), CliError> {
         "stripe:replay-events finished"
     );
     print_report(&report, args.json);
-    if let Some(signal) = stop.signal() {
+    let result = outcome(&report, stop.signal());
+    let failures = report.failures.listed().iter().map(failure_json).collect();
+    let progress = live_progress(&tally);
+    run.finish(history::end(&result, progress, report.failed, failures))
+        .await;
+    result
+}
+
+fn outcome(report: &ReplayReport, signal: Option<i32>) -> Result<(), CliError> {
+    if let Some(signal) = signal {
         return Err(CliError::Interrupted {
             signal,
             detail: "stopped before every event was applied; run it again to continue".into(),
@@ -110,6 +137,50 @@ pub async fn run(config: Config, args: Args) -> Result<(), CliError> {
          them again",
         report.failed
     )))
+}
+
+impl Args {
+    /// What the run does, for the history and its metrics: only a full replay
+    /// moves the checkpoint.
+    fn kind(&self) -> &'static str {
+        match self {
+            Args { dry_run: true, .. } => "dry-run",
+            Args { types, .. } if !types.is_empty() => "types",
+            Args { since: Some(_), .. } => "since",
+            _ => "replay",
+        }
+    }
+
+    /// The flags as given, for the history.
+    fn flags(&self) -> String {
+        let mut flags = Vec::new();
+        if let Some(since) = &self.since {
+            flags.push(format!("--since={since}"));
+        }
+        flags.extend(self.types.iter().map(|kind| format!("--type={kind}")));
+        for (set, flag) in [(self.dry_run, "--dry-run"), (self.json, "--json")] {
+            if set {
+                flags.push(flag.to_string());
+            }
+        }
+        flags.extend(self.rates.flags());
+        flags.join(" ")
+    }
+}
+
+fn live_progress(tally: &ReplayTally) -> RunProgress {
+    RunProgress {
+        done: Some(tally.listed.get()),
+        total: None,
+        counts: vec![
+            ("listed", tally.listed.get()),
+            ("applied", tally.applied.get()),
+            ("unchanged", tally.unchanged.get()),
+            ("duplicate", tally.duplicate.get()),
+            ("ignored", tally.ignored.get()),
+            ("failed", tally.failed.get()),
+        ],
+    }
 }
 
 fn counts(tally: &ReplayTally) -> String {

@@ -6,10 +6,27 @@ use crate::startup::App;
 
 pub async fn run(config: Config) -> Result<(), CliError> {
     let bind = config.bind.clone();
+    let metrics_bind = config.metrics_bind;
+    if metrics_bind.is_some() {
+        // Before the first request, so that none goes uncounted.
+        crate::monitoring::install();
+    }
     let app = App::build(config).await?;
     let listener = TcpListener::bind(&bind)
         .await
         .map_err(|e| CliError::failed(format!("could not listen on {bind}"), e))?;
+    if let Some(address) = metrics_bind {
+        let metrics = TcpListener::bind(address).await.map_err(|e| {
+            CliError::failed(format!("could not listen on {address} (METRICS_BIND)"), e)
+        })?;
+        tracing::info!("metrics on http://{address}/metrics");
+        let serving = app.serve_metrics(metrics);
+        tokio::spawn(async move {
+            if let Err(err) = serving.await {
+                tracing::error!(error = %err, "the metrics listener stopped");
+            }
+        });
+    }
     match &app.config.stripe {
         Some(stripe) => tracing::info!(api_base = %stripe.api_base, "Stripe is configured"),
         None => tracing::warn!("STRIPE_SECRET is not set: Stripe actions will say so"),

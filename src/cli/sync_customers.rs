@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
 use super::CliError;
+use super::history;
 use super::progress::Progress;
 use super::report;
 use super::signals::Stop;
@@ -15,7 +16,7 @@ use crate::sync::bulk::{BulkOptions, BulkReport, Tally};
 use crate::sync::drift::Repair;
 use crate::sync::fields::Prefer;
 use crate::sync::report::Conflicts;
-use crate::sync::share::AccountShare;
+use crate::sync::run::{RunEnd, RunProgress, RunStart, failure_json};
 use crate::sync::{SyncError, SyncService};
 
 /// Stripe allows 100 requests/s in live mode and 25/s in a sandbox; a run plans
@@ -120,28 +121,57 @@ pub async fn run(mut config: Config, args: Args) -> Result<(), CliError> {
     let limiter = Arc::new(RateLimiter::new(plan));
     let sync = app.sync.for_bulk(limiter.clone(), RetryPolicy::bulk());
     let stop = Stop::on_signals();
-    // A dry run calls no Stripe: it takes no share of the account from others.
-    let share = match args.dry_run {
-        true => None,
-        false => Some(
-            sync.share_account("stripe:sync-customers", limiter.clone())
-                .await
-                .map_err(failed)?,
-        ),
+    let total = match (args.check, args.user) {
+        (true, _) => None,
+        (false, Some(_)) => Some(1),
+        (false, None) => Some(sync.count_users().await.map_err(failed)?),
     };
-
-    if args.check {
-        let check = super::check::CheckOptions {
-            user: args.user,
-            repair: args.repair.then_some(Repair {
-                max_missing_share: args.max_missing_share,
+    let tally = Arc::new(Tally::default());
+    let shown = tally.clone();
+    let run = sync
+        .start_run(RunStart {
+            command: "stripe:sync-customers",
+            kind: args.kind(),
+            flags: args.flags(),
+            limiter: limiter.clone(),
+            // A dry run calls no Stripe: it takes no share of the account from others.
+            shares: !args.dry_run,
+            keep_days: app.config.run_history_days,
+            progress: Arc::new(move || RunProgress {
+                done: total.map(|_| shown.processed.get()),
+                total,
+                counts: tally_counts(&shown),
             }),
-            json: args.json,
-        };
-        let checked = super::check::run(&sync, check, stop).await;
-        AccountShare::finish_any(share).await;
-        return checked;
-    }
+        })
+        .await
+        .map_err(failed)?;
+    let (result, end) = match args.check {
+        true => {
+            let check = super::check::CheckOptions {
+                user: args.user,
+                repair: args.repair.then_some(Repair {
+                    max_missing_share: args.max_missing_share,
+                }),
+                json: args.json,
+            };
+            super::check::run(&sync, check, stop).await
+        }
+        false => sync_in_bulk(&sync, &args, concurrency, (total, tally), &limiter, stop).await,
+    };
+    run.finish(end).await;
+    result
+}
+
+/// Creates, updates or refreshes in bulk and prints the report; returns the
+/// command's result and the run's end for the history.
+async fn sync_in_bulk(
+    sync: &SyncService,
+    args: &Args,
+    concurrency: u32,
+    (total, tally): (Option<u64>, Arc<Tally>),
+    limiter: &RateLimiter,
+    stop: Stop,
+) -> (Result<(), CliError>, RunEnd) {
     let options = BulkOptions {
         // With neither flag, do both.
         create: !args.refresh && (args.create || !args.update),
@@ -153,10 +183,20 @@ pub async fn run(mut config: Config, args: Args) -> Result<(), CliError> {
         prefer: args.prefer,
         concurrency: concurrency as usize,
     };
-    tracing::info!(?options, ?plan, "stripe:sync-customers starting");
-    let report = run_with_progress(&sync, &options, stop.flag.clone()).await;
-    AccountShare::finish_any(share).await;
-    let report = report?;
+    tracing::info!(?options, plan = ?limiter.plan(), "stripe:sync-customers starting");
+    let report = run_with_progress(sync, &options, (total, tally.clone()), stop.flag.clone()).await;
+    let mut progress = RunProgress {
+        done: Some(tally.processed.get()),
+        total,
+        counts: tally_counts(&tally),
+    };
+    let report = match report {
+        Ok(report) => report,
+        Err(err) => {
+            let end = history::end_without_report(&err, stop.signal(), progress);
+            return (Err(err), end);
+        }
+    };
     tracing::info!(
         created = report.created,
         updated = report.updated,
@@ -167,7 +207,18 @@ pub async fn run(mut config: Config, args: Args) -> Result<(), CliError> {
         "stripe:sync-customers finished"
     );
     print_report(&report, args.json);
-    if let Some(signal) = stop.signal() {
+    let result = outcome(&report, stop.signal());
+    progress
+        .counts
+        .push(("conflicts", report.conflicts.count()));
+    let failures = report.failures.listed().iter().map(failure_json).collect();
+    let end = history::end(&result, progress, report.failed, failures);
+    (result, end)
+}
+
+/// The command's result from its report: every user handled, or why not.
+fn outcome(report: &BulkReport, signal: Option<i32>) -> Result<(), CliError> {
+    if let Some(signal) = signal {
         return Err(CliError::Interrupted {
             signal,
             detail: "stopped before every user was handled; run it again to finish".into(),
@@ -192,6 +243,64 @@ pub async fn run(mut config: Config, args: Args) -> Result<(), CliError> {
     Err(CliError::Reported(problems.join("; ")))
 }
 
+impl Args {
+    /// What the run does, for the history and its metrics: a run for one user, a
+    /// dry run or a check is no sync of every user.
+    fn kind(&self) -> &'static str {
+        match self {
+            Args { dry_run: true, .. } => "dry-run",
+            Args { check: true, .. } => "check",
+            Args { user: Some(_), .. } => "user",
+            Args { refresh: true, .. } => "refresh",
+            _ => "sync",
+        }
+    }
+
+    /// The flags as given, for the history.
+    fn flags(&self) -> String {
+        let mut flags = Vec::new();
+        for (set, flag) in [
+            (self.create, "--create"),
+            (self.update, "--update"),
+            (self.refresh, "--refresh"),
+            (self.dry_run, "--dry-run"),
+            (self.check, "--check"),
+            (self.repair, "--repair"),
+            (self.force, "--force"),
+            (self.json, "--json"),
+        ] {
+            if set {
+                flags.push(flag.to_string());
+            }
+        }
+        if let Some(user) = self.user {
+            flags.push(format!("--user={user}"));
+        }
+        if let Some(prefer) = self.prefer {
+            flags.push(format!("--prefer={}", prefer.as_str()));
+        }
+        flags.extend(self.rates.flags());
+        if let Some(concurrency) = self.concurrency {
+            flags.push(format!("--concurrency={concurrency}"));
+        }
+        flags.join(" ")
+    }
+}
+
+impl Rates {
+    /// The rate flags as given, for the history.
+    pub fn flags(&self) -> Vec<String> {
+        let mut flags = Vec::new();
+        if let Some(rate) = self.rate {
+            flags.push(format!("--rate={rate}"));
+        }
+        if let Some(rate) = self.endpoint_rate {
+            flags.push(format!("--endpoint-rate={rate}"));
+        }
+        flags
+    }
+}
+
 fn parse_prefer(value: &str) -> Result<Prefer, String> {
     Prefer::parse(value).ok_or_else(|| "local or stripe".to_string())
 }
@@ -210,15 +319,11 @@ fn failed(err: SyncError) -> CliError {
 async fn run_with_progress(
     sync: &SyncService,
     options: &BulkOptions,
+    (total, tally): (Option<u64>, Arc<Tally>),
     stop: Arc<AtomicBool>,
 ) -> Result<BulkReport, CliError> {
-    let total = match options.user {
-        Some(_) => 1,
-        None => sync.count_users().await.map_err(failed)?,
-    };
-    let tally = Arc::new(Tally::default());
     let shown = tally.clone();
-    let display = Progress::start(Some(total), "users", move || {
+    let display = Progress::start(total, "users", move || {
         (shown.processed.get(), counts(&shown))
     });
     let result = sync.sync_customers(options, tally, stop).await;
@@ -227,6 +332,21 @@ async fn run_with_progress(
         SyncError::UserNotFound(_) | SyncError::NotConfigured => CliError::Usage(err.to_string()),
         other => CliError::failed("stripe:sync-customers", other),
     })
+}
+
+/// The live counts, as the history keeps them.
+fn tally_counts(tally: &Tally) -> Vec<(&'static str, u64)> {
+    vec![
+        ("created", tally.created.get()),
+        ("relinked", tally.relinked.get()),
+        ("updated", tally.updated.get()),
+        ("refreshed", tally.refreshed.get()),
+        ("unchanged", tally.unchanged.get()),
+        ("pulled", tally.pulled.get()),
+        ("skipped", tally.skipped.get()),
+        ("held", tally.held.get()),
+        ("failed", tally.failed.get()),
+    ]
 }
 
 fn counts(tally: &Tally) -> String {

@@ -1,7 +1,7 @@
 //! Settings from the process environment and `.env`, with defaults that let a fresh
 //! clone run. Secrets are typed so they cannot be printed by accident.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -27,6 +27,8 @@ pub const DEFAULT_BIND: &str = "127.0.0.1:3000";
 pub const DEFAULT_LOG_DIR: &str = "storage/logs";
 pub const DEFAULT_JOB_POSTING_FEE: i64 = 4900;
 pub const DEFAULT_EVENTS_RETENTION_DAYS: u32 = 30;
+/// Days the history of bulk runs is kept.
+pub const DEFAULT_RUN_HISTORY_DAYS: u32 = 90;
 /// Stripe allows 25 requests/s per operation (endpoint); a bulk run plans 80% of
 /// it and leaves the rest to the web app's own calls on the same account.
 pub const DEFAULT_STRIPE_ENDPOINT_RATE: u32 = 20;
@@ -58,6 +60,9 @@ Settings (from the environment, or .env in the working directory; the environmen
                              Laravel app's key serves both); every instance needs the same
                              [default: generated into storage/app.key on first start]
   BIND                       listen address of serve [default: 127.0.0.1:3000]
+  METRICS_BIND               listen address of serve's Prometheus /metrics, apart from BIND (keep it
+                             private: 127.0.0.1:9464, or an address only Prometheus reaches)
+                             [default: none: no metrics listener]
   HTTP_HEADER_TIMEOUT        seconds a request's header block may take from its first byte [default: 10]
   HTTP_BODY_TIMEOUT          seconds a request's body may take to arrive [default: 30]
   HTTP_IDLE_TIMEOUT          seconds an idle keep-alive connection stays open [default: 60]
@@ -73,6 +78,7 @@ Settings (from the environment, or .env in the working directory; the environmen
   JOB_POSTING_CURRENCY       its currency, an ISO code [default: usd]
   STRIPE_EVENTS_RETENTION_DAYS  days applied webhook events are remembered (replays older than
                              that are impossible: Stripe keeps events 30 days) [default: 30]
+  RUN_HISTORY_DAYS           days the history of bulk runs (stripe-sync runs) is kept [default: 90]
   RUST_LOG                   log filter [default: info,sqlx=warn,tower_sessions=warn,axum_login=warn]";
 
 #[derive(Debug, thiserror::Error)]
@@ -103,6 +109,13 @@ pub enum ConfigError {
     BadEndpointRate,
     #[error("STRIPE_EVENTS_RETENTION_DAYS must be a whole number of days from 3 to 3650")]
     BadEventsRetention,
+    #[error("RUN_HISTORY_DAYS must be a whole number of days from 1 to 3650")]
+    BadRunHistory,
+    #[error(
+        "METRICS_BIND must be an address and port such as 127.0.0.1:9464, and not BIND's: \
+         /metrics is never served on the public listener"
+    )]
+    BadMetricsBind,
     #[error("APP_KEY must be base64 of at least {APP_KEY_MIN_BYTES} random bytes")]
     BadAppKey,
     #[error("could not read or create {path}: {source}")]
@@ -139,6 +152,9 @@ pub struct Config {
     pub app_url: String,
     pub app_key: SecretBox<Vec<u8>>,
     pub bind: String,
+    /// Where `serve` answers `/metrics`; `None`: nowhere.
+    pub metrics_bind: Option<SocketAddr>,
+    pub run_history_days: u32,
     pub log_dir: PathBuf,
     /// Daily log files kept.
     pub log_max_files: usize,
@@ -263,6 +279,16 @@ impl Config {
             DEFAULT_EVENTS_RETENTION_DAYS,
             ConfigError::BadEventsRetention,
         )?;
+        let run_history_days = whole_number(
+            var("RUN_HISTORY_DAYS"),
+            1..=3650,
+            DEFAULT_RUN_HISTORY_DAYS,
+            ConfigError::BadRunHistory,
+        )?;
+        let bind = var("BIND").unwrap_or_else(|| DEFAULT_BIND.into());
+        let metrics_bind = var("METRICS_BIND")
+            .map(|address| parse_metrics_bind(&address, &bind))
+            .transpose()?;
         let stripe_endpoint_rate = whole_number(
             var("STRIPE_ENDPOINT_RATE"),
             1..=1000,
@@ -305,7 +331,9 @@ impl Config {
             webhook_secret: var("STRIPE_WEBHOOK_SECRET").map(SecretString::from),
             app_url: app_url.trim_end_matches('/').to_string(),
             app_key,
-            bind: var("BIND").unwrap_or_else(|| DEFAULT_BIND.into()),
+            bind,
+            metrics_bind,
+            run_history_days,
             log_dir: var("LOG_DIR")
                 .unwrap_or_else(|| DEFAULT_LOG_DIR.into())
                 .into(),
@@ -386,6 +414,25 @@ fn whole_number<T: std::str::FromStr + PartialOrd>(
             .filter(|n| range.contains(n))
             .ok_or(invalid),
         None => Ok(default),
+    }
+}
+
+/// `METRICS_BIND`: an address and port, never `BIND`'s (nor any port of it on
+/// every address).
+fn parse_metrics_bind(address: &str, bind: &str) -> Result<SocketAddr, ConfigError> {
+    let metrics: SocketAddr = address
+        .trim()
+        .parse()
+        .map_err(|_| ConfigError::BadMetricsBind)?;
+    let clashes = bind.parse::<SocketAddr>().is_ok_and(|public| {
+        public.port() == metrics.port()
+            && (public.ip() == metrics.ip()
+                || public.ip().is_unspecified()
+                || metrics.ip().is_unspecified())
+    });
+    match clashes {
+        true => Err(ConfigError::BadMetricsBind),
+        false => Ok(metrics),
     }
 }
 

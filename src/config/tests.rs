@@ -39,6 +39,8 @@ fn config_with_key(app_key: SecretBox<Vec<u8>>) -> Config {
         app_url: DEFAULT_APP_URL.into(),
         app_key,
         bind: DEFAULT_BIND.into(),
+        metrics_bind: None,
+        run_history_days: DEFAULT_RUN_HISTORY_DAYS,
         log_dir: DEFAULT_LOG_DIR.into(),
         log_max_files: 1,
         log_format: LogFormat::Text,
@@ -178,4 +180,27 @@ fn debug_output_never_shows_the_stripe_secret() {
         api_base: DEFAULT_STRIPE_API_BASE.into(),
     };
     assert!(!format!("{stripe:?}").contains("do_not_print"));
+}
+
+#[test]
+fn metrics_are_never_served_on_the_public_listener() {
+    assert_eq!(
+        parse_metrics_bind("127.0.0.1:9464", "127.0.0.1:3000").unwrap(),
+        "127.0.0.1:9464".parse().unwrap()
+    );
+    for (metrics, bind) in [
+        ("127.0.0.1:3000", "127.0.0.1:3000"),
+        ("0.0.0.0:3000", "127.0.0.1:3000"),
+        ("127.0.0.1:3000", "0.0.0.0:3000"),
+        ("localhost:9464", "127.0.0.1:3000"),
+        ("9464", "127.0.0.1:3000"),
+    ] {
+        assert!(
+            matches!(
+                parse_metrics_bind(metrics, bind),
+                Err(ConfigError::BadMetricsBind)
+            ),
+            "{metrics} beside {bind}"
+        );
+    }
 }

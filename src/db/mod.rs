@@ -211,6 +211,15 @@ impl Db {
         matches!(tokio::time::timeout(timeout, ping).await, Ok(Ok(())))
     }
 
+    /// The pool's connections now: open in all, and of those idle.
+    pub fn connections(&self) -> (u32, usize) {
+        match self {
+            Db::Sqlite(pool) => (pool.size(), pool.num_idle()),
+            Db::Postgres(pool) => (pool.size(), pool.num_idle()),
+            Db::Mysql(pool) => (pool.size(), pool.num_idle()),
+        }
+    }
+
     pub fn session_store(&self) -> SessionStore {
         SessionStore::new(self)
     }

@@ -18,7 +18,8 @@ use crate::sync::now;
 use crate::sync::report::{Count, Failure, Failures, RunError as _, Subject};
 
 /// The checkpoint's name in `stripe_event_checkpoints`.
-const CHECKPOINT: &str = "replay-events";
+/// The name of the replay's checkpoint row.
+pub const CHECKPOINT: &str = "replay-events";
 /// How far before the checkpoint a run starts again: an event can show up in the
 /// list a little after its `created` time. Ones applied already are duplicates.
 pub const OVERLAP_SECONDS: i64 = 60;

@@ -63,6 +63,7 @@ struct State {
     global: Bucket,
     endpoints: HashMap<Arc<str>, Bucket>,
     paused_until: Option<Instant>,
+    requests: u64,
     rate_limited: u64,
 }
 
@@ -106,6 +107,7 @@ impl RateLimiter {
                 global: Bucket::new(f64::from(plan.global.max(1)), now),
                 endpoints: HashMap::new(),
                 paused_until: None,
+                requests: 0,
                 rate_limited: 0,
             }),
         }
@@ -172,6 +174,7 @@ impl RateLimiter {
                         if state.global.tokens >= 1.0 && bucket.tokens >= 1.0 {
                             state.global.tokens -= 1.0;
                             bucket.tokens -= 1.0;
+                            state.requests += 1;
                             return Ticket {
                                 endpoint: key,
                                 global_epoch: state.global.epoch,
@@ -214,6 +217,25 @@ impl RateLimiter {
     /// How many 429s the limiter has seen.
     pub fn rate_limited_count(&self) -> u64 {
         self.state.lock().expect("rate limiter lock").rate_limited
+    }
+
+    /// How many requests the limiter has let through.
+    pub fn request_count(&self) -> u64 {
+        self.state.lock().expect("rate limiter lock").requests
+    }
+
+    /// Every bucket's rate now, requests per second: `global`, then each
+    /// endpoint's (`POST /v1/customers/{id}`).
+    pub fn bucket_rates(&self) -> Vec<(String, f64)> {
+        let state = self.state.lock().expect("rate limiter lock");
+        let mut rates = vec![("global".to_string(), state.global.rate)];
+        rates.extend(
+            state
+                .endpoints
+                .iter()
+                .map(|(endpoint, bucket)| (endpoint.to_string(), bucket.rate)),
+        );
+        rates
     }
 
     /// The global bucket's rate now.

@@ -6,6 +6,7 @@ use stripe_client_core::{IdempotencyKey, RequestStrategy, StripeMethod, StripeRe
 use stripe_shared::ApiErrorsCode;
 use tokio::time::Instant;
 
+use super::transport::Cause;
 use super::{Refusal, StripeFailure, StripeGateway, endpoint_key};
 
 /// When and how often to retry. Attempts are bounded in count and in total time.
@@ -110,10 +111,20 @@ impl StripeGateway {
                 .timeout(self.retry.attempt_timeout.min(remaining))
                 .send(&self.transport)
                 .await;
-            spent += sent.elapsed();
+            let took = sent.elapsed();
+            spent += took;
             let (failure, retry_after) = match result {
-                Ok(output) => return Ok(output),
+                Ok(output) => {
+                    crate::monitoring::stripe_request(&endpoint, "ok", None, took);
+                    return Ok(output);
+                }
                 Err(err) => {
+                    crate::monitoring::stripe_request(
+                        &endpoint,
+                        outcome(err.cause),
+                        err.rate_limited_reason.as_deref(),
+                        took,
+                    );
                     let retry_after = err.retry_after;
                     // Lock contention on one object says nothing about the rate.
                     let refusal = if err.api.as_ref().and_then(|api| api.code.as_ref())
@@ -149,6 +160,18 @@ impl StripeGateway {
             tokio::time::sleep(wait).await;
             spent += wait;
         }
+    }
+}
+
+/// How an attempt came out, as the metrics label it.
+fn outcome(cause: Cause) -> &'static str {
+    match cause {
+        Cause::Status(429) => "rate_limited",
+        Cause::Status(400..=499) => "client_error",
+        Cause::Status(_) => "server_error",
+        Cause::Network => "network_error",
+        Cause::Timeout => "timeout",
+        Cause::Unreadable => "unreadable",
     }
 }
 

@@ -11,8 +11,8 @@ pub mod drift;
 pub mod error;
 pub mod fields;
 pub mod report;
+pub mod run;
 mod settle;
-pub mod share;
 pub mod snapshot;
 pub mod view;
 

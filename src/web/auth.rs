@@ -132,6 +132,9 @@ pub(super) async fn count_sign_in(
             ),
         ])
         .await?;
+    if matches!(verdict, Verdict::Refused { .. }) {
+        crate::monitoring::sign_in_refused();
+    }
     Ok((account, verdict))
 }
 

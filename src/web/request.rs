@@ -5,7 +5,7 @@
 
 use std::time::Instant;
 
-use axum::extract::Request;
+use axum::extract::{MatchedPath, Request};
 use axum::http::HeaderValue;
 use axum::middleware::Next;
 use axum::response::Response;
@@ -14,6 +14,8 @@ use tracing::Instrument as _;
 use super::session::AuthSession;
 
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
+/// The route label of a request no route matched (a 404).
+const UNMATCHED: &str = "unmatched";
 
 /// The request's span, for the layers inside to record into.
 #[derive(Clone)]
@@ -35,9 +37,16 @@ pub async fn trace(mut request: Request, next: Next) -> Response {
         user_id = tracing::field::Empty,
     );
     request.extensions_mut().insert(RequestSpan(span.clone()));
+    // The route's template, never the path: ids and tokens stay out of labels.
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| UNMATCHED.to_string(), |path| path.as_str().to_string());
+    let method = request.method().clone();
     let started = Instant::now();
     let mut response = next.run(request).instrument(span.clone()).await;
     let status = response.status().as_u16();
+    crate::monitoring::http_request(method.as_str(), &route, status, started.elapsed());
     let duration_ms = format!("{:.2}", started.elapsed().as_secs_f64() * 1000.0);
     span.in_scope(|| tracing::info!(status, duration_ms = %duration_ms, "request answered"));
     if let Ok(value) = HeaderValue::from_str(&id) {

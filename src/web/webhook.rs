@@ -18,7 +18,7 @@ use secrecy::ExposeSecret as _;
 use sha2::Sha256;
 
 use super::AppState;
-use crate::events::{EventError, StripeEvent};
+use crate::events::{EventError, EventOutcome, StripeEvent};
 use crate::sync::report::RunError as _;
 
 pub async fn receive(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
@@ -37,16 +37,20 @@ pub async fn receive(State(state): State<AppState>, headers: HeaderMap, body: By
         .get("stripe-signature")
         .and_then(|v| v.to_str().ok())
     else {
+        crate::monitoring::webhook_signature_failure();
         return reject("missing Stripe-Signature header");
     };
     if let Err(reason) = verify(payload, signature, &state) {
+        crate::monitoring::webhook_signature_failure();
         return reject(reason);
     }
     let event: StripeEvent = match serde_json::from_str(payload) {
         Ok(event) => event,
         Err(_) => return reject("signed body is not a Stripe event"),
     };
-    match state.events.apply_event(&event).await {
+    let applied = state.events.apply_event(&event).await;
+    crate::monitoring::webhook_event(&event.type_, outcome_label(&applied));
+    match applied {
         Ok(_) => (StatusCode::OK, "ok").into_response(),
         Err(EventError::FromTheFuture { created }) => {
             tracing::warn!(event_id = %event.id, created, "webhook refused: dated in the future");
@@ -62,6 +66,19 @@ pub async fn receive(State(state): State<AppState>, headers: HeaderMap, body: By
             );
             (StatusCode::INTERNAL_SERVER_ERROR, "event not applied").into_response()
         }
+    }
+}
+
+/// The event's outcome as the metrics label it.
+fn outcome_label(applied: &Result<EventOutcome, EventError>) -> &'static str {
+    match applied {
+        Ok(EventOutcome::Applied) => "applied",
+        Ok(EventOutcome::Unchanged) => "unchanged",
+        Ok(EventOutcome::Superseded) => "superseded",
+        Ok(EventOutcome::Duplicate) => "duplicate",
+        Ok(EventOutcome::Ignored) => "ignored",
+        Err(EventError::FromTheFuture { .. }) => "refused",
+        Err(_) => "failed",
     }
 }
 

@@ -263,7 +263,7 @@ async fn a_live_key_is_never_sent_to_a_plain_http_base_every_command_refuses_to_
     let app = spawn_app().await;
     let live = "sk_live_never_printed_0123456789";
 
-    let commands: [&[&str]; 6] = [
+    let commands: [&[&str]; 7] = [
         &["serve"],
         &["migrate"],
         &["user:create", "--email", "op@example.com", "--name", "Op"],
@@ -274,6 +274,7 @@ async fn a_live_key_is_never_sent_to_a_plain_http_base_every_command_refuses_to_
             "--url",
             "https://app.example.com/stripe/webhook",
         ],
+        &["runs"],
     ];
     assert_eq!(
         commands.len(),

@@ -42,6 +42,7 @@ pub const COMMANDS: &[&str] = &[
     "stripe:sync-customers",
     "stripe:replay-events",
     "stripe:webhook",
+    "runs",
 ];
 
 pub fn log_dir() -> PathBuf {
@@ -187,6 +188,8 @@ fn test_config(database_url: &str, api_base: Option<String>, app_key: &[u8]) -> 
         app_url: "http://127.0.0.1".into(),
         app_key: secrecy::SecretBox::new(Box::new(app_key.to_vec())),
         bind: "127.0.0.1:0".into(),
+        metrics_bind: None,
+        run_history_days: stripe_sync::config::DEFAULT_RUN_HISTORY_DAYS,
         log_dir: log_dir(),
         log_max_files: telemetry::DEFAULT_LOG_MAX_FILES,
         log_format: telemetry::LogFormat::Text,
@@ -643,6 +646,8 @@ pub enum Needs {
     Localstripe,
     /// `chromedriver` and Chromium on the PATH (`scripts/test` installs them).
     Chromium,
+    /// Prometheus and promtool on the PATH (`scripts/test` installs Debian's).
+    Prometheus,
     /// A real SMTP server at `SMTP_TEST_URL` keeping what it receives in the
     /// maildir `SMTP_TEST_MAILDIR` (`scripts/test` starts aiosmtpd).
     Smtp,
@@ -660,6 +665,10 @@ pub fn skip_without(needs: Needs) -> bool {
         Needs::Chromium => (
             on_path("chromedriver") && (on_path("chromium") || on_path("chromium-browser")),
             "chromedriver or chromium is not installed (scripts/test installs them)",
+        ),
+        Needs::Prometheus => (
+            on_path("prometheus") && on_path("promtool"),
+            "prometheus or promtool is not installed (scripts/test installs them)",
         ),
         Needs::Smtp => (
             std::env::var_os("SMTP_TEST_URL").is_some()

@@ -195,15 +195,11 @@ async fn two_runs_on_one_database_share_the_account_s_rate() {
 async fn each_bulk_run_records_itself_and_its_end_and_a_dry_run_takes_no_share() {
     let app = spawn_app().await;
     app.insert_users(3).await;
-    let runs = "SELECT command, CAST(ended_at IS NOT NULL AS TEXT) FROM stripe_sync_runs";
-
-    let dry = app
-        .run(&["stripe:sync-customers", "--dry-run", "--json"])
-        .await;
-    assert_eq!(dry.status.code(), Some(0), "{}", stderr(&dry));
-    assert!(crate::helpers::text_rows(&app.db, runs).await.is_empty());
+    let runs = "SELECT command, kind, CAST(shares AS TEXT), \
+        CAST(ended_at IS NOT NULL AS TEXT) FROM stripe_sync_runs";
 
     for args in [
+        &["stripe:sync-customers", "--dry-run", "--json"][..],
         &["stripe:sync-customers", "--create", "--json"][..],
         &["stripe:replay-events", "--json"][..],
     ] {
@@ -218,21 +214,27 @@ async fn each_bulk_run_records_itself_and_its_end_and_a_dry_run_takes_no_share()
 
     let mut recorded = crate::helpers::text_rows(&app.db, runs).await;
     recorded.sort();
-    let ended: Vec<(String, bool)> = recorded
+    let truthy = |v: &Option<String>| {
+        v.as_deref()
+            .is_some_and(|v| v == "1" || v == "true" || v == "t")
+    };
+    let rows: Vec<(String, String, bool, bool)> = recorded
         .into_iter()
         .map(|row| {
-            let ended = row[1]
-                .as_deref()
-                .is_some_and(|v| v == "1" || v == "true" || v == "t");
-            (row[0].clone().unwrap(), ended)
+            let (command, kind) = (row[0].clone().unwrap(), row[1].clone().unwrap());
+            (command, kind, truthy(&row[2]), truthy(&row[3]))
         })
         .collect();
+    let row = |command: &str, kind: &str, shares: bool| {
+        (command.to_string(), kind.to_string(), shares, true)
+    };
     assert_eq!(
-        ended,
+        rows,
         vec![
-            ("stripe:replay-events".to_string(), true),
-            ("stripe:sync-customers".to_string(), true)
+            row("stripe:replay-events", "replay", true),
+            row("stripe:sync-customers", "dry-run", false),
+            row("stripe:sync-customers", "sync", true),
         ],
-        "both runs recorded and ended: neither takes a share any more"
+        "every run recorded and ended (none takes a share any more); the dry run never took one"
     );
 }

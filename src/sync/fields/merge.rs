@@ -37,6 +37,13 @@ impl Prefer {
             _ => None,
         }
     }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Prefer::Local => "local",
+            Prefer::Stripe => "stripe",
+        }
+    }
 }
 
 /// How conflicts are settled in one run.

@@ -1,0 +1,40 @@
+//! How a bulk command's result goes into the run history.
+
+use super::CliError;
+use crate::sync::run::{RunEnd, RunProgress};
+
+/// The end of a run that printed its report.
+pub fn end(
+    result: &Result<(), CliError>,
+    progress: RunProgress,
+    failed: u64,
+    failures: Vec<serde_json::Value>,
+) -> RunEnd {
+    let (exit_code, interrupted) = status(result);
+    RunEnd {
+        exit_code,
+        interrupted,
+        progress,
+        failed,
+        failures,
+    }
+}
+
+/// The end of a run that failed before it had a report (the database went away,
+/// say): its error is its one failure.
+pub fn end_without_report(err: &CliError, signal: Option<i32>, progress: RunProgress) -> RunEnd {
+    let mut end = RunEnd::without_report(err.exit_status(), signal.is_some(), progress);
+    end.failed = 1;
+    end.failures = vec![serde_json::json!({ "reason": err.to_string() })];
+    end
+}
+
+fn status(result: &Result<(), CliError>) -> (u8, bool) {
+    match result {
+        Ok(()) => (0, false),
+        Err(err) => (
+            err.exit_status(),
+            matches!(err, CliError::Interrupted { .. }),
+        ),
+    }
+}

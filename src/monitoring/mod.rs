@@ -1,0 +1,200 @@
+//! Prometheus metrics, on the `metrics` facade with its Prometheus exporter.
+//!
+//! Counters and histograms are recorded where things happen (an HTTP request
+//! answered, a Stripe call, a webhook event, a refused sign-in); gauges that
+//! describe state (the database pool, the hasher's queue, the run history, the
+//! replay checkpoint, readiness) are read when Prometheus scrapes
+//! ([`scrape::render`]). `serve` answers `GET /metrics` on `METRICS_BIND` only,
+//! never on the public `BIND` ([`listener`]).
+//!
+//! Names follow Prometheus's conventions: `stripe_sync_` first, base units
+//! (`_seconds`), `_total` for counters; labels carry routes, endpoints, event
+//! types and outcomes, never a user id, an email or an object id.
+//!
+//! Without a recorder (every command but `serve` with `METRICS_BIND`) each
+//! `record` call is a no-op.
+
+pub mod listener;
+pub mod scrape;
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use metrics::{Unit, counter, describe_counter, describe_histogram, histogram};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+pub const HTTP_REQUESTS: &str = "stripe_sync_http_requests_total";
+pub const HTTP_DURATION: &str = "stripe_sync_http_request_duration_seconds";
+pub const STRIPE_REQUESTS: &str = "stripe_sync_stripe_requests_total";
+pub const STRIPE_DURATION: &str = "stripe_sync_stripe_request_duration_seconds";
+pub const STRIPE_RATE_LIMITED: &str = "stripe_sync_stripe_rate_limited_total";
+pub const WEBHOOK_EVENTS: &str = "stripe_sync_webhook_events_total";
+pub const WEBHOOK_SIGNATURE_FAILURES: &str = "stripe_sync_webhook_signature_failures_total";
+pub const SIGN_IN_REFUSALS: &str = "stripe_sync_sign_in_refusals_total";
+pub const HASHER_BUSY: &str = "stripe_sync_password_hasher_busy_total";
+
+/// Upper bounds of the duration histograms: a page in a few milliseconds, a
+/// Stripe call in a few hundred, a slow one in seconds.
+const SECONDS_BUCKETS: &[f64] = &[
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
+
+/// A gauge read at scrape time stays this long after its last scrape; one that
+/// no longer exists (a run that ended) then leaves the output.
+const GAUGE_IDLE: Duration = Duration::from_secs(120);
+
+static RECORDER: OnceLock<PrometheusHandle> = OnceLock::new();
+
+/// The process's Prometheus recorder, installed on first use; the handle
+/// renders what was recorded.
+pub fn install() -> PrometheusHandle {
+    RECORDER
+        .get_or_init(|| {
+            let recorder = PrometheusBuilder::new()
+                .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), SECONDS_BUCKETS)
+                .expect("the buckets are not empty")
+                .idle_timeout(metrics_util::MetricKindMask::GAUGE, Some(GAUGE_IDLE))
+                .build_recorder();
+            let handle = recorder.handle();
+            if metrics::set_global_recorder(recorder).is_err() {
+                tracing::warn!("another metrics recorder was installed first");
+            }
+            describe();
+            // A counter's first increment is lost to `increase()` unless the series
+            // was there before it: the failures the alerts watch start at zero.
+            for event_type in crate::events::HANDLED_EVENTS {
+                counter!(WEBHOOK_EVENTS, "type" => *event_type, "outcome" => "failed").absolute(0);
+            }
+            let upkeep = handle.clone();
+            std::thread::Builder::new()
+                .name("metrics-upkeep".into())
+                .spawn(move || {
+                    loop {
+                        std::thread::sleep(Duration::from_secs(5));
+                        upkeep.run_upkeep();
+                    }
+                })
+                .expect("a thread for the metrics upkeep");
+            handle
+        })
+        .clone()
+}
+
+/// One HTTP request answered: its route's template (`/jobs/{id}`, never the
+/// path: ids stay out of labels), method and status.
+pub fn http_request(method: &str, route: &str, status: u16, took: Duration) {
+    let (method, route) = (method.to_string(), route.to_string());
+    counter!(HTTP_REQUESTS, "method" => method.clone(), "route" => route.clone(), "status" => status.to_string())
+        .increment(1);
+    histogram!(HTTP_DURATION, "method" => method, "route" => route).record(took.as_secs_f64());
+}
+
+/// One attempt of a Stripe request: its endpoint (`POST /v1/customers/{id}`),
+/// how it came out, and for a 429, the limiter Stripe named.
+pub fn stripe_request(
+    endpoint: &str,
+    outcome: &'static str,
+    rate_limited: Option<&str>,
+    took: Duration,
+) {
+    let endpoint = endpoint.to_string();
+    counter!(STRIPE_REQUESTS, "endpoint" => endpoint.clone(), "outcome" => outcome).increment(1);
+    histogram!(STRIPE_DURATION, "endpoint" => endpoint.clone()).record(took.as_secs_f64());
+    if outcome == "rate_limited" {
+        let reason = rate_limited_reason(rate_limited);
+        counter!(STRIPE_RATE_LIMITED, "endpoint" => endpoint, "reason" => reason).increment(1);
+    }
+}
+
+/// `Stripe-Rate-Limited-Reason`, one of the values Stripe documents; anything
+/// else is `other`, so the label's values stay few.
+fn rate_limited_reason(reason: Option<&str>) -> &'static str {
+    const KNOWN: [&str; 5] = [
+        "global-rate",
+        "global-concurrency",
+        "endpoint-rate",
+        "endpoint-concurrency",
+        "resource-specific",
+    ];
+    match reason.map(str::trim) {
+        None | Some("") => "none",
+        Some(reason) => KNOWN.into_iter().find(|k| *k == reason).unwrap_or("other"),
+    }
+}
+
+/// One webhook event handled: its type (when the app acts on it; `other` for the
+/// rest) and outcome.
+pub fn webhook_event(event_type: &str, outcome: &'static str) {
+    let event_type = match crate::events::HANDLED_EVENTS.contains(&event_type) {
+        true => event_type.to_string(),
+        false => "other".to_string(),
+    };
+    counter!(WEBHOOK_EVENTS, "type" => event_type, "outcome" => outcome).increment(1);
+}
+
+pub fn webhook_signature_failure() {
+    counter!(WEBHOOK_SIGNATURE_FAILURES).increment(1);
+}
+
+pub fn sign_in_refused() {
+    counter!(SIGN_IN_REFUSALS).increment(1);
+}
+
+pub fn hasher_busy() {
+    counter!(HASHER_BUSY).increment(1);
+}
+
+fn describe() {
+    describe_counter!(
+        HTTP_REQUESTS,
+        "HTTP requests answered, by route template, method and status"
+    );
+    describe_histogram!(
+        HTTP_DURATION,
+        Unit::Seconds,
+        "Time to answer an HTTP request"
+    );
+    describe_counter!(
+        STRIPE_REQUESTS,
+        "Stripe API requests sent by this process (each attempt), by endpoint and outcome"
+    );
+    describe_histogram!(
+        STRIPE_DURATION,
+        Unit::Seconds,
+        "Time for Stripe to answer a request"
+    );
+    describe_counter!(
+        STRIPE_RATE_LIMITED,
+        "Stripe 429 answers, by endpoint and Stripe-Rate-Limited-Reason"
+    );
+    describe_counter!(
+        WEBHOOK_EVENTS,
+        "Stripe webhook events received, by type and outcome"
+    );
+    describe_counter!(
+        WEBHOOK_SIGNATURE_FAILURES,
+        "Webhook posts refused for a missing or wrong Stripe-Signature"
+    );
+    describe_counter!(
+        SIGN_IN_REFUSALS,
+        "Sign-in attempts refused by the sign-in limits"
+    );
+    describe_counter!(
+        HASHER_BUSY,
+        "Requests answered 503 because every password hasher was busy and the queue full"
+    );
+    scrape::describe();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_429_reason_label_takes_only_stripe_s_documented_values() {
+        assert_eq!(rate_limited_reason(Some("endpoint-rate")), "endpoint-rate");
+        assert_eq!(rate_limited_reason(Some(" global-rate ")), "global-rate");
+        assert_eq!(rate_limited_reason(None), "none");
+        assert_eq!(rate_limited_reason(Some("user 42 said so")), "other");
+    }
+}
