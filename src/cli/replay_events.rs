@@ -140,13 +140,13 @@ fn outcome(report: &ReplayReport, signal: Option<i32>) -> Result<(), CliError> {
 }
 
 impl Args {
-    /// What the run does, for the history and its metrics: only a full replay
-    /// moves the checkpoint.
+    /// What the run does, for the history and its metrics: a run of every type
+    /// (from the checkpoint or `--since`) moves the checkpoint, one limited to some
+    /// types or a dry run does not.
     fn kind(&self) -> &'static str {
         match self {
             Args { dry_run: true, .. } => "dry-run",
             Args { types, .. } if !types.is_empty() => "types",
-            Args { since: Some(_), .. } => "since",
             _ => "replay",
         }
     }

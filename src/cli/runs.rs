@@ -46,6 +46,8 @@ pub struct RunView {
     pub kind: String,
     pub flags: String,
     pub host: String,
+    /// The process's id in the shared tables (claims on user rows carry it too).
+    pub holder: String,
     /// `running`, `abandoned` (its heartbeat lapsed: killed), `succeeded`,
     /// `failed` or `interrupted`.
     pub result: &'static str,
@@ -138,6 +140,7 @@ impl RunView {
             kind: run.kind,
             flags: run.flags,
             host: run.host,
+            holder: run.holder,
         }
     }
 
@@ -202,6 +205,7 @@ fn print_one(view: &RunView) {
     let rows = [
         ("kind", view.kind.clone()),
         ("host", view.host.clone()),
+        ("holder", view.holder.clone()),
         ("result", format!("{}{exit}", view.result)),
         ("started", view.started_at.clone()),
         ("ended", view.ended_at.clone().unwrap_or_else(|| "-".into())),
