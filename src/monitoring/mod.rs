@@ -83,8 +83,14 @@ pub fn install() -> PrometheusHandle {
 /// One HTTP request answered: its route's template (`/jobs/{id}`, never the
 /// path: ids stay out of labels), method and status.
 pub fn http_request(method: &str, route: &str, status: u16, took: Duration) {
-    let (method, route) = (method.to_string(), route.to_string());
-    counter!(HTTP_REQUESTS, "method" => method.clone(), "route" => route.clone(), "status" => status.to_string())
+    // A client may send any method name: only the standard ones become labels.
+    const METHODS: [&str; 7] = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
+    let method = METHODS
+        .into_iter()
+        .find(|m| *m == method)
+        .unwrap_or("other");
+    let route = route.to_string();
+    counter!(HTTP_REQUESTS, "method" => method, "route" => route.clone(), "status" => status.to_string())
         .increment(1);
     histogram!(HTTP_DURATION, "method" => method, "route" => route).record(took.as_secs_f64());
 }
@@ -189,6 +195,20 @@ fn describe() {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn labels_take_no_value_a_client_makes_up() {
+        let handle = install();
+        http_request("BREW", "unmatched", 405, Duration::from_millis(1));
+        let text = handle.render();
+        assert!(!text.contains("BREW"), "{text}");
+        assert!(
+            text.contains(
+                r#"stripe_sync_http_requests_total{method="other",route="unmatched",status="405"}"#
+            ),
+            "{text}"
+        );
+    }
 
     #[test]
     fn a_429_reason_label_takes_only_stripe_s_documented_values() {
