@@ -23,6 +23,8 @@ use crate::sync::{SyncError, SyncService};
 /// 80% and leaves the rest to the web app's own calls on the same account.
 const LIVE_DEFAULT_RATE: u32 = 80;
 const TEST_DEFAULT_RATE: u32 = 20;
+/// The most database connections a bulk run opens.
+const MAX_BULK_CONNECTIONS: u32 = 16;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -107,8 +109,14 @@ pub async fn run(mut config: Config, args: Args) -> Result<(), CliError> {
     let concurrency = args
         .concurrency
         .unwrap_or((plan.endpoint.min(plan.global) / 2).clamp(4, 64));
-    // Every worker may hold a connection; a few more for the scan and heartbeat.
-    config.db_max_connections = config.db_max_connections.max(concurrency + 4);
+    // A worker holds a connection for its statements only, never across a Stripe
+    // call: a few connections serve many workers. Each may hold one, and a few
+    // more go to the scan and the heartbeats, up to a cap that leaves a database's
+    // connection limit (PostgreSQL's default is 100, for every client together)
+    // to the web app and the other runs.
+    config.db_max_connections = config
+        .db_max_connections
+        .max((concurrency + 4).min(MAX_BULK_CONNECTIONS));
     let app = App::build(config).await?;
     if let Some(id) = args.user
         && !app.sync.user_exists(id).await.map_err(failed)?

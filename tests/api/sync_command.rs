@@ -741,3 +741,37 @@ async fn the_page_and_the_command_at_once_still_make_one_customer() {
         "the page says which of the two got there first"
     );
 }
+
+#[tokio::test]
+async fn a_run_with_many_workers_opens_few_database_connections() {
+    let app = spawn_app().await;
+    app.insert_users(200).await;
+    app.stripe.set_latency(Duration::from_millis(200));
+    // --rate 200: 64 workers; each holds a connection only for its statements.
+    let mut run = app
+        .command(&["stripe:sync-customers", "--create", "--rate", "200"])
+        .spawn()
+        .unwrap();
+    let server_count = match app.db.kind() {
+        "postgres" => "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database()",
+        "mysql" => "SELECT COUNT(*) FROM information_schema.processlist WHERE db = DATABASE()",
+        // SQLite has no server to count connections on.
+        _ => {
+            run.wait().await.unwrap();
+            return;
+        }
+    };
+    wait_until("the run is under way", Duration::from_secs(30), || async {
+        app.stripe.customers().len() >= 20
+    })
+    .await;
+    let mut most = 0;
+    while app.stripe.customers().len() < 180 {
+        most = most.max(crate::helpers::count(&app.db, server_count).await);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    run.wait().await.unwrap();
+    // The run's 16 at most, and this test's own pool (10 at most).
+    assert!(most <= 16 + 10, "{most} connections to the test's database");
+    assert!(most > 1, "the run's connections were counted: {most}");
+}
