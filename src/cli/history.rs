@@ -23,10 +23,13 @@ pub fn end(
 /// The end of a run that failed before it had a report (the database went away,
 /// say): its error is its one failure.
 pub fn end_without_report(err: &CliError, signal: Option<i32>, progress: RunProgress) -> RunEnd {
-    let mut end = RunEnd::without_report(err.exit_status(), signal.is_some(), progress);
-    end.failed = 1;
-    end.failures = vec![serde_json::json!({ "reason": err.to_string() })];
-    end
+    RunEnd {
+        exit_code: err.exit_status(),
+        interrupted: signal.is_some(),
+        progress,
+        failed: 1,
+        failures: vec![serde_json::json!({ "reason": err.to_string() })],
+    }
 }
 
 fn status(result: &Result<(), CliError>) -> (u8, bool) {

@@ -195,3 +195,36 @@ async fn beyond_the_slots_and_the_queue_callers_are_turned_away_at_once() {
         assert!(waiter.await.unwrap().is_ok(), "queued callers get a slot");
     }
 }
+
+#[tokio::test]
+async fn a_caller_turned_away_is_counted_for_the_metrics() {
+    let metrics = crate::monitoring::install();
+    let busy_total = || {
+        metrics
+            .render()
+            .lines()
+            .find_map(|line| line.strip_prefix("stripe_sync_password_hasher_busy_total "))
+            .map_or(0.0, |value| value.parse::<f64>().unwrap())
+    };
+    let before = busy_total();
+    let hasher = Hasher::new(1, PasswordScheme::Argon2id);
+    let running = tokio::spawn({
+        let hasher = hasher.clone();
+        async move { hasher.run(slow_work(300)).await }
+    });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let mut waiters = Vec::new();
+    for _ in 0..QUEUE_PER_SLOT {
+        let hasher = hasher.clone();
+        waiters.push(tokio::spawn(async move { hasher.run(|| ()).await }));
+    }
+    tokio::time::sleep(Duration::from_millis(50)).await;
+
+    assert!(matches!(hasher.run(|| ()).await, Err(HashError::Busy)));
+
+    assert!(busy_total() >= before + 1.0, "the 503 is counted");
+    running.await.unwrap().unwrap();
+    for waiter in waiters {
+        waiter.await.unwrap().unwrap();
+    }
+}

@@ -67,19 +67,6 @@ pub struct RunEnd {
     pub failures: Vec<serde_json::Value>,
 }
 
-impl RunEnd {
-    /// The end of a run that failed before it had a report.
-    pub fn without_report(exit_code: u8, interrupted: bool, progress: RunProgress) -> Self {
-        RunEnd {
-            exit_code,
-            interrupted,
-            progress,
-            failed: 0,
-            failures: Vec::new(),
-        }
-    }
-}
-
 /// A living run: beats until [`Run::finish`] (or until the process dies, and
 /// with it the heartbeat).
 pub struct Run {

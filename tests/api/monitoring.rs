@@ -363,3 +363,130 @@ async fn a_real_prometheus_reads_the_bulk_run_stripe_calls_and_webhook_events_ba
     assert_eq!(webhook_alert["state"], "inactive", "{webhook_alert}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The value of the series `name{labels}` in a scrape, when it is there.
+fn sample(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
+        .map(|value| value.parse().unwrap())
+}
+
+#[tokio::test]
+async fn every_series_the_issue_names_counts_what_happened() {
+    let app = spawn_app().await;
+    app.insert_users(60).await;
+    let served = serve(&app, true).await;
+
+    // A bulk run going now: its Stripe requests and its limiter's buckets. One of
+    // its users fails, so the run ends with exit 1 and one failure.
+    app.stripe
+        .push_fault_for("/v1/customers", crate::stripe_fake::Fault::Status(400));
+    app.stripe.set_latency(Duration::from_millis(100));
+    let run = app
+        .command(&["stripe:sync-customers", "--create", "--rate", "20"])
+        .spawn()
+        .unwrap();
+    let running = r#"stripe_sync_runs_running{command="stripe:sync-customers",kind="sync"}"#;
+    let labels = r#"{command="stripe:sync-customers",kind="sync"}"#;
+    let requests = format!("stripe_sync_run_stripe_requests{labels}");
+    let mut live = String::new();
+    // Until its first beat (a second in) has written what it did so far.
+    for _ in 0..100 {
+        live = scrape(&served).await;
+        if sample(&live, &requests).is_some_and(|n| n > 0.0) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(sample(&live, running), Some(1.0), "{live}");
+    assert!(sample(&live, &requests).unwrap() > 0.0, "{live}");
+    assert!(sample(&live, &format!("stripe_sync_run_rate_limited{labels}")).is_some());
+    let global = r#"stripe_sync_run_limiter_requests_per_second{command="stripe:sync-customers",kind="sync",bucket="global"}"#;
+    assert_eq!(sample(&live, global), Some(20.0), "{live}");
+    let output = run.wait_with_output().await.unwrap();
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    app.stripe.set_latency(Duration::ZERO);
+
+    // The web app's own call meets a 429 naming Stripe's limiter, and is retried.
+    app.stripe.push_fault_for(
+        "/v1/customers",
+        crate::stripe_fake::Fault::RateLimitedBy("endpoint-rate"),
+    );
+    let browser = Browser::at(&served.base);
+    browser.register("Cy", "cy.metrics@example.com").await;
+    browser.press("create").await;
+    // Six wrong passwords for one account: the sixth is refused by the limit.
+    for _ in 0..6 {
+        browser
+            .login("cy.metrics@example.com", "not-the-password")
+            .await;
+    }
+    // A webhook signed with another secret.
+    let forged = reqwest::Client::new()
+        .post(format!("{}/stripe/webhook", served.base))
+        .header(
+            "stripe-signature",
+            Webhook::generate_test_header("{}", "whsec_forged", None),
+        )
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), StatusCode::BAD_REQUEST);
+    // A replay that finds nothing new: caught up as of its end.
+    let replay = app.run(&["stripe:replay-events"]).await;
+    assert_eq!(replay.status.code(), Some(0), "{}", stderr(&replay));
+
+    let text = scrape(&served).await;
+    assert_eq!(
+        sample(&text, &format!("stripe_sync_run_last_exit_code{labels}")),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(&text, &format!("stripe_sync_run_last_failures{labels}")),
+        Some(1.0)
+    );
+    let ended = sample(
+        &text,
+        &format!("stripe_sync_run_last_end_timestamp_seconds{labels}"),
+    );
+    assert!((now() as f64 - ended.unwrap()).abs() < 120.0, "{text}");
+    assert_eq!(
+        sample(
+            &text,
+            &format!("stripe_sync_run_last_success_timestamp_seconds{labels}")
+        ),
+        None,
+        "the run failed: no success to report"
+    );
+    assert_eq!(sample(&text, running), Some(0.0));
+    assert_eq!(
+        sample(
+            &text,
+            r#"stripe_sync_stripe_rate_limited_total{endpoint="POST /v1/customers",reason="endpoint-rate"}"#
+        ),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(
+        sample(
+            &text,
+            r#"stripe_sync_stripe_requests_total{endpoint="POST /v1/customers",outcome="rate_limited"}"#
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(&text, "stripe_sync_sign_in_refusals_total"),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(
+        sample(&text, "stripe_sync_webhook_signature_failures_total"),
+        Some(1.0)
+    );
+    let age = sample(&text, "stripe_sync_replay_checkpoint_age_seconds").expect("an age");
+    assert!((0.0..60.0).contains(&age), "{age}");
+    assert!(text.contains(
+        "stripe_sync_stripe_request_duration_seconds_bucket{endpoint=\"POST /v1/customers\""
+    ));
+}
