@@ -51,19 +51,31 @@ impl Accounts {
     }
 
     /// Saves the local name and email; another account's email is `EmailTaken`.
+    /// A new login email revokes every reset link not used yet (a link mailed
+    /// to the old address must not reset the account). Returns whether the
+    /// email changed.
     pub async fn update_profile(
         &self,
-        user_id: i64,
+        user: &User,
         name: &UserName,
         email: &UserEmail,
-    ) -> Result<(), AccountError> {
+    ) -> Result<bool, AccountError> {
         let now = crate::sync::now();
-        match db::users::update_profile(&self.db, user_id, name.as_str(), email.as_str(), now).await
+        match db::users::update_profile(&self.db, user.id, name.as_str(), email.as_str(), now).await
         {
-            Ok(()) => Ok(()),
-            Err(err) if db::is_unique_violation(&err) => Err(AccountError::EmailTaken),
-            Err(err) => Err(err.into()),
+            Ok(()) => {}
+            Err(err) if db::is_unique_violation(&err) => return Err(AccountError::EmailTaken),
+            Err(err) => return Err(err.into()),
         }
+        let changed = !user.email.eq_ignore_ascii_case(email.as_str());
+        if changed {
+            db::password_resets::revoke_unused(&self.db, user.id).await?;
+            tracing::info!(
+                user_id = user.id,
+                "login email changed; reset links revoked"
+            );
+        }
+        Ok(changed)
     }
 
     /// Whether `password` is the user's (under the hashing cap).
@@ -89,6 +101,9 @@ impl Accounts {
         if !db::users::set_password(&self.db, user_id, &hash, crate::sync::now()).await? {
             return Err(sqlx::Error::RowNotFound.into());
         }
+        // Every link mailed before dies with the old password, the one just
+        // used (if any) included.
+        db::password_resets::revoke_unused(&self.db, user_id).await?;
         tracing::info!(user_id, "password changed");
         let user = db::users::find(&self.db, user_id).await?;
         Ok(user.ok_or(sqlx::Error::RowNotFound)?)
@@ -96,6 +111,8 @@ impl Accounts {
 
     /// A reset link's token for the user with this email, if there is one: 256
     /// random bits, URL-safe; only its SHA-256 is stored, for [`RESET_VALID`].
+    /// The link is stored only while the user's email and password are still
+    /// the ones just read, so one made as either changes is never valid.
     pub async fn request_reset(
         &self,
         email: &str,
@@ -108,9 +125,25 @@ impl Accounts {
         let token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
         let now = crate::sync::now().unix_timestamp();
         let expires = now + RESET_VALID.as_secs() as i64;
-        db::password_resets::insert(&self.db, &token_hash(&token), user.id, now, expires).await?;
+        let issued_for = (user.email.as_str(), user.password_hash.as_str());
+        let stored = db::password_resets::insert_if_current(
+            &self.db,
+            &token_hash(&token),
+            user.id,
+            issued_for,
+            now,
+            expires,
+        )
+        .await?;
         // Links older than a day are of no use to anyone.
         db::password_resets::prune(&self.db, now - 86_400).await?;
+        if !stored {
+            tracing::info!(
+                user_id = user.id,
+                "no reset link: the account changed meanwhile"
+            );
+            return Ok(None);
+        }
         tracing::info!(user_id = user.id, "password reset link made");
         Ok(Some((user, SecretString::from(token))))
     }

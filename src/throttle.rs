@@ -42,9 +42,16 @@ impl Bucket {
         Bucket(hex::encode(digest))
     }
 
-    /// Sign-in attempts for one account: the email as typed, trimmed and lower-cased.
-    pub fn sign_in_account(email: &str) -> Self {
-        Bucket::new("sign-in:account", &email.trim().to_lowercase())
+    /// Password guesses at one account, keyed by its id: changing the login
+    /// email starts no new count.
+    pub fn password_guesses(user_id: i64) -> Self {
+        Bucket::new("password-guesses:user", &user_id.to_string())
+    }
+
+    /// Sign-in attempts for an email no account has (as typed, trimmed and
+    /// lower-cased), limited as an account's are, so the answer tells nothing.
+    pub fn sign_in_unknown_email(email: &str) -> Self {
+        Bucket::new("sign-in:unknown-email", &email.trim().to_lowercase())
     }
 
     /// Sign-in and registration attempts from one client address.
@@ -122,16 +129,17 @@ mod tests {
     fn buckets_are_fixed_width_and_never_hold_the_email() {
         let long = format!("{}@example.com", "a".repeat(60_000));
         for bucket in [
-            Bucket::sign_in_account("ann@example.com"),
-            Bucket::sign_in_account(&long),
+            Bucket::sign_in_unknown_email("ann@example.com"),
+            Bucket::sign_in_unknown_email(&long),
         ] {
             assert_eq!(bucket.0.len(), 64);
             assert!(!bucket.0.contains("example"));
         }
         assert_eq!(
-            Bucket::sign_in_account(" Ann@Example.com"),
-            Bucket::sign_in_account("ann@example.com")
+            Bucket::sign_in_unknown_email(" Ann@Example.com"),
+            Bucket::sign_in_unknown_email("ann@example.com")
         );
+        assert_ne!(Bucket::password_guesses(1), Bucket::password_guesses(2));
         assert_ne!(Bucket::new("a", "b:c"), Bucket::new("a:b", "c"));
     }
 }

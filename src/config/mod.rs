@@ -9,7 +9,6 @@ pub use crate::password::PasswordScheme;
 use ipnet::IpNet;
 use secrecy::{ExposeSecret, SecretBox, SecretString};
 
-use crate::db::DbKind;
 use crate::sync::fields::FieldMap;
 
 mod app_key;
@@ -55,6 +54,8 @@ Settings (from the environment, or .env in the working directory; the environmen
                              smtp://user:pass@host:587?tls=required, or smtp://host:25 for a local relay
                              [default: none: /forgot-password says to ask an operator]
   MAIL_FROM                  sender of that mail [default: stripe-sync <noreply@localhost>]
+  REGISTER_REVEALS_ACCOUNTS  false: /register answers \"check your mail\" whether or not the email has an
+                             account, the rest by mail (needs MAIL_URL) [default: true]
   APP_URL                    public base URL; https:// makes cookies Secure and adds HSTS [default: http://127.0.0.1:3000]
   APP_KEY                    base64 of 32+ random bytes, with or without Laravel's base64: prefix (a
                              Laravel app's key serves both); every instance needs the same
@@ -83,11 +84,14 @@ Settings (from the environment, or .env in the working directory; the environmen
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
+    #[error("{0}")]
+    BadDatabaseUrl(String),
+    #[error("{0}")]
+    BadMail(&'static str),
     #[error(
-        "DATABASE_URL must start with {} (it starts with {scheme:?})",
-        crate::db::URL_SCHEMES
+        "REGISTER_REVEALS_ACCOUNTS must be true or false; false needs MAIL_URL (the answer is a mail)"
     )]
-    BadDatabaseUrl { scheme: String },
+    BadRegisterReveals,
     #[error("TRUSTED_PROXIES must list IP addresses or networks (e.g. 10.0.0.0/8), not {0:?}")]
     BadTrustedProxy(String),
     #[error("PASSWORD_HASH_CONCURRENCY must be a whole number from 1 to 64")]
@@ -179,6 +183,9 @@ pub struct Config {
     pub customer_fields: FieldMap,
     /// Where password-reset mail goes out: present only when `MAIL_URL` is set.
     pub mail: Option<MailConfig>,
+    /// Whether `/register` says an email has an account (`false`: the same
+    /// answer either way, and a mail to the address).
+    pub register_reveals_accounts: bool,
 }
 
 /// `MAIL_URL` (it may hold the SMTP password) and `MAIL_FROM`.
@@ -189,6 +196,22 @@ pub struct MailConfig {
 }
 
 pub const DEFAULT_MAIL_FROM: &str = "stripe-sync <noreply@localhost>";
+
+impl MailConfig {
+    /// Whether lettre can use the URL and the sender, read without connecting.
+    pub fn check(&self) -> Result<(), ConfigError> {
+        use lettre::{AsyncSmtpTransport, Tokio1Executor, message::Mailbox};
+        AsyncSmtpTransport::<Tokio1Executor>::from_url(self.url.expose_secret()).map_err(|_| {
+            ConfigError::BadMail("MAIL_URL is not an SMTP URL lettre can use (smtp://, smtps://)")
+        })?;
+        self.from.parse::<Mailbox>().map_err(|_| {
+            ConfigError::BadMail(
+                "MAIL_FROM is not an address such as \"Shop <noreply@shop.example>\"",
+            )
+        })?;
+        Ok(())
+    }
+}
 
 impl StripeConfig {
     /// Whether requests to the API base cannot be read on the way: https, or a
@@ -239,10 +262,6 @@ impl Config {
         {
             return Err(ConfigError::LiveKeyOverHttp);
         }
-        let app_key = match var("APP_KEY") {
-            Some(encoded) => decode_app_key(&encoded)?,
-            None => load_or_create_app_key(Path::new(APP_KEY_FILE))?,
-        };
         let app_url = var("APP_URL").unwrap_or_else(|| DEFAULT_APP_URL.into());
         if !(app_url.starts_with("http://") || app_url.starts_with("https://")) {
             return Err(ConfigError::BadAppUrl);
@@ -299,6 +318,9 @@ impl Config {
             url: SecretString::from(url),
             from: var("MAIL_FROM").unwrap_or_else(|| DEFAULT_MAIL_FROM.into()),
         });
+        if let Some(mail) = &mail {
+            mail.check()?;
+        }
         let customer_fields = match var("STRIPE_CUSTOMER_FIELDS") {
             Some(spec) => FieldMap::parse(&spec).map_err(ConfigError::BadFieldMap)?,
             None => FieldMap::default(),
@@ -318,7 +340,19 @@ impl Config {
             body: seconds("HTTP_BODY_TIMEOUT", defaults.body)?,
             idle: seconds("HTTP_IDLE_TIMEOUT", defaults.idle)?,
         };
+        let register_reveals_accounts = match var("REGISTER_REVEALS_ACCOUNTS").as_deref() {
+            None | Some("true") => true,
+            Some("false") if mail.is_some() => false,
+            Some(_) => return Err(ConfigError::BadRegisterReveals),
+        };
+        // Last, once every setting is known good: the only setting that may
+        // write (a first start's key file).
+        let app_key = match var("APP_KEY") {
+            Some(encoded) => decode_app_key(&encoded)?,
+            None => load_or_create_app_key(Path::new(APP_KEY_FILE))?,
+        };
         Ok(Config {
+            register_reveals_accounts,
             database_url,
             stripe_endpoint_rate,
             http_timeouts,
@@ -382,21 +416,14 @@ impl Config {
     }
 }
 
-/// Only the schemes the app has a driver for; anything else (a typo such as
-/// `postgress://`) is refused rather than taken as a SQLite file name. The error
-/// names the scheme only: the rest of the URL may hold a password.
+/// Only the schemes the app has a driver for, in a form its driver reads; a
+/// typo such as `postgress://` is refused rather than taken as a SQLite file
+/// name. Nothing is connected to or written. The error never quotes the URL:
+/// it may hold a password.
 pub fn check_database_url(url: &str) -> Result<(), ConfigError> {
-    match DbKind::from_url(url) {
-        Some(_) => Ok(()),
-        None => Err(ConfigError::BadDatabaseUrl {
-            scheme: url
-                .split_once(':')
-                .map_or(url, |(scheme, _)| scheme)
-                .chars()
-                .take(20)
-                .collect(),
-        }),
-    }
+    crate::db::check_url(url)
+        .map(drop)
+        .map_err(ConfigError::BadDatabaseUrl)
 }
 
 /// A whole-number setting within `range`, or `default` when it is unset.

@@ -55,6 +55,7 @@ fn config_with_key(app_key: SecretBox<Vec<u8>>) -> Config {
         http_timeouts: HttpTimeouts::default(),
         customer_fields: Default::default(),
         mail: None,
+        register_reveals_accounts: true,
     }
 }
 
@@ -111,6 +112,25 @@ fn only_database_schemes_with_a_driver_are_accepted() {
         let err = check_database_url(bad).unwrap_err().to_string();
         assert!(err.contains("sqlite:, postgres://"), "{err}");
         assert!(!err.contains("secret"), "{err}");
+    }
+    for (bad, says) in [
+        ("sqlite://u:Secret@/tmp/app.db", "takes no user or password"),
+        (
+            "sqlite:///no/such/folder/app.db",
+            "folder of the SQLite file does not exist",
+        ),
+        (
+            "mysql://root:Secret@127.0.0.1:3306",
+            "must name its database",
+        ),
+        (
+            "postgres://u:Secret@h:notaport/db",
+            "cannot be read as a PostgreSQL URL",
+        ),
+    ] {
+        let err = check_database_url(bad).unwrap_err().to_string();
+        assert!(err.contains(says), "{bad}: {err}");
+        assert!(!err.contains("Secret"), "{err}");
     }
 }
 

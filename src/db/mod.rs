@@ -55,6 +55,15 @@ pub enum DbKind {
 }
 
 impl DbKind {
+    /// The database's name, for messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            DbKind::Sqlite => "SQLite",
+            DbKind::Postgres => "PostgreSQL",
+            DbKind::Mysql => "MySQL",
+        }
+    }
+
     pub fn from_url(url: &str) -> Option<Self> {
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             Some(DbKind::Postgres)
@@ -91,8 +100,9 @@ impl Db {
     /// As [`Db::connect`], with a pool of at most `max_connections` (a bulk run
     /// sizes it to its workers, so they do not queue for connections).
     pub async fn connect_with(url: &str, max_connections: u32) -> Result<Self, sqlx::Error> {
-        match DbKind::from_url(url) {
-            Some(DbKind::Postgres) => {
+        let kind = check_url(url).map_err(|problem| sqlx::Error::Configuration(problem.into()))?;
+        match kind {
+            DbKind::Postgres => {
                 let pool = PgPoolOptions::new()
                     .max_connections(max_connections)
                     .acquire_timeout(Duration::from_secs(10))
@@ -100,18 +110,11 @@ impl Db {
                     .await?;
                 Ok(Db::Postgres(pool))
             }
-            Some(DbKind::Mysql) => {
+            DbKind::Mysql => {
                 // The URL's user, host and database; sqlx's connection also sets
                 // the session's time zone to UTC, the zone every time is kept in.
                 let url = url.replacen("mariadb://", "mysql://", 1);
                 let options = MySqlConnectOptions::from_str(&url)?.charset("utf8mb4");
-                if !options.get_database().is_some_and(is_plain_identifier) {
-                    return Err(sqlx::Error::Configuration(
-                        "a mysql:// DATABASE_URL must name its database (letters, digits and _), \
-                         as in mysql://user@host:3306/laravel"
-                            .into(),
-                    ));
-                }
                 let pool = MySqlPoolOptions::new()
                     .max_connections(max_connections)
                     .acquire_timeout(Duration::from_secs(10))
@@ -119,10 +122,7 @@ impl Db {
                     .await?;
                 Ok(Db::Mysql(pool))
             }
-            Some(DbKind::Sqlite) => Self::connect_sqlite(url, max_connections).await,
-            None => Err(sqlx::Error::Configuration(
-                format!("DATABASE_URL must start with {URL_SCHEMES}").into(),
-            )),
+            DbKind::Sqlite => Self::connect_sqlite(url, max_connections).await,
         }
     }
 
@@ -131,32 +131,18 @@ impl Db {
     /// is a typo to report, not a path to create. A URL with user info is refused
     /// (SQLite has no users; a password there would become a folder name).
     async fn connect_sqlite(url: &str, max_connections: u32) -> Result<Self, sqlx::Error> {
-        let bad = |message: String| Err(sqlx::Error::Configuration(message.into()));
-        if sqlite_has_user_info(url) {
-            return bad(
-                "a sqlite: DATABASE_URL takes no user or password (SQLite has no users): \
-                 write it as sqlite://path/to/file.db"
-                    .into(),
-            );
-        }
         let options = SqliteConnectOptions::from_str(url)?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .busy_timeout(Duration::from_secs(10))
             .foreign_keys(true);
         let file = options.get_filename().to_path_buf();
-        let in_memory = file.as_os_str() == ":memory:" || url.contains("mode=memory");
-        if !in_memory {
-            if let Some(parent) = file.parent().filter(|p| !p.as_os_str().is_empty()) {
-                if parent == Path::new(DEFAULT_SQLITE_FOLDER) {
-                    std::fs::create_dir_all(parent).map_err(sqlx::Error::Io)?;
-                } else if !parent.is_dir() {
-                    return bad(format!(
-                        "the folder of the SQLite file does not exist: {} (only the default \
-                         storage/ is created)",
-                        parent.display()
-                    ));
-                }
+        if !sqlite_in_memory(url) {
+            if let Some(parent) = file
+                .parent()
+                .filter(|p| p == &Path::new(DEFAULT_SQLITE_FOLDER))
+            {
+                std::fs::create_dir_all(parent).map_err(sqlx::Error::Io)?;
             }
             create_private(&file).map_err(sqlx::Error::Io)?;
         }
@@ -237,6 +223,63 @@ impl Db {
 const DEFAULT_SQLITE_FOLDER: &str = "storage";
 
 /// `sqlite://user:password@/path`: SQLite URLs carry no user info.
+/// Whether `DATABASE_URL` can be used, read without connecting or writing
+/// anything: its scheme, its form, a MySQL database's name, a SQLite file's
+/// folder (only the default `storage/` is made when missing: any other missing
+/// folder is a typo to report). The reason never quotes the URL, which may
+/// hold a password.
+pub fn check_url(url: &str) -> Result<DbKind, String> {
+    let kind = DbKind::from_url(url)
+        .ok_or_else(|| format!("DATABASE_URL must start with {URL_SCHEMES}"))?;
+    let unreadable = || format!("DATABASE_URL cannot be read as a {} URL", kind.name());
+    match kind {
+        DbKind::Postgres => {
+            sqlx::postgres::PgConnectOptions::from_str(url).map_err(|_| unreadable())?;
+        }
+        DbKind::Mysql => {
+            let url = url.replacen("mariadb://", "mysql://", 1);
+            let options = MySqlConnectOptions::from_str(&url).map_err(|_| unreadable())?;
+            if !options.get_database().is_some_and(is_plain_identifier) {
+                return Err(
+                    "a mysql:// DATABASE_URL must name its database (letters, digits \
+                     and _), as in mysql://user@host:3306/laravel"
+                        .into(),
+                );
+            }
+        }
+        DbKind::Sqlite => {
+            // SQLite has no users; a password there would become a folder name.
+            if sqlite_has_user_info(url) {
+                return Err(
+                    "a sqlite: DATABASE_URL takes no user or password (SQLite has no \
+                     users): write it as sqlite://path/to/file.db"
+                        .into(),
+                );
+            }
+            let options = SqliteConnectOptions::from_str(url).map_err(|_| unreadable())?;
+            let file = options.get_filename();
+            if let Some(parent) = file.parent().filter(|p| !p.as_os_str().is_empty())
+                && !sqlite_in_memory(url)
+                && parent != Path::new(DEFAULT_SQLITE_FOLDER)
+                && !parent.is_dir()
+            {
+                return Err(format!(
+                    "the folder of the SQLite file does not exist: {} (only the default \
+                     storage/ is created)",
+                    parent.display()
+                ));
+            }
+        }
+    }
+    Ok(kind)
+}
+
+/// A database in memory has no file (sqlx names it `file:sqlx-in-memory-N`,
+/// which must not become one in the working folder).
+fn sqlite_in_memory(url: &str) -> bool {
+    url.contains(":memory:") || url.contains("mode=memory")
+}
+
 fn sqlite_has_user_info(url: &str) -> bool {
     let rest = url
         .strip_prefix("sqlite://")

@@ -13,16 +13,30 @@ pub enum LinkState {
     Unknown,
 }
 
-pub async fn insert(
+/// Stores a link for `user_id`, only while the user's login email and password
+/// hash are still `email` and `password_hash` (what the link is mailed for):
+/// a link made as either changes is never stored. Returns whether it was.
+pub async fn insert_if_current(
     db: &Db,
     token_hash: &str,
     user_id: i64,
+    (email, password_hash): (&str, &str),
     now: i64,
     expires_at: i64,
-) -> Result<(), sqlx::Error> {
+) -> Result<bool, sqlx::Error> {
     const SQL: &str = "INSERT INTO stripe_sync_password_resets \
-        (token_hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)";
-    on_pool!(db, pool => q::query(SQL).bind(token_hash).bind(user_id).bind(now).bind(expires_at).execute(pool).await.map(drop))
+        (token_hash, user_id, created_at, expires_at) \
+        SELECT $1, id, $3, $4 FROM users WHERE id = $2 AND email = $5 AND password = $6";
+    let stored = on_pool!(db, pool => q::query(SQL).bind(token_hash).bind(user_id).bind(now).bind(expires_at).bind(email).bind(password_hash).execute(pool).await.map(|r| r.rows_affected()))?;
+    Ok(stored == 1)
+}
+
+/// Forgets every link of the user not used yet: its password or login email
+/// changed, so no link mailed before may change it again.
+pub async fn revoke_unused(db: &Db, user_id: i64) -> Result<u64, sqlx::Error> {
+    const SQL: &str =
+        "DELETE FROM stripe_sync_password_resets WHERE user_id = $1 AND used_at IS NULL";
+    on_pool!(db, pool => q::query(SQL).bind(user_id).execute(pool).await.map(|r| r.rows_affected()))
 }
 
 /// Where the link with this token hash stands at `now`.

@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use askama::Template;
 use askama_web::WebTemplate;
-use axum::extract::{Query, State};
+use axum::extract::State;
+
+use super::extract::Query;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_messages::Messages;
@@ -16,10 +18,12 @@ use super::csrf::{CsrfForm, NoFields};
 use super::error::retry_after_value;
 use super::limits::ClientAddr;
 use super::page::{Layout, PageContext};
+use super::password_reset::mail_reset_link;
 use super::session::{AuthError, AuthSession, Credentials};
 use super::{AppState, WebError};
 use crate::accounts::{AccountError, User};
 use crate::domain::{Lines, UserEmail, UserName, check_new_password, check_text};
+use crate::mail::{Letter, Mailer, Recipient};
 use crate::password::HashError;
 use crate::throttle::{Bucket, Verdict};
 
@@ -70,7 +74,14 @@ pub async fn login(
     if let Err(error) = check_text("Email", &email, Lines::One) {
         return Ok(refuse(ctx, StatusCode::UNPROCESSABLE_ENTITY, error));
     }
-    let (account, verdict) = count_sign_in(&state, &email, &address).await?;
+    // Guesses count against the account's id (an email change starts no new
+    // count); an email without an account is limited the same way.
+    let account = match state.accounts.find_by_email(&email).await {
+        Ok(Some(user)) => Bucket::password_guesses(user.id),
+        Ok(None) => Bucket::sign_in_unknown_email(&email),
+        Err(err) => return Err(WebError::caused("find account", err)),
+    };
+    let verdict = count_sign_in(&state, &account, &address).await?;
     if let Verdict::Refused { retry_after } = verdict {
         tracing::warn!("sign-in refused: too many attempts for one account or address");
         let error = too_many_attempts(retry_after);
@@ -112,20 +123,19 @@ pub(super) async fn sign_in_anew(auth: &mut AuthSession, user: &User) -> Result<
         .map_err(|e| WebError::caused("login", e))
 }
 
-/// Counts one attempt at `email`'s password from `address` against the sign-in
-/// limits (per account and per address, shared by every instance), before any
-/// hashing. Returns the account's bucket (cleared on success) and the verdict.
+/// Counts one guess at a password against the sign-in limits (per account,
+/// `account`, and per address, shared by every instance), before any hashing.
+/// The account's bucket is cleared by the caller on success.
 pub(super) async fn count_sign_in(
     state: &AppState,
-    email: &str,
+    account: &Bucket,
     address: &str,
-) -> Result<(Bucket, Verdict), WebError> {
-    let account = Bucket::sign_in_account(email);
+) -> Result<Verdict, WebError> {
     let limits = state.limits;
     let verdict = state
         .throttle
         .hit_all(&[
-            (&account, limits.sign_in_per_account),
+            (account, limits.sign_in_per_account),
             (
                 &Bucket::sign_in_address(address),
                 limits.sign_in_per_address,
@@ -135,13 +145,18 @@ pub(super) async fn count_sign_in(
     if matches!(verdict, Verdict::Refused { .. }) {
         crate::monitoring::sign_in_refused();
     }
-    Ok((account, verdict))
+    Ok(verdict)
 }
 
 pub(super) fn too_many_attempts(wait: Duration) -> String {
+    format!("Too many sign-in attempts. {}", try_again_in(wait))
+}
+
+/// "Try again in 1 minute." / "… in 5 minutes.", rounded up.
+pub(super) fn try_again_in(wait: Duration) -> String {
     let minutes = wait.as_secs().div_ceil(60).max(1);
     let unit = if minutes == 1 { "minute" } else { "minutes" };
-    format!("Too many sign-in attempts. Try again in {minutes} {unit}.")
+    format!("Try again in {minutes} {unit}.")
 }
 
 pub(super) fn with_retry_after(mut response: Response, wait: Duration) -> Response {
@@ -174,6 +189,8 @@ struct RegisterPage {
     name: String,
     email: String,
     errors: Vec<String>,
+    /// The answer where the page does not say whether the email has an account.
+    check_mail: bool,
 }
 
 pub async fn register_form(ctx: PageContext) -> Response {
@@ -182,6 +199,7 @@ pub async fn register_form(ctx: PageContext) -> Response {
         name: String::new(),
         email: String::new(),
         errors: Vec::new(),
+        check_mail: false,
     })
 }
 
@@ -210,6 +228,7 @@ pub async fn register(
             name: form.name.clone(),
             email: form.email.clone(),
             errors,
+            check_mail: false,
         })
     };
     let (name, email) = match (name, email, password) {
@@ -231,6 +250,16 @@ pub async fn register(
         return Err(WebError::TooManyRequests { retry_after });
     }
     let password = SecretString::from(form.password.clone());
+    if let (false, Some(mailer)) = (state.register_reveals_accounts, state.mailer.clone()) {
+        register_by_mail(&state, mailer, name, email, password);
+        return Ok(ctx.render(|layout| RegisterPage {
+            layout,
+            name: String::new(),
+            email: String::new(),
+            errors: Vec::new(),
+            check_mail: true,
+        }));
+    }
     let user = match state.accounts.create(&name, &email, password).await {
         Ok(user) => user,
         Err(AccountError::EmailTaken) => {
@@ -246,6 +275,48 @@ pub async fn register(
     tracing::info!(user_id = user.id, "user registered");
     messages.success("Your account is ready.");
     Ok(Redirect::to(AFTER_LOGIN).into_response())
+}
+
+/// Registration that does not say whether the email has an account (as
+/// Devise's paranoid mode): the answer is given first, the same either way; then
+/// a new account is made and welcomed by mail, or the address's owner is told
+/// someone tried, with a reset link. Nobody is signed in by the page.
+fn register_by_mail(
+    state: &AppState,
+    mailer: Mailer,
+    name: UserName,
+    email: UserEmail,
+    password: SecretString,
+) {
+    let (accounts, app_url) = (state.accounts.clone(), state.app_url.clone());
+    tokio::spawn(async move {
+        match accounts.create(&name, &email, password).await {
+            Ok(user) => {
+                tracing::info!(user_id = user.id, "user registered; welcome mailed");
+                let to = Recipient {
+                    user_id: user.id,
+                    name: user.name.clone(),
+                    email: user.email.clone(),
+                };
+                let login_url = format!("{}/login", app_url.trim_end_matches('/'));
+                mailer.send_later(to, Letter::Welcome { login_url });
+            }
+            Err(AccountError::EmailTaken) => match accounts.request_reset(email.as_str()).await {
+                Ok(Some((user, token))) => {
+                    tracing::info!(
+                        user_id = user.id,
+                        "registration with a known email; told by mail"
+                    );
+                    mail_reset_link(&mailer, &app_url, &user, token, true);
+                }
+                Ok(None) => {
+                    tracing::info!("registration with a known email; the account changed meanwhile")
+                }
+                Err(err) => tracing::error!(error = %err, "could not make a reset link"),
+            },
+            Err(err) => tracing::error!(error = %err, "registration failed after its answer"),
+        }
+    });
 }
 
 /// Only a local path is followed after login: never `//host` or `https://host`.

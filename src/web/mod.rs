@@ -3,6 +3,7 @@
 mod auth;
 mod csrf;
 mod error;
+mod extract;
 mod headers;
 mod jobs;
 mod limits;
@@ -72,6 +73,8 @@ pub struct AppState {
     pub app_url: Arc<str>,
     /// Password-reset mail; `None` without `MAIL_URL`.
     pub mailer: Option<Mailer>,
+    /// Whether `/register` says an email has an account.
+    pub register_reveals_accounts: bool,
 }
 
 /// What the web tier runs on, built once by `startup`.
@@ -136,6 +139,7 @@ pub fn router(config: &Config, services: Services) -> Router {
         job_posting: config.job_posting.clone(),
         app_url: config.app_url.as_str().into(),
         mailer,
+        register_reveals_accounts: config.register_reveals_accounts,
     };
 
     // Every POST here calls Stripe and counts against the user's allowance.

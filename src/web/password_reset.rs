@@ -5,21 +5,24 @@
 
 use askama::Template;
 use askama_web::WebTemplate;
-use axum::extract::{Path, State};
+use axum::extract::State;
+
+use super::extract::Path;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_messages::Messages;
 use secrecy::{ExposeSecret as _, SecretString};
 use serde::Deserialize;
 
-use super::auth::{sign_in_anew, with_retry_after};
+use super::auth::{sign_in_anew, try_again_in, with_retry_after};
 use super::csrf::CsrfForm;
 use super::limits::ClientAddr;
 use super::page::{Layout, PageContext};
 use super::session::AuthSession;
 use super::{AppState, WebError};
-use crate::accounts::{AccountError, LinkState, RESET_VALID};
+use crate::accounts::{AccountError, LinkState, RESET_VALID, User};
 use crate::domain::{Lines, check_new_password, check_text};
+use crate::mail::{Letter, Mailer, Recipient};
 use crate::password::HashError;
 use crate::throttle::{Bucket, Verdict};
 
@@ -97,37 +100,53 @@ pub async fn forgot(
         .await?;
     if let Verdict::Refused { retry_after } = verdict {
         tracing::warn!("password reset refused: too many requests for one email or address");
-        let minutes = retry_after.as_secs().div_ceil(60).max(1);
-        let error = format!("Too many requests. Try again in {minutes} minutes.");
+        let error = format!("Too many requests. {}", try_again_in(retry_after));
         let refused = page(ctx, StatusCode::TOO_MANY_REQUESTS, false, Some(error));
         return Ok(with_retry_after(refused, retry_after));
     }
     let (accounts, app_url) = (state.accounts.clone(), state.app_url.clone());
     let email = form.email.clone();
     tokio::spawn(async move {
-        let made = match accounts.request_reset(&email).await {
-            Ok(Some(made)) => made,
-            Ok(None) => return tracing::info!("password reset asked for an unknown email"),
-            Err(err) => return tracing::error!(error = %err, "could not make a reset link"),
-        };
-        let (user, token) = made;
-        let link = format!(
-            "{}/reset-password/{}",
-            app_url.trim_end_matches('/'),
-            token.expose_secret()
-        );
-        let minutes = RESET_VALID.as_secs() / 60;
-        match mailer
-            .send_password_reset(&user.name, &user.email, &link, minutes)
-            .await
-        {
-            Ok(()) => tracing::info!(user_id = user.id, "password reset mail sent"),
-            Err(err) => {
-                tracing::error!(user_id = user.id, error = %err, "password reset mail not sent")
-            }
+        match accounts.request_reset(&email).await {
+            Ok(Some((user, token))) => mail_reset_link(&mailer, &app_url, &user, token, false),
+            Ok(None) => tracing::info!("password reset asked for an unknown email"),
+            Err(err) => tracing::error!(error = %err, "could not make a reset link"),
         }
     });
     Ok(page(ctx, StatusCode::OK, true, None))
+}
+
+/// Mails `user` a reset link for `token`: as the answer to /forgot-password, or
+/// (`registered_already`) to someone registering with the user's address.
+pub(super) fn mail_reset_link(
+    mailer: &Mailer,
+    app_url: &str,
+    user: &User,
+    token: SecretString,
+    registered_already: bool,
+) {
+    let link = SecretString::from(format!(
+        "{}/reset-password/{}",
+        app_url.trim_end_matches('/'),
+        token.expose_secret()
+    ));
+    let valid_minutes = RESET_VALID.as_secs() / 60;
+    let letter = match registered_already {
+        false => Letter::PasswordReset {
+            link,
+            valid_minutes,
+        },
+        true => Letter::RegisteredAlready {
+            link,
+            valid_minutes,
+        },
+    };
+    let to = Recipient {
+        user_id: user.id,
+        name: user.name.clone(),
+        email: user.email.clone(),
+    };
+    mailer.send_later(to, letter);
 }
 
 /// What a link that cannot be used says, and its status.
@@ -183,15 +202,8 @@ pub async fn reset_form(
 
 #[derive(Deserialize)]
 pub struct ResetForm {
-    password: String,
-    password_confirmation: String,
-}
-
-/// The passwords never reach a log line.
-impl std::fmt::Debug for ResetForm {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ResetForm").finish_non_exhaustive()
-    }
+    password: SecretString,
+    password_confirmation: SecretString,
 }
 
 pub async fn reset(
@@ -202,12 +214,14 @@ pub async fn reset(
     ctx: PageContext,
     CsrfForm(form): CsrfForm<ResetForm>,
 ) -> Result<Response, WebError> {
-    if let Err(error) = check_new_password(&form.password, &form.password_confirmation) {
+    if let Err(error) = check_new_password(
+        form.password.expose_secret(),
+        form.password_confirmation.expose_secret(),
+    ) {
         let status = StatusCode::UNPROCESSABLE_ENTITY;
         return Ok(reset_page(ctx, &token, status, "", vec![error]));
     }
-    let password = SecretString::from(form.password.clone());
-    let user = match state.accounts.reset_password(&token, password).await {
+    let user = match state.accounts.reset_password(&token, form.password).await {
         Ok(Some(user)) => user,
         Ok(None) => {
             let link = state

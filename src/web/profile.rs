@@ -6,8 +6,9 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_messages::Messages;
-use secrecy::SecretString;
+use secrecy::{ExposeSecret as _, SecretString};
 use serde::Deserialize;
+use std::time::Duration;
 
 use super::auth::{count_sign_in, sign_in_anew, too_many_attempts, with_retry_after};
 use super::csrf::CsrfForm;
@@ -18,8 +19,9 @@ use super::session::CurrentUser;
 use super::{AppState, WebError};
 use crate::accounts::{AccountError, User};
 use crate::domain::{UserEmail, UserName, check_new_password};
+use crate::mail::{Letter, Recipient};
 use crate::password::HashError;
-use crate::throttle::Verdict;
+use crate::throttle::{Bucket, Verdict};
 
 #[derive(Template, WebTemplate)]
 #[template(path = "settings/profile.html")]
@@ -50,22 +52,29 @@ pub async fn show(CurrentUser(user): CurrentUser, ctx: PageContext) -> Result<Re
     Ok(ctx.render(|layout| ProfilePage::of(layout, &user)))
 }
 
+/// The form's `current_password` is asked only when the login email changes.
 #[derive(Deserialize)]
 pub struct ProfileForm {
     name: String,
     email: String,
+    #[serde(default)]
+    current_password: Option<SecretString>,
 }
 
+/// Saves name and email. A new login email asks the current password (counted
+/// against the account's guess limit, as a password change is), revokes every
+/// reset link not used yet, and mails a notice to the old address.
 pub async fn save(
     CurrentUser(user): CurrentUser,
     State(state): State<AppState>,
+    ClientAddr(address): ClientAddr,
     messages: Messages,
     ctx: PageContext,
     CsrfForm(form): CsrfForm<ProfileForm>,
 ) -> Result<Response, WebError> {
     let linked = user.stripe_id.is_some();
-    let invalid = |ctx: PageContext, errors: Vec<String>| {
-        ctx.render_with(StatusCode::UNPROCESSABLE_ENTITY, |layout| ProfilePage {
+    let refuse = |ctx: PageContext, status: StatusCode, errors: Vec<String>| {
+        ctx.render_with(status, |layout| ProfilePage {
             name: form.name.clone(),
             email: form.email.clone(),
             errors,
@@ -76,18 +85,51 @@ pub async fn save(
         (Ok(name), Ok(email)) => (name, email),
         (name, email) => {
             let errors = [name.err(), email.err()].into_iter().flatten().collect();
-            return Ok(invalid(ctx, errors));
+            return Ok(refuse(ctx, StatusCode::UNPROCESSABLE_ENTITY, errors));
         }
     };
-    match state.accounts.update_profile(user.id, &name, &email).await {
-        Ok(()) => {}
+    let email_changes = !user.email.eq_ignore_ascii_case(email.as_str());
+    let mut guesses = None;
+    if email_changes {
+        let current = form
+            .current_password
+            .clone()
+            .unwrap_or_else(|| SecretString::from(""));
+        match confirm_password(&state, &user, &address, current).await? {
+            Confirmed::Yes(bucket) => guesses = Some(bucket),
+            Confirmed::TooMany(wait) => {
+                let page = refuse(
+                    ctx,
+                    StatusCode::TOO_MANY_REQUESTS,
+                    vec![too_many_attempts(wait)],
+                );
+                return Ok(with_retry_after(page, wait));
+            }
+            Confirmed::Wrong => {
+                let error = "Enter your current password to change your login email; \
+                             nothing was changed."
+                    .to_string();
+                return Ok(refuse(ctx, StatusCode::UNPROCESSABLE_ENTITY, vec![error]));
+            }
+        }
+    }
+    match state.accounts.update_profile(&user, &name, &email).await {
+        Ok(_) => {}
         Err(AccountError::EmailTaken) => {
             let error = "That email is already used by another account.".to_string();
-            return Ok(invalid(ctx, vec![error]));
+            return Ok(refuse(ctx, StatusCode::UNPROCESSABLE_ENTITY, vec![error]));
         }
         Err(err) => return Err(WebError::caused("save profile", err)),
     }
-    tracing::info!(user_id = user.id, "profile saved");
+    if let Some(bucket) = guesses {
+        state.throttle.clear(&bucket).await?;
+        notify_old_address(&state, &user, email.as_str());
+    }
+    tracing::info!(
+        user_id = user.id,
+        email_changed = email_changes,
+        "profile saved"
+    );
     messages.success(if linked {
         "Profile saved. Use Update on the Stripe page to push the change to Stripe."
     } else {
@@ -96,18 +138,62 @@ pub async fn save(
     Ok(Redirect::to("/settings/profile").into_response())
 }
 
-#[derive(Deserialize)]
-pub struct PasswordForm {
-    current_password: String,
-    password: String,
-    password_confirmation: String,
+/// The old address hears of a new login email (when mail is configured).
+fn notify_old_address(state: &AppState, user: &User, new_email: &str) {
+    let Some(mailer) = &state.mailer else {
+        return;
+    };
+    let to = Recipient {
+        user_id: user.id,
+        name: user.name.clone(),
+        email: user.email.clone(),
+    };
+    let letter = Letter::EmailChanged {
+        new_email: new_email.to_string(),
+    };
+    mailer.send_later(to, letter);
 }
 
-/// The passwords never reach a log line.
-impl std::fmt::Debug for PasswordForm {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PasswordForm").finish_non_exhaustive()
+/// What the current password said of a change that asks it.
+enum Confirmed {
+    /// It is right: the account's guess count, to clear once the change is made.
+    Yes(Bucket),
+    TooMany(Duration),
+    Wrong,
+}
+
+/// Checks `password` is the user's, counted first against the sign-in limits
+/// (per account id and per address) before any hashing.
+async fn confirm_password(
+    state: &AppState,
+    user: &User,
+    address: &str,
+    password: SecretString,
+) -> Result<Confirmed, WebError> {
+    let account = Bucket::password_guesses(user.id);
+    if let Verdict::Refused { retry_after } = count_sign_in(state, &account, address).await? {
+        tracing::warn!(
+            user_id = user.id,
+            "change refused: too many password guesses"
+        );
+        return Ok(Confirmed::TooMany(retry_after));
     }
+    match state.accounts.verify_password(user, password).await {
+        Ok(true) => Ok(Confirmed::Yes(account)),
+        Ok(false) => {
+            tracing::info!(user_id = user.id, "change refused: wrong current password");
+            Ok(Confirmed::Wrong)
+        }
+        Err(AccountError::Hashing(HashError::Busy)) => Err(WebError::Busy),
+        Err(err) => Err(WebError::caused("check password", err)),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct PasswordForm {
+    current_password: SecretString,
+    password: SecretString,
+    password_confirmation: SecretString,
 }
 
 /// Changes the password: the current one is checked under the sign-in limits
@@ -129,38 +215,24 @@ pub async fn change_password(
             ..ProfilePage::of(layout, &user)
         })
     };
-    if let Err(error) = check_new_password(&form.password, &form.password_confirmation) {
+    if let Err(error) = check_new_password(
+        form.password.expose_secret(),
+        form.password_confirmation.expose_secret(),
+    ) {
         return Ok(refuse(ctx, StatusCode::UNPROCESSABLE_ENTITY, error));
     }
-    let (account, verdict) = count_sign_in(&state, &user.email, &address).await?;
-    if let Verdict::Refused { retry_after } = verdict {
-        tracing::warn!(
-            user_id = user.id,
-            "password change refused: too many attempts"
-        );
-        let page = refuse(
-            ctx,
-            StatusCode::TOO_MANY_REQUESTS,
-            too_many_attempts(retry_after),
-        );
-        return Ok(with_retry_after(page, retry_after));
-    }
-    let current = SecretString::from(form.current_password.clone());
-    match state.accounts.verify_password(&user, current).await {
-        Ok(true) => {}
-        Ok(false) => {
-            tracing::info!(
-                user_id = user.id,
-                "password change refused: wrong current password"
-            );
+    let account = match confirm_password(&state, &user, &address, form.current_password).await? {
+        Confirmed::Yes(account) => account,
+        Confirmed::TooMany(wait) => {
+            let page = refuse(ctx, StatusCode::TOO_MANY_REQUESTS, too_many_attempts(wait));
+            return Ok(with_retry_after(page, wait));
+        }
+        Confirmed::Wrong => {
             let error = "Your current password is not right; nothing was changed.".to_string();
             return Ok(refuse(ctx, StatusCode::UNPROCESSABLE_ENTITY, error));
         }
-        Err(AccountError::Hashing(HashError::Busy)) => return Err(WebError::Busy),
-        Err(err) => return Err(WebError::caused("check password", err)),
-    }
-    let new = SecretString::from(form.password.clone());
-    let changed = match state.accounts.set_password(user.id, new).await {
+    };
+    let changed = match state.accounts.set_password(user.id, form.password).await {
         Ok(changed) => changed,
         Err(AccountError::Hashing(HashError::Busy)) => return Err(WebError::Busy),
         Err(err) => return Err(WebError::caused("change password", err)),

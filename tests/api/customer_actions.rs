@@ -1,6 +1,6 @@
 //! Update, refresh, delete and re-create, and what a person is told when they fail.
 
-use crate::helpers::{log_line_containing, spawn_app};
+use crate::helpers::{PASSWORD, log_line_containing, spawn_app};
 use crate::stripe_fake::Fault;
 
 #[tokio::test]
@@ -10,7 +10,11 @@ async fn update_pushes_the_local_name_and_email_to_stripe() {
     browser
         .post_form(
             "/settings/profile",
-            &[("name", "Ann Updated"), ("email", "ann.new@example.com")],
+            &[
+                ("name", "Ann Updated"),
+                ("email", "ann.new@example.com"),
+                ("current_password", PASSWORD),
+            ],
         )
         .await;
 

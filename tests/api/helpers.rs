@@ -205,6 +205,7 @@ fn test_config(database_url: &str, api_base: Option<String>, app_key: &[u8]) -> 
         http_timeouts: Default::default(),
         customer_fields: Default::default(),
         mail: None,
+        register_reveals_accounts: true,
     }
 }
 

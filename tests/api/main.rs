@@ -4,6 +4,7 @@
 // (the app's queries go through src/db/dialect).
 #![allow(clippy::disallowed_methods)]
 
+mod account_security;
 mod accounts;
 mod browser;
 mod bulk_integrity;

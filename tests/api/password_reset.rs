@@ -13,11 +13,13 @@ use crate::helpers::{
 /// In the log check's list of secrets (`scripts/test`).
 const NEW_PASSWORD: &str = "a-long-password";
 
-async fn app_with_mail() -> TestApp {
+pub(crate) async fn app_with_mail() -> TestApp {
     app_with_mail_and(|_| {}).await
 }
 
-async fn app_with_mail_and(customize: impl FnOnce(&mut stripe_sync::config::Config)) -> TestApp {
+pub(crate) async fn app_with_mail_and(
+    customize: impl FnOnce(&mut stripe_sync::config::Config),
+) -> TestApp {
     let url = std::env::var("SMTP_TEST_URL").unwrap();
     spawn_app_customized(StripeSetup::Fake, |config| {
         customize(config);
@@ -31,12 +33,12 @@ async fn app_with_mail_and(customize: impl FnOnce(&mut stripe_sync::config::Conf
 }
 
 /// An address no other test mails to.
-fn unique_email() -> String {
+pub(crate) fn unique_email() -> String {
     format!("ann-{}@example.com", uuid::Uuid::new_v4().simple())
 }
 
 /// The raw messages aiosmtpd received for `to`.
-fn messages_to(to: &str) -> Vec<String> {
+pub(crate) fn messages_to(to: &str) -> Vec<String> {
     let maildir = PathBuf::from(std::env::var("SMTP_TEST_MAILDIR").unwrap()).join("new");
     std::fs::read_dir(maildir)
         .into_iter()
@@ -48,7 +50,7 @@ fn messages_to(to: &str) -> Vec<String> {
 }
 
 /// Waits (a few seconds at most) for the message to `to`.
-async fn message_to(to: &str) -> String {
+pub(crate) async fn message_to(to: &str) -> String {
     for _ in 0..100 {
         if let Some(message) = messages_to(to).pop() {
             return message;
@@ -59,7 +61,7 @@ async fn message_to(to: &str) -> String {
 }
 
 /// Undoes quoted-printable (soft line breaks, `=XX`), as a mail reader does.
-fn unquote(text: &str) -> String {
+pub(crate) fn unquote(text: &str) -> String {
     let joined = text.replace("=\r\n", "").replace("=\n", "");
     let bytes = joined.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
@@ -80,7 +82,7 @@ fn unquote(text: &str) -> String {
 }
 
 /// The reset link's path in a message (`/reset-password/TOKEN`).
-fn link_path(message: &str) -> String {
+pub(crate) fn link_path(message: &str) -> String {
     let text = unquote(message);
     let start = text
         .find("http://127.0.0.1:3000/reset-password/")
@@ -92,14 +94,18 @@ fn link_path(message: &str) -> String {
     link.trim_start_matches("http://127.0.0.1:3000").to_string()
 }
 
-async fn ask_for_link(browser: &Browser, email: &str) -> reqwest::Response {
+pub(crate) async fn ask_for_link(browser: &Browser, email: &str) -> reqwest::Response {
     browser.page("/forgot-password").await;
     browser
         .post_form("/forgot-password", &[("email", email)])
         .await
 }
 
-async fn set_password(browser: &Browser, path: &str, password: &str) -> reqwest::Response {
+pub(crate) async fn set_password(
+    browser: &Browser,
+    path: &str,
+    password: &str,
+) -> reqwest::Response {
     browser.page(path).await;
     browser
         .post_form(

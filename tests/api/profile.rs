@@ -1,6 +1,6 @@
 use reqwest::StatusCode;
 
-use crate::helpers::{body, location, spawn_app};
+use crate::helpers::{PASSWORD, body, location, spawn_app};
 
 #[tokio::test]
 async fn saving_the_profile_changes_name_and_email() {
@@ -10,7 +10,11 @@ async fn saving_the_profile_changes_name_and_email() {
     let response = browser
         .post_form(
             "/settings/profile",
-            &[("name", "Ann B"), ("email", "Ann.B@Example.com")],
+            &[
+                ("name", "Ann B"),
+                ("email", "Ann.B@Example.com"),
+                ("current_password", PASSWORD),
+            ],
         )
         .await;
 
@@ -57,7 +61,11 @@ async fn an_email_used_by_another_account_is_refused() {
     let response = browser
         .post_form(
             "/settings/profile",
-            &[("name", "Ann"), ("email", "bob@example.com")],
+            &[
+                ("name", "Ann"),
+                ("email", "bob@example.com"),
+                ("current_password", PASSWORD),
+            ],
         )
         .await;
 
