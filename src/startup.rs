@@ -35,6 +35,16 @@ pub enum StartupError {
     Mail(String),
 }
 
+/// Where the database stands against this release's migrations.
+pub use crate::db::migrations::{Schema, version_text};
+
+/// Reads where `DATABASE_URL` stands against this release's migrations,
+/// changing nothing (`migrate --check`, and `migrate` before it applies any).
+pub async fn read_schema(config: &Config) -> Result<Schema, StartupError> {
+    let db = Db::connect_with(&config.database_url, 1).await?;
+    Ok(Schema::read(&db).await?)
+}
+
 pub struct App {
     pub config: Config,
     pub sync: SyncService,

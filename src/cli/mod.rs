@@ -24,7 +24,7 @@ use crate::telemetry::{self, Console};
 #[derive(Debug, Parser)]
 #[command(
     name = "stripe-sync",
-    version,
+    version = crate::startup::version_text(),
     about = "Keeps your users in step with their Stripe customers"
 )]
 pub struct Cli {
@@ -47,9 +47,14 @@ pub enum Command {
     #[command(
         after_help = SETTINGS_HELP,
         long_about = "Apply database migrations and exit; running it twice changes \
-                      nothing.\n\nExample:\n  DATABASE_URL=postgres://app@db/app stripe-sync migrate"
+                      nothing. On a database a newer release has migrated further, it changes \
+                      nothing and says so (exit 0); serve and every command run on such a \
+                      database as it is. --check applies nothing and exits 1 when this \
+                      release has migrations not applied yet, listing them.\n\nExamples:\n  \
+                      DATABASE_URL=postgres://app@db/app stripe-sync migrate\n  \
+                      stripe-sync migrate --check"
     )]
-    Migrate,
+    Migrate(migrate::Args),
     /// Create a login
     #[command(
         name = "user:create",
@@ -203,7 +208,7 @@ pub fn main() -> ExitCode {
 pub async fn run(command: Command, config: Config) -> ExitCode {
     let result = match command {
         Command::Serve => serve::run(config).await,
-        Command::Migrate => migrate::run(config).await,
+        Command::Migrate(args) => migrate::run(config, args).await,
         Command::SyncCustomers(args) => sync_customers::run(config, args).await,
         Command::ReplayEvents(args) => replay_events::run(config, args).await,
         Command::Webhook(args) => webhook::run(config, args).await,

@@ -9,6 +9,7 @@ pub mod checkpoints;
 pub mod dialect;
 pub mod events;
 pub mod jobs;
+pub mod migrations;
 pub mod password_resets;
 pub mod payments;
 pub mod rate_limits;
@@ -154,10 +155,14 @@ impl Db {
     }
 
     /// Applies the app's migrations and the session table, adopting first a
-    /// database whose `users` table a Laravel app made (see [`adopt`]).
+    /// database whose `users` table a Laravel app made (see [`adopt`]). A
+    /// database a newer release has migrated further is served as it is (each
+    /// release reads and writes the schema of the one before it): one WARN
+    /// names the newest migration this release knows and the newest applied.
     pub async fn migrate(&self) -> Result<adopt::Adoption, adopt::AdoptError> {
-        let migrator = self.migrator();
-        let adoption = adopt::prepare(self, migrator).await?;
+        let _only_us = migrations::MigrationLock::acquire(self).await?;
+        let migrator = migrations::lenient(self);
+        let adoption = adopt::prepare(self, &migrator).await?;
         let applied = match self {
             Db::Sqlite(pool) => migrator.run(pool).await,
             Db::Postgres(pool) => migrator.run(pool).await,
@@ -168,18 +173,16 @@ impl Db {
             other => adopt::AdoptError::Sql(sqlx::Error::Migrate(Box::new(other))),
         })?;
         self.session_store().migrate().await?;
-        Ok(adoption)
-    }
-
-    fn migrator(&self) -> &'static sqlx::migrate::Migrator {
-        static SQLITE: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
-        static POSTGRES: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
-        static MYSQL: sqlx::migrate::Migrator = sqlx::migrate!("migrations/mysql");
-        match self {
-            Db::Sqlite(_) => &SQLITE,
-            Db::Postgres(_) => &POSTGRES,
-            Db::Mysql(_) => &MYSQL,
+        let schema = migrations::Schema::read(self).await?;
+        if let Some(found) = schema.newer_than_release() {
+            tracing::warn!(
+                known = schema.known_newest(),
+                found,
+                "the database holds migrations newer than this release knows (a newer \
+                 release migrated it): serving on it as it is"
+            );
         }
+        Ok(adoption)
     }
 
     pub async fn begin(&self) -> Result<Tx, sqlx::Error> {

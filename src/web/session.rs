@@ -149,12 +149,12 @@ pub async fn upgrade_legacy_cookie(
         .filter_map(|value| value.to_str().ok())
         .collect::<Vec<_>>()
         .join("; ");
-    if let Some(resigned) = upgrade.resign(&header) {
-        if let Ok(value) = axum::http::HeaderValue::from_str(&resigned) {
-            request
-                .headers_mut()
-                .insert(axum::http::header::COOKIE, value);
-        }
+    if let Some(resigned) = upgrade.resign(&header)
+        && let Ok(value) = axum::http::HeaderValue::from_str(&resigned)
+    {
+        request
+            .headers_mut()
+            .insert(axum::http::header::COOKIE, value);
     }
     next.run(request).await
 }

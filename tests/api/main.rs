@@ -24,6 +24,7 @@ mod password_reset;
 mod passwords;
 mod profile;
 mod replay_events;
+mod rollouts;
 mod run_history;
 mod settings_page;
 mod slow_clients;
