@@ -99,3 +99,72 @@ ensure_prometheus() {
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null
   pkill -x prometheus 2>/dev/null || true
 }
+
+# Lays the RustSec advisory database snapshot ($1, RustSec's layout; these
+# machines cannot fetch it) where `cargo deny --offline` reads it: a git
+# repository under target/advisory-dbs, named as cargo-deny names the clone of
+# github.com/rustsec/advisory-db. Made anew when the snapshot changes.
+prepare_advisory_db() {
+  local snapshot=$1 dest=target/advisory-dbs/advisory-db-3157b0e258782691
+  if [ ! -d "$snapshot/crates" ]; then
+    echo "No RustSec advisory database at $snapshot (expected its crates/ folder)" >&2
+    return 1
+  fi
+  local stamp
+  stamp=$(cd "$snapshot" && find . -type f -printf '%P %s %T@\n' | sort | sha256sum | cut -c1-16)
+  if [ -f "$dest/.snapshot" ] && [ "$(cat "$dest/.snapshot")" = "$stamp" ]; then
+    return 0
+  fi
+  rm -rf "$dest"
+  mkdir -p "$dest"
+  cp -R "$snapshot"/. "$dest"/
+  chmod -R u+w "$dest"
+  (
+    cd "$dest"
+    git init -q
+    git add -A
+    git -c user.name=stripe-sync -c user.email=ci@localhost commit -qm "RustSec snapshot"
+  )
+  echo "$stamp" > "$dest/.snapshot"
+}
+
+CARGO_DENY_VERSION=0.20.2
+
+# Installs cargo-deny from crates.io once (a few minutes on two cores).
+ensure_cargo_deny() {
+  if cargo deny --version 2>/dev/null | grep -q "$CARGO_DENY_VERSION"; then
+    return 0
+  fi
+  echo "Installing cargo-deny $CARGO_DENY_VERSION ..." >&2
+  cargo install --quiet --locked cargo-deny --version "$CARGO_DENY_VERSION"
+}
+
+# The dependency check: advisories (the local RustSec snapshot), licenses, bans
+# and sources, as deny.toml says, offline. Then proof that it can fail: the
+# same check with the accepted advisory, or with MIT, taken out of deny.toml
+# must refuse the tree.
+check_dependencies() {
+  ensure_cargo_deny
+  prepare_advisory_db "${STRIPE_SYNC_ADVISORY_DB:-../shared/advisory-db}"
+  cargo fetch --locked --quiet
+  cargo deny --offline check >target/deny.log 2>&1 || { cat target/deny.log >&2; return 1; }
+  # The summary, and how many crates come in more than one version.
+  tail -n 1 target/deny.log
+  echo "duplicate crates (warned, not refused): $(grep -c '^warning\[duplicate\]' target/deny.log || true)"
+  mkdir -p target/deny
+  sed '/RUSTSEC-2023-0071/d' deny.toml > target/deny/without-accepted-advisory.toml
+  sed '/^    "MIT",$/d' deny.toml > target/deny/without-mit.toml
+  # Each probe must fail for its reason, not for want of the database.
+  local probe config check reason
+  for probe in without-accepted-advisory:advisories:RUSTSEC-2023-0071 \
+               without-mit:licenses:"license is not explicitly allowed"; do
+    IFS=: read -r config check reason <<<"$probe"
+    if cargo deny --offline --config "target/deny/$config.toml" check "$check" \
+         >target/deny/"$config".log 2>&1 \
+       || ! grep -q "$reason" target/deny/"$config".log; then
+      echo "FAIL: cargo deny with deny.toml $config did not refuse the tree for '$reason' (target/deny/$config.log)" >&2
+      return 1
+    fi
+  done
+  echo "cargo deny refuses an advisory not accepted and a license not allowed (checked)"
+}
