@@ -6,8 +6,6 @@ use std::time::Duration;
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::extract::State;
-
-use super::extract::Query;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_messages::Messages;
@@ -16,6 +14,7 @@ use serde::Deserialize;
 
 use super::csrf::{CsrfForm, NoFields};
 use super::error::retry_after_value;
+use super::extract::Query;
 use super::limits::ClientAddr;
 use super::page::{Layout, PageContext};
 use super::password_reset::mail_reset_link;

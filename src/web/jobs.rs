@@ -5,14 +5,13 @@
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::extract::State;
-
-use super::extract::Path;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_messages::Messages;
 use serde::Deserialize;
 
 use super::csrf::{CsrfForm, NoFields};
+use super::extract::Path;
 use super::page::{Layout, PageContext};
 use super::session::CurrentUser;
 use super::{AppState, WebError};

@@ -6,8 +6,6 @@
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::extract::State;
-
-use super::extract::Path;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_messages::Messages;
@@ -16,6 +14,7 @@ use serde::Deserialize;
 
 use super::auth::{sign_in_anew, try_again_in, with_retry_after};
 use super::csrf::CsrfForm;
+use super::extract::Path;
 use super::limits::ClientAddr;
 use super::page::{Layout, PageContext};
 use super::session::AuthSession;
