@@ -2,6 +2,8 @@
 
 LOCALSTRIPE_VERSION=1.15.10
 AIOSMTPD_VERSION=1.4.6
+# Stripe's Python SDK, for its stripe.params: the request types Stripe publishes.
+STRIPE_PYTHON_VERSION=16.1.0
 
 # Background services this script started, stopped when it exits.
 BACKGROUND_PIDS=""
@@ -68,6 +70,22 @@ start_smtp() {
   local pid=$!
   BACKGROUND_PIDS="$BACKGROUND_PIDS $pid"
   await_service aiosmtpd "$pid" "$log" port_open "$port"
+}
+
+# Installs the `stripe` package into .venv once (its request types are what
+# scripts/stripe_conformance.py checks the suite's requests against).
+ensure_stripe_types() {
+  if ! .venv/bin/python -c "import stripe, sys; sys.exit(stripe.VERSION != '$STRIPE_PYTHON_VERSION')" 2>/dev/null; then
+    echo "Installing stripe $STRIPE_PYTHON_VERSION (Python) into .venv ..." >&2
+    [ -x .venv/bin/pip ] || python3 -m venv .venv
+    .venv/bin/pip install --quiet --disable-pip-version-check "stripe==$STRIPE_PYTHON_VERSION"
+  fi
+}
+
+# Checks every request the suite's Stripe stand-in recorded in $1 against
+# Stripe's published request types, and that every kind the app sends is there.
+check_stripe_requests() {
+  .venv/bin/python scripts/stripe_conformance.py --require-all-kinds "$1"
 }
 
 # Installs Debian's Chromium and its WebDriver for the browser tests, once.

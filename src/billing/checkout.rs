@@ -144,7 +144,7 @@ impl Billing {
             return Ok(stripe_id);
         }
         match customers.create_customer(user_id).await {
-            Ok(created) => return Ok(created.stripe_id().to_string()),
+            Ok(created) => return Ok(created.stripe_id),
             Err(SyncError::AlreadyHasCustomer { stripe_id }) => return Ok(stripe_id),
             Err(SyncError::CreateInProgress) => {}
             Err(err) => return Err(err),

@@ -80,3 +80,10 @@ pub fn stripe_not_configured() -> CliError {
         "Stripe is not configured: set STRIPE_SECRET (and STRIPE_API_BASE for a stand-in)".into(),
     )
 }
+
+/// The line under a list that stopped at its limit.
+pub fn print_not_listed(count: u64, noun: &str) {
+    if count > 0 {
+        println!("  … and {count} more {noun}");
+    }
+}

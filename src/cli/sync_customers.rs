@@ -15,7 +15,7 @@ use crate::stripe::{RateLimiter, RatePlan, RetryPolicy};
 use crate::sync::bulk::{BulkOptions, BulkReport, Tally};
 use crate::sync::drift::Repair;
 use crate::sync::fields::Prefer;
-use crate::sync::report::Conflicts;
+use crate::sync::report::Notes;
 use crate::sync::run::{RunEnd, RunProgress, RunStart, failure_json};
 use crate::sync::{SyncError, SyncService};
 
@@ -216,9 +216,10 @@ async fn sync_in_bulk(
     );
     print_report(&report, args.json);
     let result = outcome(&report, stop.signal());
-    progress
-        .counts
-        .push(("conflicts", report.conflicts.count()));
+    progress.counts.extend([
+        ("conflicts", report.notes.conflicts.count()),
+        ("not_sent", report.notes.not_sent.count()),
+    ]);
     let failures = report.failures.listed().iter().map(failure_json).collect();
     let end = history::end(&result, progress, report.failed, failures);
     (result, end)
@@ -413,26 +414,35 @@ fn print_report(report: &BulkReport, json: bool) {
         );
     }
     report::print_failures("users", &report.failures);
-    print_conflicts(&report.conflicts);
+    print_notes(&report.notes);
 }
 
-fn print_conflicts(conflicts: &Conflicts) {
-    if conflicts.count() == 0 {
-        return;
-    }
-    println!(
-        "{} users have fields changed both here and in Stripe; nothing was written either \
-         way (settle them on the settings page, or run again with --prefer local|stripe):",
-        conflicts.count()
-    );
-    for conflict in conflicts.listed() {
+fn print_notes(notes: &Notes) {
+    let (conflicts, not_sent) = (&notes.conflicts, &notes.not_sent);
+    if conflicts.count() > 0 {
         println!(
-            "  user {}: {}",
-            conflict.user_id,
-            conflict.fields.join(", ")
+            "{} users have fields changed both here and in Stripe; nothing was written either \
+             way (settle them on the settings page, or run again with --prefer local|stripe):",
+            conflicts.count()
         );
+        for conflict in conflicts.listed() {
+            println!(
+                "  user {}: {}",
+                conflict.user_id,
+                conflict.fields.join(", ")
+            );
+        }
+        report::print_not_listed(conflicts.not_listed(), "users");
     }
-    if conflicts.not_listed() > 0 {
-        println!("  ... and {} more users", conflicts.not_listed());
+    if not_sent.count() > 0 {
+        println!(
+            "{} fields were not sent, as Stripe's API could not take them (the rest of each \
+             user's fields were):",
+            not_sent.count()
+        );
+        for note in not_sent.listed() {
+            println!("  user {}: {}", note.user_id, note.reason);
+        }
+        report::print_not_listed(not_sent.not_listed(), "fields");
     }
 }

@@ -1,7 +1,10 @@
 //! The form a customer create or update sends: the synced fields, by their keys
 //! (`address.city`), in Stripe's shape. An empty value clears the field, as
 //! Stripe reads an empty string. An address is sent whole (the parts that did
-//! not change as Stripe holds them), since Stripe replaces it whole.
+//! not change as Stripe holds them), since Stripe replaces it whole. What the
+//! published types do not take is never written here: an empty locales list (no
+//! `''` for it), a shipping group without its name (the merge withholds both
+//! before they reach the form; see `sync::fields::contract`).
 
 use std::collections::BTreeMap;
 
@@ -38,7 +41,7 @@ pub(super) struct CustomerForm {
     #[serde(skip_serializing_if = "Option::is_none")]
     description: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    preferred_locales: Option<Cleared<Vec<String>>>,
+    preferred_locales: Option<Vec<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     address: Option<Cleared<BTreeMap<&'static str, String>>>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -74,12 +77,10 @@ impl CustomerForm {
             expand: vec![expand.to_string()],
             ..CustomerForm::default()
         };
-        if let Some(locales) = changes.get("preferred_locales") {
-            form.preferred_locales = Some(match locales.is_empty() {
-                true => Cleared::Clear(""),
-                false => Cleared::Set(crate::sync::fields::values::locales(locales)),
-            });
-        }
+        form.preferred_locales = changes
+            .get("preferred_locales")
+            .map(|list| crate::sync::fields::values::locales(list))
+            .filter(|list| !list.is_empty());
         if changes_any("address.") {
             let parts = address("address.");
             form.address = Some(match parts.values().all(String::is_empty) {
@@ -96,10 +97,12 @@ impl CustomerForm {
             let empty = shipping.name.is_empty()
                 && shipping.phone.is_empty()
                 && shipping.address.values().all(String::is_empty);
-            form.shipping = Some(match empty {
-                true => Cleared::Clear(""),
-                false => Cleared::Set(shipping),
-            });
+            form.shipping = match (empty, shipping.name.is_empty()) {
+                (true, _) => Some(Cleared::Clear("")),
+                (false, false) => Some(Cleared::Set(shipping)),
+                // Never half: the merge withholds such a group before it gets here.
+                (false, true) => None,
+            };
         }
         for (key, value) in changes {
             if let Some(meta) = key.strip_prefix("metadata.") {
@@ -193,6 +196,9 @@ mod tests {
             &Values::new(),
             "x",
         ));
-        assert!(cleared.starts_with("preferred_locales=&"), "{cleared}");
+        assert!(
+            !cleared.contains("preferred_locales"),
+            "no '' for a list: {cleared}"
+        );
     }
 }

@@ -32,7 +32,7 @@ use lane::{Handled, Lane, LaneEnd, Share};
 use super::bulk_refresh::Reads;
 use super::fields::Prefer;
 use super::fields::merge::Settle;
-use super::report::{Conflicts, Count, Failures};
+use super::report::{Count, Failures, Notes};
 use super::{CreateOutcome, LEASE, Push, SyncError, SyncService, UpdateOutcome};
 use crate::db::users::{self, FieldRow};
 
@@ -114,9 +114,10 @@ pub struct BulkReport {
     pub retried: u64,
     #[serde(flatten)]
     pub failures: Failures,
-    /// Users with fields changed on both sides, left alone (see `--prefer`).
+    /// Users with fields changed on both sides, left alone (see `--prefer`), and
+    /// fields Stripe's types could not take, not sent.
     #[serde(flatten)]
-    pub conflicts: Conflicts,
+    pub notes: Notes,
     /// How `--refresh` read the customers: list pages, or list pages then
     /// retrieves (when few of the account's customers are this app's).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -151,8 +152,8 @@ impl Action {
 }
 
 enum Done {
-    Created,
-    Relinked,
+    /// Created, or linked to what an interrupted attempt created.
+    Created(CreateOutcome),
     /// What the update did: it may have pushed nothing.
     Updated(UpdateOutcome),
     Refreshed,
@@ -173,11 +174,11 @@ impl SyncService {
         }
         let started = Instant::now();
         let failures: Arc<Mutex<Failures>> = Arc::default();
-        let conflicts: Arc<Mutex<Conflicts>> = Arc::default();
+        let notes: Arc<Mutex<Notes>> = Arc::default();
         let handled: Handled = Arc::default();
         let lane = |share: Share| {
             let (service, options) = (self.clone(), options.clone());
-            let reports = (failures.clone(), conflicts.clone());
+            let reports = (failures.clone(), notes.clone());
             Lane::new(
                 service,
                 options,
@@ -211,7 +212,7 @@ impl SyncService {
         };
 
         let failures = std::mem::take(&mut *failures.lock().expect("failures lock"));
-        let conflicts = std::mem::take(&mut *conflicts.lock().expect("conflicts lock"));
+        let notes = std::mem::take(&mut *notes.lock().expect("notes lock"));
         Ok(BulkReport {
             dry_run: options.dry_run,
             interrupted: ends.iter().any(|end| end.interrupted),
@@ -227,7 +228,7 @@ impl SyncService {
             failed: tally.failed.get(),
             retried: ends.iter().map(|end| end.retried).sum(),
             failures,
-            conflicts,
+            notes,
             reads,
             list_pages,
             elapsed_seconds: started.elapsed().as_secs_f64(),
@@ -247,10 +248,7 @@ impl SyncService {
         options: &BulkOptions,
     ) -> Result<Done, SyncError> {
         match action {
-            Action::Create => match self.create_customer(user_id).await? {
-                CreateOutcome::Created { .. } => Ok(Done::Created),
-                CreateOutcome::Relinked { .. } => Ok(Done::Relinked),
-            },
+            Action::Create => Ok(Done::Created(self.create_customer(user_id).await?)),
             Action::Update => {
                 let push = if options.force {
                     Push::Always

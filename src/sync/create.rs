@@ -11,9 +11,9 @@
 
 use uuid::Uuid;
 
-use super::fields::{StripeField, Values, values::local_value};
+use super::fields::{StripeField, Values, Withheld, contract, values::local_value};
 use super::settle::name_email_hash;
-use super::{StoredCopy, SyncError, SyncService, log_outcome, now};
+use super::{StoredCopy, SyncError, SyncService, log_outcome, log_withheld, now};
 use crate::db::users;
 use crate::stripe::{CustomerLookup, CustomerParams, StripeCustomer};
 
@@ -25,23 +25,17 @@ struct Pushed {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CreateOutcome {
-    Created {
-        stripe_id: String,
-    },
+pub struct CreateOutcome {
+    pub stripe_id: String,
     /// An earlier, interrupted attempt had created the customer; it is linked now.
-    Relinked {
-        stripe_id: String,
-    },
+    pub relinked: bool,
+    /// Mapped fields that were set but not sent, and why.
+    pub not_sent: Vec<Withheld>,
 }
 
 impl CreateOutcome {
     pub fn stripe_id(&self) -> &str {
-        match self {
-            CreateOutcome::Created { stripe_id } | CreateOutcome::Relinked { stripe_id } => {
-                stripe_id
-            }
-        }
+        &self.stripe_id
     }
 }
 
@@ -85,10 +79,12 @@ impl SyncService {
             return Err(SyncError::AlreadyHasCustomer { stripe_id });
         }
         let fresh_key = format!("stripe-sync-create-customer-{user_id}-{}", Uuid::new_v4());
+        let mut fields = self.local_fields(user_id).await?;
+        let not_sent = contract::withhold_for_create(&mut fields);
         let fresh_params = CustomerParams {
             name: user.name,
             email: user.email,
-            fields: self.local_fields(user_id).await?,
+            fields,
         };
         let fresh_params_json = serde_json::to_string(&fresh_params).expect("params serialize");
         let (holder, now_ms, expires_ms) = self.lease_from(now());
@@ -141,7 +137,13 @@ impl SyncService {
                     hash: name_email_hash(&params.name, &params.email),
                     base: self.base_of(&params),
                 };
-                self.link(user_id, &key, &customer, &pushed, relinked).await
+                let stripe_id = self.link(user_id, &key, &customer, &pushed).await?;
+                log_withheld(user_id, "create customer", &not_sent);
+                Ok(CreateOutcome {
+                    stripe_id,
+                    relinked,
+                    not_sent,
+                })
             }
             Err((failure, proven_absent)) => {
                 users::release_create(self.db(), user_id, &key, proven_absent).await?;
@@ -188,8 +190,7 @@ impl SyncService {
         key: &str,
         customer: &StripeCustomer,
         pushed: &Pushed,
-        relinked: bool,
-    ) -> Result<CreateOutcome, SyncError> {
+    ) -> Result<String, SyncError> {
         let copy = StoredCopy::of(customer);
         let state = copy.state();
         let stripe_id = customer.id.as_str().to_string();
@@ -199,10 +200,6 @@ impl SyncService {
             let linked = self.user(user_id).await?.stripe_id.unwrap_or_default();
             return Err(SyncError::AlreadyHasCustomer { stripe_id: linked });
         }
-        Ok(if relinked {
-            CreateOutcome::Relinked { stripe_id }
-        } else {
-            CreateOutcome::Created { stripe_id }
-        })
+        Ok(stripe_id)
     }
 }

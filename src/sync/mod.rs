@@ -66,6 +66,8 @@ pub struct UpdateOutcome {
     pub conflicts: Vec<String>,
     /// Changed in Stripe and kept there, never written locally (the billing email).
     pub changed_in_stripe: Vec<String>,
+    /// Changed here, but not sent: Stripe's published types cannot take them.
+    pub not_sent: Vec<fields::Withheld>,
 }
 
 impl UpdateOutcome {
@@ -82,6 +84,7 @@ impl UpdateOutcome {
             pulled: keys(Verdict::Pull),
             conflicts: keys(Verdict::Conflict),
             changed_in_stripe: keys(Verdict::ChangedInStripe),
+            not_sent: plan.withheld(),
         }
     }
 }
@@ -198,6 +201,9 @@ impl SyncService {
     ) -> Result<UpdateOutcome, SyncError> {
         let result = self.update_once(user_id, push, settle).await;
         log_outcome(user_id, "update customer", &result);
+        if let Ok(outcome) = &result {
+            log_withheld(user_id, "update customer", &outcome.not_sent);
+        }
         result
     }
 
@@ -498,6 +504,19 @@ pub(crate) fn now() -> OffsetDateTime {
     let now = OffsetDateTime::now_utc();
     now.replace_nanosecond(now.nanosecond() / 1_000 * 1_000)
         .unwrap_or(now)
+}
+
+/// One log line for each group of fields an operation did not send, and why.
+fn log_withheld(user_id: i64, operation: &'static str, withheld: &[fields::Withheld]) {
+    for reason in withheld {
+        tracing::warn!(
+            user_id,
+            operation,
+            field = reason.group(),
+            reason = reason.reason(),
+            "field not sent to stripe"
+        );
+    }
 }
 
 /// One log line per operation that failed, with the user, the operation and

@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use serde::Serialize;
 
 use super::SyncError;
+use super::fields::Withheld;
 
 /// How many failures a report lists.
 pub const LISTED_FAILURES: usize = 100;
@@ -138,40 +139,117 @@ impl Failures {
     }
 }
 
-/// Users whose fields changed on both sides, by field (never the values: they
-/// are the user's data): the first [`LISTED_FAILURES`] listed, the rest counted.
-#[derive(Debug, Clone, Default, serde::Serialize)]
-pub struct Conflicts {
-    conflicts: Vec<Conflict>,
-    conflicts_not_listed: u64,
+/// What a bulk run says of users besides their counts, by field (never the
+/// values: they are the user's data): conflicts and fields not sent, each list's
+/// first [`LISTED_FAILURES`] kept and the rest counted. In `--json`: `conflicts`,
+/// `conflicts_not_listed`, `not_sent`, `not_sent_not_listed`.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Notes {
+    #[serde(flatten)]
+    pub conflicts: Listed<Conflict>,
+    #[serde(flatten)]
+    pub not_sent: Listed<NotSent>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+impl Notes {
+    /// A user's conflict, if any, and the fields not sent, if any.
+    pub fn add(&mut self, user_id: i64, conflict: Option<Conflict>, withheld: &[Withheld]) {
+        if let Some(conflict) = conflict {
+            self.conflicts.push(conflict);
+        }
+        for note in NotSent::of(user_id, withheld) {
+            self.not_sent.push(note);
+        }
+    }
+}
+
+/// A user whose fields changed on both sides.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Conflict {
     pub user_id: i64,
     pub fields: Vec<String>,
 }
 
-impl Conflicts {
-    pub fn push(&mut self, conflict: Conflict) {
-        if self.conflicts.len() < LISTED_FAILURES {
-            self.conflicts.push(conflict);
+/// A user's field, or group of fields, that was not sent, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NotSent {
+    pub user_id: i64,
+    pub field: &'static str,
+    pub reason: &'static str,
+}
+
+impl NotSent {
+    pub fn of(user_id: i64, withheld: &[Withheld]) -> impl Iterator<Item = NotSent> + '_ {
+        withheld.iter().map(move |w| NotSent {
+            user_id,
+            field: w.group(),
+            reason: w.reason(),
+        })
+    }
+}
+
+/// What a list of notes is called in `--json`.
+pub trait Noted {
+    const KEY: &'static str;
+    const NOT_LISTED_KEY: &'static str;
+}
+
+impl Noted for Conflict {
+    const KEY: &'static str = "conflicts";
+    const NOT_LISTED_KEY: &'static str = "conflicts_not_listed";
+}
+
+impl Noted for NotSent {
+    const KEY: &'static str = "not_sent";
+    const NOT_LISTED_KEY: &'static str = "not_sent_not_listed";
+}
+
+/// The first [`LISTED_FAILURES`] notes of one kind, and how many more there were.
+#[derive(Debug, Clone)]
+pub struct Listed<T> {
+    listed: Vec<T>,
+    not_listed: u64,
+}
+
+impl<T> Default for Listed<T> {
+    fn default() -> Self {
+        Listed {
+            listed: Vec::new(),
+            not_listed: 0,
+        }
+    }
+}
+
+impl<T> Listed<T> {
+    pub fn push(&mut self, note: T) {
+        if self.listed.len() < LISTED_FAILURES {
+            self.listed.push(note);
         } else {
-            self.conflicts_not_listed += 1;
+            self.not_listed += 1;
         }
     }
 
-    pub fn listed(&self) -> &[Conflict] {
-        &self.conflicts
+    pub fn listed(&self) -> &[T] {
+        &self.listed
     }
 
     pub fn not_listed(&self) -> u64 {
-        self.conflicts_not_listed
+        self.not_listed
     }
 
-    /// Users with a conflict, listed or not.
+    /// Notes, listed or not.
     pub fn count(&self) -> u64 {
-        self.conflicts.len() as u64 + self.conflicts_not_listed
+        self.listed.len() as u64 + self.not_listed
+    }
+}
+
+impl<T: Serialize + Noted> Serialize for Listed<T> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(Some(2))?;
+        map.serialize_entry(T::KEY, &self.listed)?;
+        map.serialize_entry(T::NOT_LISTED_KEY, &self.not_listed)?;
+        map.end()
     }
 }
 

@@ -183,6 +183,7 @@ fn field_rows(plan: &Plan) -> Vec<Row> {
                 Verdict::Push => "changed here",
                 Verdict::Pull | Verdict::ChangedInStripe => "changed in Stripe",
                 Verdict::Conflict => "conflict",
+                Verdict::Withheld(_) => "not sent",
             };
             Row {
                 label: field.field.label(),
@@ -302,12 +303,18 @@ pub async fn recreate(
 }
 
 fn created_message(outcome: CreateOutcome) -> String {
-    match outcome {
-        CreateOutcome::Created { stripe_id } => format!("Stripe customer {stripe_id} created."),
-        CreateOutcome::Relinked { stripe_id } => format!(
+    let stripe_id = &outcome.stripe_id;
+    let mut message = match outcome.relinked {
+        false => format!("Stripe customer {stripe_id} created."),
+        true => format!(
             "Linked Stripe customer {stripe_id}, which an earlier interrupted attempt had created."
         ),
+    };
+    for reason in &outcome.not_sent {
+        message.push(' ');
+        message.push_str(reason.page_reason());
     }
+    message
 }
 
 pub async fn update(
@@ -361,7 +368,9 @@ fn updated_message(outcome: &UpdateOutcome, map: &FieldMap) -> String {
             .join(", ")
     };
     let mut parts = Vec::new();
-    if outcome.pushed.is_empty() {
+    if outcome.pushed.is_empty() && !outcome.not_sent.is_empty() {
+        parts.push("Nothing was sent to Stripe.".into());
+    } else if outcome.pushed.is_empty() {
         parts.push("Nothing changed here since the last sync; nothing was sent to Stripe.".into());
     } else {
         parts.push(format!("Sent to Stripe: {}.", labels(&outcome.pushed)));
@@ -381,6 +390,7 @@ fn updated_message(outcome: &UpdateOutcome, map: &FieldMap) -> String {
             labels(&outcome.conflicts)
         ));
     }
+    parts.extend(outcome.not_sent.iter().map(|w| w.page_reason().to_string()));
     parts.join(" ")
 }
 

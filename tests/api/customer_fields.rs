@@ -47,7 +47,7 @@ async fn app_with_fields_and(customize: impl FnOnce(&mut stripe_sync::config::Co
     app
 }
 
-async fn set_local(app: &TestApp, user_id: i64, assignments: &str) {
+pub(crate) async fn set_local(app: &TestApp, user_id: i64, assignments: &str) {
     app.execute(&format!(
         "UPDATE users SET {assignments} WHERE id = {user_id}"
     ))
@@ -89,11 +89,17 @@ async fn linked_user_with_fields(app: &TestApp) -> (Browser, i64, String) {
 
 /// The binary with the map, to the end, expecting `code`; its `--json` report.
 async fn run_with_map(app: &TestApp, args: &[&str], code: i32) -> Value {
+    run_with_fields(app, MAP, args, code).await
+}
+
+/// The binary with `STRIPE_CUSTOMER_FIELDS=map`, to the end, expecting `code`;
+/// its `--json` report.
+pub(crate) async fn run_with_fields(app: &TestApp, map: &str, args: &[&str], code: i32) -> Value {
     let mut all = args.to_vec();
     all.push("--json");
     let output = app
         .command(&all)
-        .env("STRIPE_CUSTOMER_FIELDS", MAP)
+        .env("STRIPE_CUSTOMER_FIELDS", map)
         .output()
         .await
         .unwrap();

@@ -29,6 +29,7 @@ mod run_history;
 mod settings_page;
 mod slow_clients;
 mod stripe_client;
+mod stripe_contract;
 mod stripe_fake;
 mod stripe_limits;
 mod sync_command;

@@ -494,6 +494,7 @@ impl FakeStripe {
             .await
             .map(|b| b.to_bytes())
             .unwrap_or_default();
+        record_request(&method, &path, &query, &body);
         let (request_id, fault, latency) = {
             let mut state = self.state.lock().unwrap();
             state.calls.push((method.clone(), path.clone()));
@@ -684,6 +685,9 @@ impl FakeStripe {
         let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
         let mut state = self.state.lock().unwrap();
         match (method, segments.as_slice()) {
+            (&Method::POST, ["v1", "customers", ..]) if shipping_lacks_name(form) => {
+                missing_param("shipping[name]", request_id)
+            }
             (&Method::POST, ["v1", "customers"]) => {
                 let metadata = bracketed(form, "metadata");
                 let mut customer = new_customer(
@@ -1103,6 +1107,50 @@ fn no_such_customer(id: &str, request_id: &str) -> Reply {
             request_id,
         ),
     )
+}
+
+/// Stripe requires `shipping[name]` whenever `shipping` is sent (empty reads as
+/// unset).
+fn shipping_lacks_name(form: &[(String, String)]) -> bool {
+    let sends_shipping = form.iter().any(|(k, _)| k.starts_with("shipping["));
+    sends_shipping && field(form, "shipping[name]").is_none_or(|name| name.is_empty())
+}
+
+fn missing_param(param: &str, request_id: &str) -> Reply {
+    let mut body = error_body(
+        "invalid_request_error",
+        Some("parameter_missing"),
+        &format!("Missing required param: {param}."),
+        request_id,
+    );
+    body["error"]["param"] = json!(param);
+    (StatusCode::BAD_REQUEST, body)
+}
+
+/// Appends the request to the file `STRIPE_FAKE_REQUEST_LOG` names, as one JSON
+/// line, when it names one: `scripts/test` checks every request the suite made
+/// against Stripe's published request types (`scripts/stripe_conformance.py`).
+fn record_request(method: &Method, path: &str, query: &str, body: &[u8]) {
+    use std::io::Write as _;
+    static LOG: std::sync::OnceLock<Option<Mutex<std::fs::File>>> = std::sync::OnceLock::new();
+    let log = LOG.get_or_init(|| {
+        let path = std::env::var_os("STRIPE_FAKE_REQUEST_LOG")?;
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .unwrap_or_else(|err| panic!("STRIPE_FAKE_REQUEST_LOG {path:?}: {err}"));
+        Some(Mutex::new(file))
+    });
+    if let Some(file) = log {
+        let line = json!({
+            "method": method.as_str(),
+            "path": path,
+            "query": query,
+            "body": String::from_utf8_lossy(body),
+        });
+        writeln!(file.lock().unwrap(), "{line}").expect("the request log takes a line");
+    }
 }
 
 fn unknown_route(path: &str, request_id: &str) -> Reply {

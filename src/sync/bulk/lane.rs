@@ -11,7 +11,7 @@ use tokio::task::JoinSet;
 
 use super::{Action, BulkOptions, Done, HELD_POLL, HELD_WAIT, PAGE_SIZE, Tally};
 use crate::db::users::{self, FieldRow};
-use crate::sync::report::{Conflict, Conflicts, Failure, Failures, Subject};
+use crate::sync::report::{Conflict, Failure, Failures, Notes, Subject};
 use crate::sync::{SyncError, SyncService};
 
 /// Which pass a user's attempt belongs to: what happens to an attempt that is not
@@ -57,12 +57,12 @@ pub(super) struct Lane {
     running: HashMap<tokio::task::Id, (i64, Action)>,
     tally: Arc<Tally>,
     failures: Arc<Mutex<Failures>>,
-    conflicts: Arc<Mutex<Conflicts>>,
+    notes: Arc<Mutex<Notes>>,
     later: Arc<Mutex<Later>>,
 }
 
-/// The run's failures and conflicts, which every lane adds to.
-pub(super) type Reports = (Arc<Mutex<Failures>>, Arc<Mutex<Conflicts>>);
+/// The run's failures and notes, which every lane adds to.
+pub(super) type Reports = (Arc<Mutex<Failures>>, Arc<Mutex<Notes>>);
 
 /// How a lane's run ended.
 pub(super) struct LaneEnd {
@@ -77,7 +77,7 @@ impl Lane {
         share: Share,
         handled: Handled,
         tally: Arc<Tally>,
-        (failures, conflicts): Reports,
+        (failures, notes): Reports,
     ) -> Self {
         let permits = Arc::new(Semaphore::new(options.concurrency.max(1)));
         Lane {
@@ -90,7 +90,7 @@ impl Lane {
             running: HashMap::new(),
             tally,
             failures,
-            conflicts,
+            notes,
             later: Arc::default(),
         }
     }
@@ -107,7 +107,7 @@ impl Lane {
         let reports = Reported {
             tally: self.tally.clone(),
             failures: self.failures.clone(),
-            conflicts: self.conflicts.clone(),
+            notes: self.notes.clone(),
             later: self.later.clone(),
         };
         let task = self.tasks.spawn(async move {
@@ -271,16 +271,14 @@ impl Lane {
                     return Some(Action::Update);
                 }
                 let fields: Vec<String> = plan.conflicts().map(|f| f.field.key()).collect();
-                if !fields.is_empty() {
-                    let conflict = Conflict {
-                        user_id: row.id,
-                        fields,
-                    };
-                    self.conflicts
-                        .lock()
-                        .expect("conflicts lock")
-                        .push(conflict);
-                }
+                let conflict = (!fields.is_empty()).then_some(Conflict {
+                    user_id: row.id,
+                    fields,
+                });
+                self.notes
+                    .lock()
+                    .expect("notes lock")
+                    .add(row.id, conflict, &plan.withheld());
                 tally.add(&tally.unchanged);
                 None
             }
@@ -296,7 +294,7 @@ impl Lane {
 struct Reported {
     tally: Arc<Tally>,
     failures: Arc<Mutex<Failures>>,
-    conflicts: Arc<Mutex<Conflicts>>,
+    notes: Arc<Mutex<Notes>>,
     later: Arc<Mutex<Later>>,
 }
 
@@ -305,20 +303,23 @@ impl Reported {
     /// user held elsewhere in any pass, are set aside to try again and counted then.
     fn record(&self, pass: Pass, user_id: i64, action: Action, outcome: Result<Done, SyncError>) {
         let (tally, failures, later) = (&*self.tally, &*self.failures, &*self.later);
-        if let Ok(Done::Updated(update)) = &outcome {
-            if !update.pulled.is_empty() {
-                tally.pulled.add();
-            }
-            if !update.conflicts.is_empty() {
-                let conflict = Conflict {
+        match &outcome {
+            Ok(Done::Updated(update)) => {
+                if !update.pulled.is_empty() {
+                    tally.pulled.add();
+                }
+                let conflict = (!update.conflicts.is_empty()).then(|| Conflict {
                     user_id,
                     fields: update.conflicts.clone(),
-                };
-                self.conflicts
-                    .lock()
-                    .expect("conflicts lock")
-                    .push(conflict);
+                });
+                let mut notes = self.notes.lock().expect("notes lock");
+                notes.add(user_id, conflict, &update.not_sent);
             }
+            Ok(Done::Created(created)) => {
+                let mut notes = self.notes.lock().expect("notes lock");
+                notes.add(user_id, None, &created.not_sent);
+            }
+            _ => {}
         }
         record(tally, failures, later, pass, user_id, action, outcome);
     }
@@ -341,8 +342,8 @@ fn record(
         Failure::of(subject, err)
     };
     match outcome {
-        Ok(Done::Created) => tally.add(&tally.created),
-        Ok(Done::Relinked) => tally.add(&tally.relinked),
+        Ok(Done::Created(created)) if created.relinked => tally.add(&tally.relinked),
+        Ok(Done::Created(_)) => tally.add(&tally.created),
         Ok(Done::Updated(update)) if update.pushed.is_empty() => tally.add(&tally.unchanged),
         Ok(Done::Updated(_)) => tally.add(&tally.updated),
         Ok(Done::Refreshed) => tally.add(&tally.refreshed),
@@ -401,7 +402,7 @@ mod tests {
             running: HashMap::new(),
             tally: Arc::default(),
             failures: Arc::default(),
-            conflicts: Arc::default(),
+            notes: Arc::default(),
             later: Arc::default(),
         };
         let task = lane.tasks.spawn(async { panic!("a bug in a bulk task") });

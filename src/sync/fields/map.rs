@@ -139,7 +139,7 @@ impl StripeField {
         *self != StripeField::Email
     }
 
-    fn is_shipping(&self) -> bool {
+    pub fn is_shipping(&self) -> bool {
         matches!(
             self,
             StripeField::ShippingName

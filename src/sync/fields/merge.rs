@@ -17,6 +17,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::contract::{self, Withheld};
 use super::map::{FieldMap, Mapping, StripeField};
 use super::values::Values;
 use crate::domain::UserName;
@@ -75,6 +76,9 @@ pub enum Verdict {
     /// Stripe changed it and keeps it; the local column does not take it.
     ChangedInStripe,
     Conflict,
+    /// A push Stripe's published types cannot take (see [`super::contract`]):
+    /// not sent, the base kept, so it is reported again until it can be.
+    Withheld(Withheld),
 }
 
 /// One field's sides and what to do about them.
@@ -146,6 +150,20 @@ impl Plan {
         self.pushes().next().is_some()
     }
 
+    /// Why fields that would have been pushed were not, each reason once.
+    pub fn withheld(&self) -> Vec<Withheld> {
+        let mut reasons: Vec<Withheld> = self
+            .fields
+            .iter()
+            .filter_map(|f| match f.verdict {
+                Verdict::Withheld(reason) => Some(reason),
+                _ => None,
+            })
+            .collect();
+        reasons.dedup();
+        reasons
+    }
+
     /// The base with only the pushes done: what a successful push records before
     /// Stripe's answer is settled.
     pub fn base_after_push(&self) -> Values {
@@ -193,7 +211,6 @@ impl Plan {
 
 /// Decides every mapped field. `force` pushes every field Stripe did not change.
 pub fn plan(map: &FieldMap, sides: &Sides<'_>, settle: Settle<'_>, force: bool) -> Plan {
-    let mut base = Values::new();
     let mut fields = Vec::with_capacity(map.len());
     for (index, mapping) in map.mappings().iter().enumerate() {
         let field = &mapping.field;
@@ -231,12 +248,9 @@ pub fn plan(map: &FieldMap, sides: &Sides<'_>, settle: Settle<'_>, force: bool) 
             Verdict::ChangedInStripe if local != b && settle.prefer(&key).is_some() => {
                 local.clone()
             }
-            Verdict::ChangedInStripe | Verdict::Conflict => b,
+            Verdict::ChangedInStripe | Verdict::Conflict | Verdict::Withheld(_) => b,
         };
         let base_known = stored_base.is_some() || stripe.is_some();
-        if base_known || verdict == Verdict::Push {
-            base.insert(key, agreed.clone());
-        }
         fields.push(FieldPlan {
             field: field.clone(),
             column: mapping.column.clone(),
@@ -249,6 +263,12 @@ pub fn plan(map: &FieldMap, sides: &Sides<'_>, settle: Settle<'_>, force: bool) 
             verdict,
         });
     }
+    withhold(&mut fields);
+    let base: Values = fields
+        .iter()
+        .filter(|f| f.base_known || f.verdict == Verdict::Push)
+        .map(|f| (f.field.key(), f.agreed.clone()))
+        .collect();
     let nothing_read = sides.stripe.is_none() && sides.stripe_name_email.is_none();
     let base_moves = differs(&base, sides.base, nothing_read);
     Plan {
@@ -257,6 +277,41 @@ pub fn plan(map: &FieldMap, sides: &Sides<'_>, settle: Settle<'_>, force: bool) 
         base_moves,
         stored_base: sides.base.cloned(),
         nothing_read,
+    }
+}
+
+/// Turns the pushes Stripe's published types cannot take into
+/// [`Verdict::Withheld`]: a shipping group whose name would go empty, and a
+/// cleared locales list (which, when Stripe's is empty too, is no push at all).
+fn withhold(fields: &mut [FieldPlan]) {
+    let sent = |f: &FieldPlan| match f.verdict {
+        Verdict::Push => f.local.clone(),
+        _ => f.stripe.clone().unwrap_or_default(),
+    };
+    let shipping: Vec<(String, String)> = fields
+        .iter()
+        .filter(|f| f.field.is_shipping())
+        .map(|f| (f.field.key(), sent(f)))
+        .collect();
+    let pushes_shipping = fields
+        .iter()
+        .any(|f| f.field.is_shipping() && f.verdict == Verdict::Push);
+    let pairs = shipping.iter().map(|(k, v)| (k.as_str(), v.as_str()));
+    let shipping_held = pushes_shipping && contract::shipping_lacks_name(pairs);
+    for field in fields.iter_mut().filter(|f| f.verdict == Verdict::Push) {
+        let reason = if shipping_held && field.field.is_shipping() {
+            Withheld::ShippingWithoutName
+        } else if field.field == StripeField::PreferredLocales && field.local.is_empty() {
+            if field.stripe.as_deref().unwrap_or(&field.base).is_empty() {
+                field.verdict = Verdict::Agree;
+                continue;
+            }
+            Withheld::LocalesNotClearable
+        } else {
+            continue;
+        };
+        field.verdict = Verdict::Withheld(reason);
+        field.agreed = field.base.clone();
     }
 }
 

@@ -11,6 +11,7 @@
 //! alone or report a conflict, from the local value, Stripe's and the base (the
 //! value both sides last agreed on).
 
+pub mod contract;
 pub mod map;
 pub mod merge;
 pub mod values;
@@ -18,6 +19,7 @@ pub mod values;
 #[cfg(test)]
 mod tests;
 
+pub use contract::Withheld;
 pub use map::{FieldMap, Mapping, StripeField};
 pub use merge::{FieldPlan, Prefer, Verdict};
 pub use values::Values;

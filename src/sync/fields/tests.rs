@@ -173,7 +173,9 @@ fn nothing_differs_is_quiet() {
     let sides = read(&local, &stripe, &base);
     assert!(plan(&map, &sides, Settle::Report, false).is_quiet());
     let forced = plan(&map, &sides, Settle::Report, true);
-    assert_eq!(forced.pushes().count(), 5);
+    // Every field but the locales: empty on both sides, there is nothing to
+    // clear, and an empty list is no value Stripe's API takes.
+    assert_eq!(forced.pushes().count(), 4);
 }
 
 #[test]
@@ -299,4 +301,123 @@ fn a_value_longer_than_the_column_takes_is_shown_not_pulled() {
     let plan = plan(&map, &sides, Settle::Report, false);
     assert_eq!(verdict(&plan, "address.country"), Verdict::ChangedInStripe);
     assert!(plan.is_quiet(), "nothing to write");
+}
+
+/// Name, email, the shipping group (name, city) and the locales, as columns.
+fn shipping_sides(ship_name: &str, ship_city: &str, locales: &str) -> Vec<Option<String>> {
+    ["Ann", "ann@example.com", ship_name, ship_city, locales]
+        .iter()
+        .map(|v| (!v.is_empty()).then(|| v.to_string()))
+        .collect()
+}
+
+fn shipping_map() -> FieldMap {
+    FieldMap::parse("shipping.name=ship_name,shipping.address.city=ship_city,preferred_locales=l")
+        .unwrap()
+}
+
+#[test]
+fn a_shipping_group_without_its_name_is_withheld_and_keeps_its_base() {
+    use super::Withheld;
+    let map = shipping_map();
+    let agreed = values(&[
+        ("name", "Ann"),
+        ("email", "ann@example.com"),
+        ("shipping.name", ""),
+        ("shipping.address.city", ""),
+        ("preferred_locales", ""),
+    ]);
+    let local = shipping_sides("", "Oslo", "");
+    let held_plan = plan(&map, &read(&local, &agreed, &agreed), Settle::Report, false);
+    let held = Verdict::Withheld(Withheld::ShippingWithoutName);
+    assert_eq!(verdict(&held_plan, "shipping.address.city"), held);
+    assert_eq!(verdict(&held_plan, "shipping.name"), Verdict::Agree);
+    assert!(!held_plan.pushes_anything());
+    assert_eq!(held_plan.withheld(), vec![Withheld::ShippingWithoutName]);
+    assert_eq!(
+        held_plan.base, agreed,
+        "the base stays, so the next run says it again"
+    );
+    assert!(held_plan.is_quiet(), "no call and no write for it");
+
+    // With the name, the group goes; the name cleared later holds the group back
+    // again (it is never sent half).
+    let named = shipping_sides("Ann", "Oslo", "");
+    let plan_named = plan(&map, &read(&named, &agreed, &agreed), Settle::Report, false);
+    assert_eq!(verdict(&plan_named, "shipping.name"), Verdict::Push);
+    assert_eq!(verdict(&plan_named, "shipping.address.city"), Verdict::Push);
+    let in_stripe = values(&[
+        ("name", "Ann"),
+        ("email", "ann@example.com"),
+        ("shipping.name", "Ann"),
+        ("shipping.address.city", "Oslo"),
+    ]);
+    let unnamed = shipping_sides("", "Bergen", "");
+    let cleared = plan(
+        &map,
+        &read(&unnamed, &in_stripe, &in_stripe),
+        Settle::Report,
+        true,
+    );
+    assert_eq!(verdict(&cleared, "shipping.name"), held);
+    assert_eq!(verdict(&cleared, "shipping.address.city"), held);
+    // Every shipping column emptied: the group is cleared whole, which Stripe takes.
+    let emptied = shipping_sides("", "", "");
+    let plan_emptied = plan(
+        &map,
+        &read(&emptied, &in_stripe, &in_stripe),
+        Settle::Report,
+        false,
+    );
+    assert_eq!(verdict(&plan_emptied, "shipping.name"), Verdict::Push);
+    assert_eq!(
+        verdict(&plan_emptied, "shipping.address.city"),
+        Verdict::Push
+    );
+}
+
+#[test]
+fn cleared_locales_are_withheld_unless_stripe_holds_none() {
+    use super::Withheld;
+    let map = shipping_map();
+    let with_locales = values(&[
+        ("name", "Ann"),
+        ("email", "ann@example.com"),
+        ("preferred_locales", "nb,en"),
+    ]);
+    let local = shipping_sides("", "", "");
+    let plan_cleared = plan(
+        &map,
+        &read(&local, &with_locales, &with_locales),
+        Settle::Report,
+        false,
+    );
+    assert_eq!(
+        verdict(&plan_cleared, "preferred_locales"),
+        Verdict::Withheld(Withheld::LocalesNotClearable)
+    );
+    assert_eq!(
+        plan_cleared.base["preferred_locales"], "nb,en",
+        "the base stays"
+    );
+
+    // Both empty, even with --force: nothing to clear, nothing withheld.
+    let none = values(&[("name", "Ann"), ("email", "ann@example.com")]);
+    let forced = plan(&map, &read(&local, &none, &none), Settle::Report, true);
+    assert_eq!(verdict(&forced, "preferred_locales"), Verdict::Agree);
+    assert!(forced.withheld().is_empty());
+}
+
+#[test]
+fn a_create_drops_a_nameless_shipping_group_and_keeps_the_rest() {
+    use super::contract::withhold_for_create;
+    let mut nameless = values(&[("phone", "1"), ("shipping.address.city", "Oslo")]);
+    assert_eq!(
+        withhold_for_create(&mut nameless),
+        vec![super::Withheld::ShippingWithoutName]
+    );
+    assert_eq!(nameless, values(&[("phone", "1")]));
+    let mut named = values(&[("shipping.name", "Ann"), ("shipping.address.city", "Oslo")]);
+    assert!(withhold_for_create(&mut named).is_empty());
+    assert_eq!(named.len(), 2);
 }
