@@ -154,14 +154,14 @@ impl Hasher {
             return Ok(slot);
         }
         let Some(_place) = QueuePlace::take(&self.waiting, self.queue) else {
-            crate::monitoring::hasher_busy();
+            crate::metrics::hasher_busy();
             return Err(HashError::Busy);
         };
         match tokio::time::timeout(QUEUE_WAIT, self.slots.clone().acquire_owned()).await {
             Ok(Ok(slot)) => Ok(slot),
             Ok(Err(_closed)) => Err(HashError::Failed),
             Err(_elapsed) => {
-                crate::monitoring::hasher_busy();
+                crate::metrics::hasher_busy();
                 Err(HashError::Busy)
             }
         }

@@ -11,11 +11,11 @@ use crate::accounts::Accounts;
 use crate::config::Config;
 use crate::db::Db;
 use crate::events::Events;
+use crate::fields::FieldMap;
 use crate::mail::Mailer;
 use crate::password::{Hasher, PasswordScheme};
 use crate::stripe::{RetryPolicy, StripeGateway};
 use crate::sync::SyncService;
-use crate::sync::fields::FieldMap;
 use crate::throttle::Throttle;
 use crate::web;
 

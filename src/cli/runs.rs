@@ -8,9 +8,8 @@ use time::format_description::well_known::Rfc3339;
 
 use super::CliError;
 use crate::config::Config;
-use crate::db::runs::{self, Run};
 use crate::startup::App;
-use crate::sync::run::LAPSE;
+use crate::sync::run::{LAPSE, RunRecord, now_ms};
 
 #[derive(Debug, clap::Args)]
 #[command(args_conflicts_with_subcommands = true)]
@@ -67,17 +66,15 @@ pub struct RunView {
 
 pub async fn run(config: Config, args: Args) -> Result<(), CliError> {
     let app = App::build(config).await?;
-    let db = app.sync.db();
-    let now_ms = crate::db::users::unix_ms(OffsetDateTime::now_utc());
+    let now_ms = now_ms();
     let database = |err| CliError::failed("database", err);
     match args.show {
         Some(Show::Show { id, json }) => {
-            let Some(run) = runs::find(db, id).await.map_err(database)? else {
+            let Some((run, failures)) = app.sync.run_record(id).await.map_err(database)? else {
                 return Err(CliError::Usage(format!(
                     "no run has id {id} (stripe-sync runs lists them)"
                 )));
             };
-            let failures = runs::failures(db, id).await.map_err(database)?;
             let mut view = RunView::of(run, now_ms);
             view.failures = Some(
                 failures
@@ -90,7 +87,9 @@ pub async fn run(config: Config, args: Args) -> Result<(), CliError> {
             }
         }
         None => {
-            let views: Vec<RunView> = runs::recent(db, i64::from(args.limit))
+            let views: Vec<RunView> = app
+                .sync
+                .recent_runs(i64::from(args.limit))
                 .await
                 .map_err(database)?
                 .into_iter()
@@ -106,7 +105,7 @@ pub async fn run(config: Config, args: Args) -> Result<(), CliError> {
 }
 
 impl RunView {
-    pub fn of(run: Run, now_ms: i64) -> Self {
+    pub fn of(run: RunRecord, now_ms: i64) -> Self {
         let alive = run.heartbeat_at >= now_ms - crate::sync::millis(LAPSE);
         let result = match (run.ended_at, run.exit_code) {
             (None, _) if alive => "running",

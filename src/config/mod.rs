@@ -9,7 +9,7 @@ pub use crate::password::PasswordScheme;
 use ipnet::IpNet;
 use secrecy::{ExposeSecret, SecretBox, SecretString};
 
-use crate::sync::fields::FieldMap;
+use crate::fields::FieldMap;
 
 mod app_key;
 mod help;

@@ -4,7 +4,7 @@
 //! not change as Stripe holds them), since Stripe replaces it whole. What the
 //! published types do not take is never written here: an empty locales list (no
 //! `''` for it), a shipping group without its name (the merge withholds both
-//! before they reach the form; see `sync::fields::contract`).
+//! before they reach the form; see `crate::fields::contract`).
 
 use std::collections::BTreeMap;
 
@@ -12,8 +12,8 @@ use serde::Serialize;
 use stripe_client_core::{RequestBuilder, StripeMethod, StripeRequest};
 use stripe_shared::Customer;
 
-use crate::sync::fields::Values;
-use crate::sync::fields::map::AddressPart;
+use crate::fields::Values;
+use crate::fields::map::AddressPart;
 
 /// A value, or `""` to clear it.
 #[derive(Debug, Serialize)]
@@ -79,7 +79,7 @@ impl CustomerForm {
         };
         form.preferred_locales = changes
             .get("preferred_locales")
-            .map(|list| crate::sync::fields::values::locales(list))
+            .map(|list| crate::fields::values::locales(list))
             .filter(|list| !list.is_empty());
         if changes_any("address.") {
             let parts = address("address.");

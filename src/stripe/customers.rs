@@ -8,8 +8,8 @@ use stripe_shared::{Customer, CustomerId};
 
 use super::customer_form::{CustomerForm, WriteCustomer};
 use super::{CustomerLookup, CustomerParams, FailureKind, Missing, StripeFailure, StripeGateway};
-use crate::sync::fields::Values;
-use crate::sync::fields::map::USER_ID_KEY;
+use crate::fields::Values;
+use crate::fields::map::USER_ID_KEY;
 
 /// Expanded on every customer we read so the default card's brand and last four
 /// come back in the same call.

@@ -115,11 +115,11 @@ impl StripeGateway {
             spent += took;
             let (failure, retry_after) = match result {
                 Ok(output) => {
-                    crate::monitoring::stripe_request(&endpoint, "ok", None, took);
+                    crate::metrics::stripe_request(&endpoint, "ok", None, took);
                     return Ok(output);
                 }
                 Err(err) => {
-                    crate::monitoring::stripe_request(
+                    crate::metrics::stripe_request(
                         &endpoint,
                         outcome(err.cause),
                         err.rate_limited_reason.as_deref(),

@@ -30,11 +30,11 @@ mod lane;
 use lane::{Handled, Lane, LaneEnd, Share};
 
 use super::bulk_refresh::Reads;
-use super::fields::Prefer;
-use super::fields::merge::Settle;
 use super::report::{Count, Failures, Notes};
 use super::{CreateOutcome, LEASE, Push, SyncError, SyncService, UpdateOutcome};
 use crate::db::users::{self, FieldRow};
+use crate::fields::Prefer;
+use crate::fields::merge::Settle;
 
 const PAGE_SIZE: i64 = 500;
 /// How long a run waits for users held elsewhere: past a killed holder's lease.

@@ -11,10 +11,10 @@
 
 use uuid::Uuid;
 
-use super::fields::{StripeField, Values, Withheld, contract, values::local_value};
 use super::settle::name_email_hash;
 use super::{StoredCopy, SyncError, SyncService, log_outcome, log_withheld, now};
 use crate::db::users;
+use crate::fields::{StripeField, Values, Withheld, contract, values::local_value};
 use crate::stripe::{CustomerLookup, CustomerParams, StripeCustomer};
 
 /// What a create sent, as the row records it once linked.

@@ -9,7 +9,7 @@ pub mod bulk_refresh;
 mod create;
 pub mod drift;
 pub mod error;
-pub mod fields;
+mod outcome;
 pub mod report;
 pub mod run;
 mod settle;
@@ -21,16 +21,17 @@ use std::time::Duration;
 
 use time::OffsetDateTime;
 
-use crate::db::{self, Db, users, users::CustomerState};
-use crate::stripe::{
-    CustomerLookup, CustomerParams, RateLimiter, RetryPolicy, StripeCustomer, StripeGateway,
-};
-use fields::merge::{Settle, Verdict};
-use fields::{FieldMap, Prefer};
+use crate::db::{self, Db, users};
+use crate::fields::{self, merge::Settle};
+use crate::fields::{FieldMap, Prefer};
+use crate::stripe::{CustomerLookup, RateLimiter, RetryPolicy, StripeCustomer, StripeGateway};
 
 pub use create::CreateOutcome;
 pub use error::SyncError;
-use snapshot::{CustomerSnapshot, Snapshot};
+pub(crate) use outcome::StoredCopy;
+pub use outcome::{DeleteOutcome, Push, UpdateOutcome, payload_hash};
+use outcome::{log_outcome, log_withheld};
+use snapshot::Snapshot;
 
 #[derive(Clone, Debug)]
 pub struct SyncService {
@@ -47,54 +48,6 @@ pub struct SyncService {
 /// one's claims lapse within this.
 pub const LEASE: Duration = Duration::from_secs(15);
 pub const HEARTBEAT: Duration = Duration::from_secs(5);
-
-/// Whether an update sends data that is already what Stripe was last given.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Push {
-    Always,
-    IfChanged,
-}
-
-/// What an update did, field by field (by key, `address.city`).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct UpdateOutcome {
-    /// Sent to Stripe; empty when Stripe was not called.
-    pub pushed: Vec<String>,
-    /// Changed in Stripe, and taken into the local columns.
-    pub pulled: Vec<String>,
-    /// Changed on both sides since they last agreed: left alone.
-    pub conflicts: Vec<String>,
-    /// Changed in Stripe and kept there, never written locally (the billing email).
-    pub changed_in_stripe: Vec<String>,
-    /// Changed here, but not sent: Stripe's published types cannot take them.
-    pub not_sent: Vec<fields::Withheld>,
-}
-
-impl UpdateOutcome {
-    fn of(plan: &fields::merge::Plan) -> Self {
-        let keys = |verdict| {
-            plan.fields
-                .iter()
-                .filter(|f| f.verdict == verdict)
-                .map(|f| f.field.key())
-                .collect()
-        };
-        UpdateOutcome {
-            pushed: keys(Verdict::Push),
-            pulled: keys(Verdict::Pull),
-            conflicts: keys(Verdict::Conflict),
-            changed_in_stripe: keys(Verdict::ChangedInStripe),
-            not_sent: plan.withheld(),
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DeleteOutcome {
-    Deleted,
-    /// Stripe had no such customer any more; the local link was cleared anyway.
-    AlreadyGone,
-}
 
 impl SyncService {
     pub fn new(db: Db, stripe: Option<StripeGateway>) -> Self {
@@ -462,74 +415,9 @@ pub(crate) fn millis(duration: Duration) -> i64 {
     i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
 }
 
-/// A customer's Stripe-side copy as it is stored: the page's snapshot (JSON) and
-/// Cashier's pm columns, from one source so they always agree.
-pub(crate) struct StoredCopy {
-    card: Option<snapshot::Card>,
-    json: String,
-}
-
-impl StoredCopy {
-    pub(crate) fn new(snapshot: CustomerSnapshot) -> Self {
-        let card = snapshot.card.clone();
-        StoredCopy {
-            card,
-            json: Snapshot::Present(Box::new(snapshot)).to_json(),
-        }
-    }
-
-    pub(crate) fn of(customer: &StripeCustomer) -> Self {
-        Self::new(CustomerSnapshot::from(customer))
-    }
-
-    pub(crate) fn state(&self) -> CustomerState<'_> {
-        CustomerState {
-            pm_type: self.card.as_ref().map(|card| card.brand.as_str()),
-            pm_last_four: self.card.as_ref().map(|card| card.last4.as_str()),
-            snapshot: &self.json,
-            at: now(),
-        }
-    }
-}
-
-/// What was pushed, as stored in `stripe_synced_hash`: SHA-256 of the JSON payload.
-pub fn payload_hash(params: &CustomerParams) -> String {
-    use sha2::{Digest as _, Sha256};
-    let json = serde_json::to_vec(params).expect("params serialize");
-    hex::encode(Sha256::digest(json))
-}
-
 pub(crate) fn now() -> OffsetDateTime {
     // Whole microseconds: PostgreSQL keeps no more, and SQLite compares the text.
     let now = OffsetDateTime::now_utc();
     now.replace_nanosecond(now.nanosecond() / 1_000 * 1_000)
         .unwrap_or(now)
-}
-
-/// One log line for each group of fields an operation did not send, and why.
-fn log_withheld(user_id: i64, operation: &'static str, withheld: &[fields::Withheld]) {
-    for reason in withheld {
-        tracing::warn!(
-            user_id,
-            operation,
-            field = reason.group(),
-            reason = reason.reason(),
-            "field not sent to stripe"
-        );
-    }
-}
-
-/// One log line per operation that failed, with the user, the operation and
-/// Stripe's request id; never a secret or a card number.
-fn log_outcome<T>(user_id: i64, operation: &'static str, result: &Result<T, SyncError>) {
-    let Err(err) = result else {
-        tracing::info!(user_id, operation, "stripe operation succeeded");
-        return;
-    };
-    let request_id = err.request_id();
-    if err.is_internal() {
-        tracing::error!(user_id, operation, request_id, error = %err, "stripe operation failed");
-    } else {
-        tracing::warn!(user_id, operation, request_id, error = %err, "stripe operation refused");
-    }
 }

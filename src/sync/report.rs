@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use serde::Serialize;
 
 use super::SyncError;
-use super::fields::Withheld;
+use crate::fields::Withheld;
 
 /// How many failures a report lists.
 pub const LISTED_FAILURES: usize = 100;

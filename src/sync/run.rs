@@ -18,6 +18,8 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::{SyncError, SyncService, millis, now};
+/// A run as the history holds it.
+pub use crate::db::runs::Run as RunRecord;
 use crate::db::runs::{self, End, NewRun, Progress};
 use crate::db::users::unix_ms;
 use crate::stripe::RateLimiter;
@@ -77,6 +79,23 @@ pub struct Run {
 }
 
 impl SyncService {
+    /// The newest `limit` runs of the history, newest first.
+    pub async fn recent_runs(&self, limit: i64) -> Result<Vec<RunRecord>, SyncError> {
+        Ok(runs::recent(self.db(), limit).await?)
+    }
+
+    /// One run of the history and its failures (a JSON array), if it exists.
+    pub async fn run_record(
+        &self,
+        id: i64,
+    ) -> Result<Option<(RunRecord, Option<String>)>, SyncError> {
+        let Some(run) = runs::find(self.db(), id).await? else {
+            return Ok(None);
+        };
+        let failures = runs::failures(self.db(), id).await?;
+        Ok(Some((run, failures)))
+    }
+
     /// Records `start` in the history and, when it shares, keeps its limiter at
     /// its share of the plan until [`Run::finish`].
     pub async fn start_run(&self, start: RunStart) -> Result<Run, SyncError> {
@@ -190,6 +209,11 @@ fn stored(progress: &RunProgress, limiter: &RateLimiter) -> Progress {
 }
 
 /// A failure as the history keeps it.
+/// Now, in the history's unit (milliseconds since the epoch).
+pub fn now_ms() -> i64 {
+    unix_ms(now())
+}
+
 pub fn failure_json(failure: &impl Serialize) -> serde_json::Value {
     serde_json::to_value(failure).unwrap_or(serde_json::Value::Null)
 }

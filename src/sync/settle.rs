@@ -1,14 +1,14 @@
-//! Carrying out the three-way merge of [`super::fields`] on stored users: reading
+//! Carrying out the three-way merge of [`crate::fields`] on stored users: reading
 //! a user's three sides, and settling what a new copy of the customer says
 //! (pulls into the local columns, the base moving where the sides agree). Every
 //! path that stores a copy read from Stripe (a retrieve, a list page, a webhook
 //! or replayed event, the answer to a push) settles it in the same transaction.
 
-use super::fields::merge::{self, Plan, Settle, Sides};
-use super::fields::{FieldMap, Values};
 use super::snapshot::{CustomerSnapshot, Snapshot};
 use super::{SyncError, SyncService, now};
 use crate::db::{self, users, users::FieldRow};
+use crate::fields::merge::{self, Plan, Settle, Sides};
+use crate::fields::{FieldMap, Values};
 use crate::stripe::CustomerParams;
 
 /// A user's stored sides, parsed.

@@ -5,7 +5,7 @@ use serde_json::Value;
 use stripe_shared::Customer;
 use stripe_types::Expandable;
 
-use super::fields::{self, Values};
+use crate::fields::{self, Values};
 
 /// Stored as JSON in `users.stripe_snapshot`, with the time it was taken beside it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -30,7 +30,7 @@ pub struct CustomerSnapshot {
     pub card: Option<Card>,
     pub metadata_user_id: Option<String>,
     pub delinquent: Option<bool>,
-    /// Every syncable field the customer holds (`super::fields`), name and email
+    /// Every syncable field the customer holds (`crate::fields`), name and email
     /// included; absent in snapshots taken before they were kept, and from a
     /// payload that did not say them all.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -142,7 +142,7 @@ pub(super) async fn count_sign_in(
         ])
         .await?;
     if matches!(verdict, Verdict::Refused { .. }) {
-        crate::monitoring::sign_in_refused();
+        crate::metrics::sign_in_refused();
     }
     Ok(verdict)
 }

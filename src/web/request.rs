@@ -46,7 +46,7 @@ pub async fn trace(mut request: Request, next: Next) -> Response {
     let started = Instant::now();
     let mut response = next.run(request).instrument(span.clone()).await;
     let status = response.status().as_u16();
-    crate::monitoring::http_request(method.as_str(), &route, status, started.elapsed());
+    crate::metrics::http_request(method.as_str(), &route, status, started.elapsed());
     let duration_ms = format!("{:.2}", started.elapsed().as_secs_f64() * 1000.0);
     span.in_scope(|| tracing::info!(status, duration_ms = %duration_ms, "request answered"));
     if let Ok(value) = HeaderValue::from_str(&id) {

@@ -18,7 +18,7 @@ use secrecy::ExposeSecret as _;
 use sha2::Sha256;
 
 use super::AppState;
-use crate::events::{EventError, EventOutcome, StripeEvent};
+use crate::events::{EventError, EventOutcome, HANDLED_EVENTS, StripeEvent};
 use crate::sync::report::RunError as _;
 
 pub async fn receive(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
@@ -37,11 +37,11 @@ pub async fn receive(State(state): State<AppState>, headers: HeaderMap, body: By
         .get("stripe-signature")
         .and_then(|v| v.to_str().ok())
     else {
-        crate::monitoring::webhook_signature_failure();
+        crate::metrics::webhook_signature_failure();
         return reject("missing Stripe-Signature header");
     };
     if let Err(reason) = verify(payload, signature, &state) {
-        crate::monitoring::webhook_signature_failure();
+        crate::metrics::webhook_signature_failure();
         return reject(reason);
     }
     let event: StripeEvent = match serde_json::from_str(payload) {
@@ -49,7 +49,7 @@ pub async fn receive(State(state): State<AppState>, headers: HeaderMap, body: By
         Err(_) => return reject("signed body is not a Stripe event"),
     };
     let applied = state.events.apply_event(&event).await;
-    crate::monitoring::webhook_event(&event.type_, outcome_label(&applied));
+    crate::metrics::webhook_event(&event.type_, HANDLED_EVENTS, outcome_label(&applied));
     match applied {
         Ok(_) => (StatusCode::OK, "ok").into_response(),
         Err(EventError::FromTheFuture { created }) => {

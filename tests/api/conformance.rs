@@ -393,7 +393,7 @@ async fn mapped_fields_are_created_updated_and_cleared_on_localstripe() {
     let map = "phone=phone,address.line1=line1,address.city=city,metadata.team=team";
     let app = plain
         .another_instance(|config| {
-            config.customer_fields = stripe_sync::sync::fields::FieldMap::parse(map).unwrap();
+            config.customer_fields = stripe_sync::fields::FieldMap::parse(map).unwrap();
         })
         .await;
     plain.stop();

@@ -10,7 +10,7 @@ use serde_json::Value;
 use crate::helpers::{Browser, StripeSetup, TestApp, spawn_app, spawn_app_customized, text_rows};
 use crate::sync_command::{json_report, stderr};
 use crate::webhooks::deliver;
-use stripe_sync::sync::fields::FieldMap;
+use stripe_sync::fields::FieldMap;
 
 const MAP: &str = "phone=phone,address.line1=line1,address.city=city,address.country=country,\
                    preferred_locales=locales,metadata.team=team";

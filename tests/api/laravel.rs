@@ -662,7 +662,7 @@ async fn mapped_fields_sync_with_the_laravel_app_s_own_columns() {
         "update users set phone = '+1 555 0100' where email = 'taylor@example.com'",
     )
     .await;
-    let map = stripe_sync::sync::fields::FieldMap::parse("phone=phone").unwrap();
+    let map = stripe_sync::fields::FieldMap::parse("phone=phone").unwrap();
     let app = spawn_app_customized(StripeSetup::Fake, |config| {
         config.database_url = url.clone();
         config.customer_fields = map;

@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use crate::customer_fields::{run_with_fields, set_local};
 use crate::helpers::{TestApp, log_line_containing, spawn_app};
-use stripe_sync::sync::fields::FieldMap;
+use stripe_sync::fields::FieldMap;
 
 const MAP: &str = "phone=phone,preferred_locales=locales,shipping.name=ship_name,\
                    shipping.phone=ship_phone,shipping.address.city=ship_city";
