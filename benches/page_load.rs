@@ -50,7 +50,7 @@ fn main() {
         let app = spawn_app().await;
         let (scraper, scrapes) = scrape_every_second(&app).await;
         let (browser, user_id) = app.signed_in_user("Ann", "ann@example.com").await;
-        app.sync
+        app.customers
             .create_customer(user_id)
             .await
             .expect("a linked customer");
@@ -89,7 +89,7 @@ async fn scrape_every_second(
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/metrics", listener.local_addr().unwrap());
     let sources = stripe_sync::monitoring::scrape::Sources {
-        sync: app.sync.clone(),
+        customers: app.customers.clone(),
         hasher: stripe_sync::password::Hasher::new(
             1,
             stripe_sync::password::PasswordScheme::Argon2id,

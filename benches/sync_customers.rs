@@ -38,9 +38,9 @@ use support::wait_for_peak_rss;
 
 use helpers::{TestApp, spawn_app};
 use serde_json::Value;
+use stripe_sync::customers::payload_hash;
 use stripe_sync::db::Db;
 use stripe_sync::stripe::CustomerParams;
-use stripe_sync::sync::payload_hash;
 
 struct Settings {
     users: usize,

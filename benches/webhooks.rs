@@ -48,7 +48,7 @@ fn main() {
             config.webhook_secret = Some(SECRET.to_string().into());
         })
         .await;
-        let database = app.sync.database_kind();
+        let database = app.customers.database_kind();
         app.insert_users(users).await;
         run(&app, &["stripe:sync-customers", "--create", "--rate", "100"]).await;
 

@@ -17,12 +17,13 @@ import sys
 
 # Bottom to top (README "Layout").
 LAYERS: list[list[str]] = [
-    ["db", "domain", "telemetry"],
+    ["clock", "domain", "telemetry"],
+    ["db"],
     ["fields", "metrics"],
     ["password"],
     ["config"],
     ["stripe"],
-    ["sync"],
+    ["customers"],
     ["billing"],
     ["events"],
     ["accounts", "mail", "throttle"],

@@ -22,24 +22,24 @@ def tree(files: dict[str, str]) -> str:
 
 class House(unittest.TestCase):
     def test_a_tree_that_keeps_the_rules_passes(self):
-        src = tree({"db/mod.rs": "", "sync/mod.rs": "use crate::db::Db;\n", "lib.rs": "use crate::web;\n"})
+        src = tree({"db/mod.rs": "", "customers/mod.rs": "use crate::db::Db;\n", "lib.rs": "use crate::web;\n"})
         self.assertEqual(check_house.breaches(src), [])
 
     def test_an_import_upwards_fails(self):
-        src = tree({"db/mod.rs": "use crate::sync::Customers;\n", "sync/mod.rs": "use crate::db::Db;\n"})
+        src = tree({"db/mod.rs": "use crate::customers::Customers;\n", "customers/mod.rs": "use crate::db::Db;\n"})
         found = check_house.breaches(src)
         self.assertEqual(len(found), 1, found)
-        self.assertIn("db names crate::sync, which is not below it", found[0])
+        self.assertIn("db names crate::customers, which is not below it", found[0])
 
     def test_a_long_file_db_in_web_and_a_module_without_a_layer_fail(self):
         long = "fn f() {}\n" * 451 + "#[cfg(test)]\nmod tests {}\n"
         src = tree({
-            "sync/mod.rs": long,
+            "customers/mod.rs": long,
             "web/page.rs": "fn f() { crate::db::users::find(); }\n",
             "gadgets.rs": "",
         })
         found = " | ".join(check_house.breaches(src))
-        self.assertIn("sync/mod.rs: 451 lines before its tests", found)
+        self.assertIn("customers/mod.rs: 451 lines before its tests", found)
         self.assertIn("web/page.rs: names db::", found)
         self.assertIn("module gadgets has no layer", found)
 

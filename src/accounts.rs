@@ -60,7 +60,7 @@ impl Accounts {
         name: &UserName,
         email: &UserEmail,
     ) -> Result<bool, AccountError> {
-        let now = crate::sync::now();
+        let now = crate::clock::now();
         match db::users::update_profile(&self.db, user.id, name.as_str(), email.as_str(), now).await
         {
             Ok(()) => {}
@@ -98,7 +98,7 @@ impl Accounts {
         password: SecretString,
     ) -> Result<User, AccountError> {
         let hash = self.hasher.hash(password).await?;
-        if !db::users::set_password(&self.db, user_id, &hash, crate::sync::now()).await? {
+        if !db::users::set_password(&self.db, user_id, &hash, crate::clock::now()).await? {
             return Err(sqlx::Error::RowNotFound.into());
         }
         // Every link mailed before dies with the old password, the one just
@@ -123,7 +123,7 @@ impl Accounts {
         use base64::Engine as _;
         let bytes: [u8; 32] = rand::random();
         let token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
-        let now = crate::sync::now().unix_timestamp();
+        let now = crate::clock::now().unix_timestamp();
         let expires = now + RESET_VALID.as_secs() as i64;
         let issued_for = (user.email.as_str(), user.password_hash.as_str());
         let stored = db::password_resets::insert_if_current(
@@ -150,7 +150,7 @@ impl Accounts {
 
     /// Where the link with this token stands.
     pub async fn reset_link(&self, token: &str) -> Result<LinkState, AccountError> {
-        let now = crate::sync::now().unix_timestamp();
+        let now = crate::clock::now().unix_timestamp();
         Ok(db::password_resets::state(&self.db, &token_hash(token), now).await?)
     }
 
@@ -161,7 +161,7 @@ impl Accounts {
         token: &str,
         password: SecretString,
     ) -> Result<Option<User>, AccountError> {
-        let now = crate::sync::now().unix_timestamp();
+        let now = crate::clock::now().unix_timestamp();
         let Some(user_id) = db::password_resets::consume(&self.db, &token_hash(token), now).await?
         else {
             return Ok(None);
@@ -205,7 +205,7 @@ async fn create_account(
         email: email.as_str(),
         password_hash: &hash,
     };
-    let id = match db::users::insert(db, new_user, crate::sync::now()).await {
+    let id = match db::users::insert(db, new_user, crate::clock::now()).await {
         Ok(id) => id,
         Err(err) if db::is_unique_violation(&err) => return Err(AccountError::EmailTaken),
         Err(err) => return Err(err.into()),

@@ -6,7 +6,9 @@
 pub mod accounts;
 pub mod billing;
 pub mod cli;
+pub mod clock;
 pub mod config;
+pub mod customers;
 pub mod db;
 pub mod domain;
 pub mod events;
@@ -17,7 +19,6 @@ pub mod monitoring;
 pub mod password;
 pub mod startup;
 pub mod stripe;
-pub mod sync;
 pub mod telemetry;
 pub mod throttle;
 pub mod web;

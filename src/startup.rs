@@ -1,5 +1,5 @@
 //! Builds what the web server and the commands share: the database, the Stripe
-//! client and the sync service over them.
+//! client and the customers service over them.
 
 use std::time::Duration;
 
@@ -9,13 +9,13 @@ use tower_sessions::ExpiredDeletion as _;
 
 use crate::accounts::Accounts;
 use crate::config::Config;
+use crate::customers::Customers;
 use crate::db::Db;
 use crate::events::Events;
 use crate::fields::FieldMap;
 use crate::mail::Mailer;
 use crate::password::{Hasher, PasswordScheme};
 use crate::stripe::{RetryPolicy, StripeGateway};
-use crate::sync::SyncService;
 use crate::throttle::Throttle;
 use crate::web;
 
@@ -47,7 +47,7 @@ pub async fn read_schema(config: &Config) -> Result<Schema, StartupError> {
 
 pub struct App {
     pub config: Config,
-    pub sync: SyncService,
+    pub customers: Customers,
     pub accounts: Accounts,
     /// Password-reset mail; `None` without `MAIL_URL`.
     pub mailer: Option<Mailer>,
@@ -80,8 +80,8 @@ impl App {
             db.clone(),
             Hasher::new(config.password_hash_concurrency, scheme),
         );
-        let sync = SyncService::new(db, stripe).with_fields(fields);
-        sync.spawn_heartbeat();
+        let customers = Customers::new(db, stripe).with_fields(fields);
+        customers.spawn_heartbeat();
         let mailer = match &config.mail {
             Some(mail) => {
                 Some(Mailer::new(mail).map_err(|err| StartupError::Mail(err.to_string()))?)
@@ -89,7 +89,7 @@ impl App {
             None => None,
         };
         Ok(App {
-            sync,
+            customers,
             accounts,
             mailer,
             config,
@@ -101,9 +101,9 @@ impl App {
     }
 
     fn web_services(&self) -> web::Services {
-        let db = self.sync.db();
+        let db = self.customers.db();
         web::Services {
-            sync: self.sync.clone(),
+            customers: self.customers.clone(),
             accounts: self.accounts.clone(),
             throttle: Throttle::new(db.clone()),
             sessions: db.session_store(),
@@ -118,7 +118,7 @@ impl App {
         listener: TcpListener,
     ) -> impl Future<Output = std::io::Result<()>> + use<> {
         let sources = crate::monitoring::scrape::Sources {
-            sync: self.sync.clone(),
+            customers: self.customers.clone(),
             hasher: self.accounts.hasher().clone(),
         };
         let timeouts = self.config.http_timeouts;
@@ -136,7 +136,7 @@ impl App {
         );
         tokio::spawn(prune_rate_limits(services.throttle.clone()));
         tokio::spawn(prune_events(
-            Events::new(self.sync.clone()),
+            Events::new(self.customers.clone()),
             self.config.events_retention_days,
         ));
         let timeouts = self.config.http_timeouts;

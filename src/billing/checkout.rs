@@ -7,10 +7,11 @@ use std::collections::HashMap;
 use serde_json::Value;
 
 use super::{Billing, BillingError};
+use crate::clock::now;
+use crate::customers::CustomerError;
 use crate::db::payments::{self, PaymentStatus, PaymentUpdate};
 use crate::db::{Tx, jobs};
 use crate::stripe::CheckoutParams;
-use crate::sync::{SyncError, now};
 
 /// How long a checkout waits for a customer another request is creating.
 const CREATE_WAIT_STEP: std::time::Duration = std::time::Duration::from_millis(200);
@@ -138,15 +139,15 @@ impl Billing {
     /// The user's customer id, creating the customer through the same path as the
     /// settings page when there is none. A double submit races two creations: the
     /// one that loses waits for the winner's customer instead of failing.
-    async fn customer_for_checkout(&self, user_id: i64) -> Result<String, SyncError> {
+    async fn customer_for_checkout(&self, user_id: i64) -> Result<String, CustomerError> {
         let customers = &self.customers;
         if let Some(stripe_id) = customers.user(user_id).await?.stripe_id {
             return Ok(stripe_id);
         }
         match customers.create_customer(user_id).await {
             Ok(created) => return Ok(created.stripe_id),
-            Err(SyncError::AlreadyHasCustomer { stripe_id }) => return Ok(stripe_id),
-            Err(SyncError::CreateInProgress) => {}
+            Err(CustomerError::AlreadyHasCustomer { stripe_id }) => return Ok(stripe_id),
+            Err(CustomerError::CreateInProgress) => {}
             Err(err) => return Err(err),
         }
         for _ in 0..CREATE_WAIT_STEPS {
@@ -155,7 +156,7 @@ impl Billing {
                 return Ok(stripe_id);
             }
         }
-        Err(SyncError::CreateInProgress)
+        Err(CustomerError::CreateInProgress)
     }
     /// A full refund of the payment made through `intent`, inside `tx`: a paid
     /// payment becomes refunded and its job unpublished. Returns whether there was

@@ -1,8 +1,10 @@
 //! The billing service's errors, in domain words, and the sentences a person reads.
 
+use crate::customers::CustomerError;
+use crate::customers::error::{
+    INTERNAL_MESSAGE, stripe_failure_is_internal, stripe_failure_message,
+};
 use crate::stripe::StripeFailure;
-use crate::sync::SyncError;
-use crate::sync::error::{INTERNAL_MESSAGE, stripe_failure_is_internal, stripe_failure_message};
 
 #[derive(Debug, thiserror::Error)]
 pub enum BillingError {
@@ -16,7 +18,7 @@ pub enum BillingError {
     CheckoutMovedOn,
     /// The customer a payment needs could not be found or made.
     #[error(transparent)]
-    Customer(SyncError),
+    Customer(CustomerError),
     #[error(transparent)]
     Stripe(#[from] StripeFailure),
     #[error("database error: {0}")]
@@ -27,7 +29,7 @@ impl BillingError {
     /// What the person on the page is told.
     pub fn user_message(&self) -> String {
         match self {
-            BillingError::NotConfigured => SyncError::NotConfigured.user_message(),
+            BillingError::NotConfigured => CustomerError::NotConfigured.user_message(),
             BillingError::JobNotFound(_) => "That job does not exist.".into(),
             BillingError::JobAlreadyPaid => "This job is paid for and published.".into(),
             BillingError::CheckoutMovedOn => {

@@ -12,14 +12,15 @@ pub use error::BillingError;
 pub use crate::db::jobs::{Job, JobStatus};
 pub use crate::db::payments::{PaymentRow, PaymentStatus};
 
+use crate::clock::now;
 use crate::config::JobPosting;
+use crate::customers::Customers;
 use crate::db::{Db, jobs, payments};
 use crate::stripe::StripeGateway;
-use crate::sync::{SyncService, now};
 
 #[derive(Clone, Debug)]
 pub struct Billing {
-    customers: SyncService,
+    customers: Customers,
 }
 
 /// A job posting as its author wrote it; the fee is the app's.
@@ -32,7 +33,7 @@ pub struct JobDraft<'a> {
 }
 
 impl Billing {
-    pub fn new(customers: SyncService) -> Self {
+    pub fn new(customers: Customers) -> Self {
         Billing { customers }
     }
 

@@ -3,9 +3,9 @@
 use super::CliError;
 use super::history;
 use super::signals::Stop;
-use crate::sync::SyncService;
-use crate::sync::drift::{DriftReport, Repair};
-use crate::sync::run::{RunEnd, RunProgress, failure_json};
+use crate::customers::Customers;
+use crate::customers::drift::{DriftReport, Repair};
+use crate::customers::run::{RunEnd, RunProgress, failure_json};
 
 /// What `--check` was asked for.
 pub struct CheckOptions {
@@ -17,7 +17,7 @@ pub struct CheckOptions {
 /// Checks, prints the report; returns the command's result and the run's end
 /// for the history (its unrepaired drift counted as failures).
 pub async fn run(
-    sync: &SyncService,
+    sync: &Customers,
     options: CheckOptions,
     stop: Stop,
 ) -> (Result<(), CliError>, RunEnd) {

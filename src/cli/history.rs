@@ -1,7 +1,7 @@
 //! How a bulk command's result goes into the run history.
 
 use super::CliError;
-use crate::sync::run::{RunEnd, RunProgress};
+use crate::customers::run::{RunEnd, RunProgress};
 
 /// The end of a run that printed its report.
 pub fn end(

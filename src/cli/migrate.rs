@@ -37,6 +37,6 @@ pub async fn run(config: Config, args: Args) -> Result<(), CliError> {
         return Ok(());
     }
     let app = App::build(config).await?;
-    println!("migrations applied ({})", app.sync.database_kind());
+    println!("migrations applied ({})", app.customers.database_kind());
     Ok(())
 }

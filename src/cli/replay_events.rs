@@ -10,13 +10,13 @@ use super::progress::Progress;
 use super::report;
 use super::signals::Stop;
 use crate::config::Config;
+use crate::customers::run::{RunProgress, RunStart, failure_json};
 use crate::events::replay::{
     MAX_SLICE_EVENTS, ReplayOptions, ReplayReport, ReplayTally, parse_since,
 };
 use crate::events::{EventError, Events};
 use crate::startup::App;
 use crate::stripe::{RateLimiter, RetryPolicy};
-use crate::sync::run::{RunProgress, RunStart, failure_json};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -59,11 +59,11 @@ pub async fn run(config: Config, args: Args) -> Result<(), CliError> {
     }
     let plan = args.rates.plan(&config);
     let app = App::build(config).await?;
-    if !app.sync.is_configured() {
+    if !app.customers.is_configured() {
         return Err(report::stripe_not_configured());
     }
     let limiter = Arc::new(RateLimiter::new(plan));
-    let sync = app.sync.for_bulk(limiter.clone(), RetryPolicy::bulk());
+    let sync = app.customers.for_bulk(limiter.clone(), RetryPolicy::bulk());
     let stop = Stop::on_signals();
     let options = ReplayOptions {
         since,

@@ -8,8 +8,8 @@ use time::format_description::well_known::Rfc3339;
 
 use super::CliError;
 use crate::config::Config;
+use crate::customers::run::{RunRecord, alive_since, now_ms};
 use crate::startup::App;
-use crate::sync::run::{LAPSE, RunRecord, now_ms};
 
 #[derive(Debug, clap::Args)]
 #[command(args_conflicts_with_subcommands = true)]
@@ -70,7 +70,8 @@ pub async fn run(config: Config, args: Args) -> Result<(), CliError> {
     let database = |err| CliError::failed("database", err);
     match args.show {
         Some(Show::Show { id, json }) => {
-            let Some((run, failures)) = app.sync.run_record(id).await.map_err(database)? else {
+            let Some((run, failures)) = app.customers.run_record(id).await.map_err(database)?
+            else {
                 return Err(CliError::Usage(format!(
                     "no run has id {id} (stripe-sync runs lists them)"
                 )));
@@ -88,7 +89,7 @@ pub async fn run(config: Config, args: Args) -> Result<(), CliError> {
         }
         None => {
             let views: Vec<RunView> = app
-                .sync
+                .customers
                 .recent_runs(i64::from(args.limit))
                 .await
                 .map_err(database)?
@@ -106,7 +107,7 @@ pub async fn run(config: Config, args: Args) -> Result<(), CliError> {
 
 impl RunView {
     pub fn of(run: RunRecord, now_ms: i64) -> Self {
-        let alive = run.heartbeat_at >= now_ms - crate::sync::millis(LAPSE);
+        let alive = run.heartbeat_at >= alive_since(now_ms);
         let result = match (run.ended_at, run.exit_code) {
             (None, _) if alive => "running",
             (None, _) => "abandoned",

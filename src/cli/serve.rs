@@ -32,7 +32,7 @@ pub async fn run(config: Config) -> Result<(), CliError> {
         None => tracing::warn!("STRIPE_SECRET is not set: Stripe actions will say so"),
     }
     tracing::info!(
-        database = app.sync.database_kind(),
+        database = app.customers.database_kind(),
         "listening on http://{bind}"
     );
     app.serve(listener)

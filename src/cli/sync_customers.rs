@@ -10,14 +10,14 @@ use super::progress::Progress;
 use super::report;
 use super::signals::Stop;
 use crate::config::Config;
+use crate::customers::bulk::{BulkOptions, BulkReport, Tally};
+use crate::customers::drift::Repair;
+use crate::customers::report::Notes;
+use crate::customers::run::{RunEnd, RunProgress, RunStart, failure_json};
+use crate::customers::{CustomerError, Customers};
 use crate::fields::Prefer;
 use crate::startup::App;
 use crate::stripe::{RateLimiter, RatePlan, RetryPolicy};
-use crate::sync::bulk::{BulkOptions, BulkReport, Tally};
-use crate::sync::drift::Repair;
-use crate::sync::report::Notes;
-use crate::sync::run::{RunEnd, RunProgress, RunStart, failure_json};
-use crate::sync::{SyncError, SyncService};
 
 /// Stripe allows 100 requests/s in live mode and 25/s in a sandbox; a run plans
 /// 80% and leaves the rest to the web app's own calls on the same account.
@@ -119,15 +119,15 @@ pub async fn run(mut config: Config, args: Args) -> Result<(), CliError> {
         .max((concurrency + 4).min(MAX_BULK_CONNECTIONS));
     let app = App::build(config).await?;
     if let Some(id) = args.user
-        && !app.sync.user_exists(id).await.map_err(failed)?
+        && !app.customers.user_exists(id).await.map_err(failed)?
     {
         return Err(CliError::Usage(format!("user {id} does not exist")));
     }
-    if !app.sync.is_configured() && !args.dry_run {
+    if !app.customers.is_configured() && !args.dry_run {
         return Err(report::stripe_not_configured());
     }
     let limiter = Arc::new(RateLimiter::new(plan));
-    let sync = app.sync.for_bulk(limiter.clone(), RetryPolicy::bulk());
+    let sync = app.customers.for_bulk(limiter.clone(), RetryPolicy::bulk());
     let stop = Stop::on_signals();
     let total = match (args.check, args.user) {
         (true, _) => None,
@@ -173,7 +173,7 @@ pub async fn run(mut config: Config, args: Args) -> Result<(), CliError> {
 /// Creates, updates or refreshes in bulk and prints the report; returns the
 /// command's result and the run's end for the history.
 async fn sync_in_bulk(
-    sync: &SyncService,
+    sync: &Customers,
     args: &Args,
     concurrency: u32,
     (total, tally): (Option<u64>, Arc<Tally>),
@@ -321,12 +321,12 @@ fn parse_share(value: &str) -> Result<f64, String> {
     }
 }
 
-fn failed(err: SyncError) -> CliError {
+fn failed(err: CustomerError) -> CliError {
     CliError::failed("database", err)
 }
 
 async fn run_with_progress(
-    sync: &SyncService,
+    sync: &Customers,
     options: &BulkOptions,
     (total, tally): (Option<u64>, Arc<Tally>),
     stop: Arc<AtomicBool>,
@@ -338,7 +338,9 @@ async fn run_with_progress(
     let result = sync.sync_customers(options, tally, stop).await;
     display.finish();
     result.map_err(|err| match err {
-        SyncError::UserNotFound(_) | SyncError::NotConfigured => CliError::Usage(err.to_string()),
+        CustomerError::UserNotFound(_) | CustomerError::NotConfigured => {
+            CliError::Usage(err.to_string())
+        }
         other => CliError::failed("stripe:sync-customers", other),
     })
 }

@@ -4,8 +4,8 @@ use serde_json::Value;
 
 use super::{EventError, EventOutcome, Events, StripeEvent};
 use crate::billing::{CheckoutSession, PaymentStatus};
+use crate::clock::now;
 use crate::db::events;
-use crate::sync::now;
 
 impl Events {
     /// Records what a Checkout event says about a job's payment, and publishes the

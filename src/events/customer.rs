@@ -2,9 +2,10 @@
 //! attached or detached, applied from their payloads under the ordering guard.
 
 use super::{EventError, EventOutcome, Events, StripeEvent};
+use crate::clock::now;
+use crate::customers::StoredCopy;
+use crate::customers::snapshot::{Card, CustomerSnapshot, Snapshot};
 use crate::db::{events, subscriptions, users};
-use crate::sync::snapshot::{Card, CustomerSnapshot, Snapshot};
-use crate::sync::{StoredCopy, now};
 
 /// What a customer event does to the stored Stripe-side copy.
 #[derive(Debug)]

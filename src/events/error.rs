@@ -1,10 +1,10 @@
 //! The events service's errors.
 
 use crate::billing::BillingError;
+use crate::customers::CustomerError;
+use crate::customers::error::stripe_failure_reason;
+use crate::customers::report::RunError;
 use crate::stripe::StripeFailure;
-use crate::sync::SyncError;
-use crate::sync::error::stripe_failure_reason;
-use crate::sync::report::RunError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum EventError {
@@ -16,7 +16,7 @@ pub enum EventError {
     FromTheFuture { created: i64 },
     /// Storing what a customer event said failed.
     #[error(transparent)]
-    Customer(SyncError),
+    Customer(CustomerError),
     /// Recording what a payment event said failed.
     #[error(transparent)]
     Billing(BillingError),
@@ -26,12 +26,12 @@ pub enum EventError {
     Database(#[from] sqlx::Error),
 }
 
-impl From<SyncError> for EventError {
-    fn from(err: SyncError) -> Self {
+impl From<CustomerError> for EventError {
+    fn from(err: CustomerError) -> Self {
         match err {
-            SyncError::NotConfigured => EventError::NotConfigured,
-            SyncError::Stripe(failure) => EventError::Stripe(failure),
-            SyncError::Database(err) => EventError::Database(err),
+            CustomerError::NotConfigured => EventError::NotConfigured,
+            CustomerError::Stripe(failure) => EventError::Stripe(failure),
+            CustomerError::Database(err) => EventError::Database(err),
             other => EventError::Customer(other),
         }
     }

@@ -17,19 +17,20 @@ pub use endpoint::WebhookRegistration;
 pub use error::EventError;
 
 use crate::billing::Billing;
+use crate::clock::now;
+use crate::customers::Customers;
 use crate::db::{Db, events};
 use crate::stripe::StripeGateway;
-use crate::sync::{SyncService, now};
 
 /// Applies events to what the customers and billing services keep.
 #[derive(Clone, Debug)]
 pub struct Events {
-    customers: SyncService,
+    customers: Customers,
     billing: Billing,
 }
 
 impl Events {
-    pub fn new(customers: SyncService) -> Self {
+    pub fn new(customers: Customers) -> Self {
         let billing = Billing::new(customers.clone());
         Events { customers, billing }
     }

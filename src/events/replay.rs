@@ -1,6 +1,6 @@
 //! Replaying Stripe's Events API: the events no webhook brought (the app was
 //! down, the endpoint misconfigured, Stripe gave up after three days) are read
-//! back and applied through the same [`SyncService::apply_event`] and dedupe as
+//! back and applied through the same [`Customers::apply_event`] and dedupe as
 //! webhooks, oldest first, with a checkpoint so a timer continues where the last
 //! run ended.
 
@@ -11,11 +11,11 @@ use std::time::Instant;
 use serde::Serialize;
 
 use super::{EventError, EventOutcome, Events, StripeEvent, is_handled};
+use crate::clock::now;
+use crate::customers::report::{Count, Failure, Failures, RunError as _, Subject};
 use crate::db::checkpoints::{self, Checkpoint};
 use crate::db::events;
 use crate::stripe::EventQuery;
-use crate::sync::now;
-use crate::sync::report::{Count, Failure, Failures, RunError as _, Subject};
 
 /// The checkpoint's name in `stripe_event_checkpoints`.
 /// The name of the replay's checkpoint row.

@@ -8,9 +8,9 @@ use metrics::{Unit, describe_gauge, gauge};
 use metrics_exporter_prometheus::PrometheusHandle;
 use time::OffsetDateTime;
 
+use crate::customers::Customers;
 use crate::db::{Db, checkpoints, runs};
 use crate::password::Hasher;
-use crate::sync::SyncService;
 
 const READY: &str = "stripe_sync_ready";
 const DB_CONNECTIONS: &str = "stripe_sync_db_connections";
@@ -32,7 +32,7 @@ const READY_TIMEOUT: Duration = Duration::from_secs(2);
 /// What the gauges are read from.
 #[derive(Clone)]
 pub struct Sources {
-    pub sync: SyncService,
+    pub customers: Customers,
     pub hasher: Hasher,
 }
 
@@ -46,11 +46,11 @@ async fn read_gauges(sources: &Sources) {
     let (running, queued) = sources.hasher.load();
     gauge!(HASHER_RUNNING).set(running as f64);
     gauge!(HASHER_QUEUED).set(queued as f64);
-    let db = sources.sync.db();
+    let db = sources.customers.db();
     let (open, idle) = db.connections();
     gauge!(DB_CONNECTIONS, "state" => "idle").set(idle as f64);
     gauge!(DB_CONNECTIONS, "state" => "in_use").set(f64::from(open).max(idle as f64) - idle as f64);
-    let ready = sources.sync.database_ready(READY_TIMEOUT).await;
+    let ready = sources.customers.database_ready(READY_TIMEOUT).await;
     gauge!(READY).set(f64::from(u8::from(ready)));
     if !ready {
         return;
@@ -65,7 +65,7 @@ async fn read_gauges(sources: &Sources) {
 /// the replay checkpoint's age.
 async fn read_history(db: &Db) -> Result<(), sqlx::Error> {
     let now_ms = crate::db::users::unix_ms(OffsetDateTime::now_utc());
-    let alive_since = now_ms - crate::sync::millis(crate::sync::run::LAPSE);
+    let alive_since = crate::customers::run::alive_since(now_ms);
     let mut running: BTreeMap<(String, String), u32> = BTreeMap::new();
     for run in runs::latest(db).await? {
         let labels = [("command", run.command.clone()), ("kind", run.kind.clone())];

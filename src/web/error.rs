@@ -52,8 +52,8 @@ impl WebError {
     }
 }
 
-impl From<crate::sync::SyncError> for WebError {
-    fn from(err: crate::sync::SyncError) -> Self {
+impl From<crate::customers::CustomerError> for WebError {
+    fn from(err: crate::customers::CustomerError) -> Self {
         WebError::caused("sync", err)
     }
 }

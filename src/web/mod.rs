@@ -1,4 +1,4 @@
-//! The web app: routes, sessions, CSRF and flash messages around the sync service.
+//! The web app: routes, sessions, CSRF and flash messages around the customers service.
 
 mod auth;
 mod csrf;
@@ -38,9 +38,9 @@ use crate::accounts::Accounts;
 use crate::accounts::SessionStore;
 use crate::billing::Billing;
 use crate::config::{Config, JobPosting, Limits};
+use crate::customers::Customers;
 use crate::events::Events;
 use crate::mail::Mailer;
-use crate::sync::SyncService;
 use crate::throttle::Throttle;
 use session::Backend;
 
@@ -56,7 +56,7 @@ const CSRF_COOKIE: &str = "stripe_sync_csrf";
 #[derive(Clone)]
 pub struct AppState {
     /// The customers service.
-    pub sync: SyncService,
+    pub customers: Customers,
     pub billing: Billing,
     pub events: Events,
     /// Request limits, counted in the database and shared by every instance.
@@ -80,7 +80,7 @@ pub struct AppState {
 /// What the web tier runs on, built once by `startup`.
 #[derive(Clone)]
 pub struct Services {
-    pub sync: SyncService,
+    pub customers: Customers,
     pub accounts: Accounts,
     pub throttle: Throttle,
     pub sessions: SessionStore,
@@ -89,7 +89,7 @@ pub struct Services {
 
 pub fn router(config: &Config, services: Services) -> Router {
     let Services {
-        sync,
+        customers,
         accounts,
         throttle,
         sessions,
@@ -129,9 +129,9 @@ pub fn router(config: &Config, services: Services) -> Router {
 
     let state = AppState {
         throttle,
-        billing: Billing::new(sync.clone()),
-        events: Events::new(sync.clone()),
-        sync,
+        billing: Billing::new(customers.clone()),
+        events: Events::new(customers.clone()),
+        customers,
         limits: config.limits,
         accounts,
         trusted_proxies: config.trusted_proxies.clone().into(),
@@ -230,7 +230,7 @@ const READY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Readiness, for a load balancer: 200 when the database answers, else 503.
 async fn readyz(State(state): State<AppState>) -> (StatusCode, &'static str) {
-    if state.sync.database_ready(READY_TIMEOUT).await {
+    if state.customers.database_ready(READY_TIMEOUT).await {
         (StatusCode::OK, "ready")
     } else {
         tracing::warn!("not ready: the database did not answer");

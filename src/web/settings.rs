@@ -15,11 +15,12 @@ use super::page::{Layout, PageContext};
 use super::session::CurrentUser;
 use super::{AppState, WebError};
 use crate::accounts::User;
+use crate::clock::now;
+use crate::customers::snapshot::CustomerSnapshot;
+use crate::customers::view::{CustomerStatus as Status, CustomerView};
+use crate::customers::{CreateOutcome, CustomerError, DeleteOutcome, Push, UpdateOutcome};
 use crate::fields::merge::{Plan, Verdict};
 use crate::fields::{FieldMap, Prefer};
-use crate::sync::snapshot::CustomerSnapshot;
-use crate::sync::view::{CustomerStatus as Status, CustomerView};
-use crate::sync::{CreateOutcome, DeleteOutcome, Push, SyncError, UpdateOutcome, now};
 
 const PAGE: &str = "/settings/stripe";
 
@@ -102,7 +103,7 @@ pub async fn show(
     let now = now();
     let view = CustomerView::of(&user, now);
     let status = view.status;
-    let plan = state.sync.field_plan(&user).await?;
+    let plan = state.customers.field_plan(&user).await?;
     let mut rows = field_rows(&plan);
     rows.extend(rows_beyond_fields(&user, view.customer.as_ref()));
     let snapshot_taken = view
@@ -125,7 +126,7 @@ pub async fn show(
         .collect();
     Ok(ctx.render(|layout| StripePage {
         layout,
-        configured: state.sync.is_configured(),
+        configured: state.customers.is_configured(),
         status_label: status.label(),
         status_css: status.css(),
         rows,
@@ -257,7 +258,7 @@ fn ago(at: OffsetDateTime, now: OffsetDateTime) -> String {
 /// the system as errors.
 fn act<T>(
     messages: Messages,
-    result: Result<T, SyncError>,
+    result: Result<T, CustomerError>,
     success: impl FnOnce(T) -> String,
 ) -> Redirect {
     match result {
@@ -276,7 +277,11 @@ pub async fn portal(
     CsrfForm(NoFields {}): CsrfForm<NoFields>,
 ) -> Result<Response, WebError> {
     let return_url = format!("{}{PAGE}", state.app_url);
-    match state.sync.billing_portal_url(user.id, &return_url).await {
+    match state
+        .customers
+        .billing_portal_url(user.id, &return_url)
+        .await
+    {
         Ok(url) => Ok(Redirect::to(&url).into_response()),
         Err(err) => Ok(act::<()>(messages, Err(err), |_| String::new()).into_response()),
     }
@@ -288,7 +293,7 @@ pub async fn create(
     messages: Messages,
     CsrfForm(NoFields {}): CsrfForm<NoFields>,
 ) -> Result<Redirect, WebError> {
-    let result = state.sync.create_customer(user.id).await;
+    let result = state.customers.create_customer(user.id).await;
     Ok(act(messages, result, created_message))
 }
 
@@ -298,7 +303,7 @@ pub async fn recreate(
     messages: Messages,
     CsrfForm(NoFields {}): CsrfForm<NoFields>,
 ) -> Result<Redirect, WebError> {
-    let result = state.sync.recreate_customer(user.id).await;
+    let result = state.customers.recreate_customer(user.id).await;
     Ok(act(messages, result, created_message))
 }
 
@@ -323,8 +328,11 @@ pub async fn update(
     messages: Messages,
     CsrfForm(NoFields {}): CsrfForm<NoFields>,
 ) -> Result<Redirect, WebError> {
-    let result = state.sync.update_customer(user.id, Push::IfChanged).await;
-    let map = state.sync.field_map().clone();
+    let result = state
+        .customers
+        .update_customer(user.id, Push::IfChanged)
+        .await;
+    let map = state.customers.field_map().clone();
     Ok(act(messages, result, |outcome| {
         updated_message(&outcome, &map)
     }))
@@ -349,8 +357,8 @@ pub async fn keep(
         messages.warning("Choose “Keep mine” or “Keep Stripe's”; nothing was changed.");
         return Ok(Redirect::to(PAGE));
     };
-    let result = state.sync.keep_side(user.id, &form.field, side).await;
-    let map = state.sync.field_map().clone();
+    let result = state.customers.keep_side(user.id, &form.field, side).await;
+    let map = state.customers.field_map().clone();
     Ok(act(messages, result, |outcome| {
         updated_message(&outcome, &map)
     }))
@@ -400,7 +408,7 @@ pub async fn refresh(
     messages: Messages,
     CsrfForm(NoFields {}): CsrfForm<NoFields>,
 ) -> Result<Redirect, WebError> {
-    let result = state.sync.refresh_customer(user.id).await;
+    let result = state.customers.refresh_customer(user.id).await;
     Ok(act(messages, result, |()| {
         "Pulled the latest data from Stripe.".into()
     }))
@@ -412,7 +420,7 @@ pub async fn delete(
     messages: Messages,
     CsrfForm(NoFields {}): CsrfForm<NoFields>,
 ) -> Result<Redirect, WebError> {
-    let result = state.sync.delete_customer(user.id).await;
+    let result = state.customers.delete_customer(user.id).await;
     Ok(act(messages, result, |outcome| match outcome {
         DeleteOutcome::Deleted => "Stripe customer deleted.".into(),
         DeleteOutcome::AlreadyGone => {

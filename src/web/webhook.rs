@@ -1,6 +1,6 @@
 //! `POST /stripe/webhook`: Stripe's signed events. The signature is checked against
 //! every configured secret (several during a rotation); the event is then applied
-//! by the sync service.
+//! by the customers service.
 //!
 //! The check is Stripe's scheme, done here: HMAC-SHA256 over `{t}.{body}` compared
 //! in constant time with each `v1` of the `Stripe-Signature` header, and `t` within
@@ -18,8 +18,8 @@ use secrecy::ExposeSecret as _;
 use sha2::Sha256;
 
 use super::AppState;
+use crate::customers::report::RunError as _;
 use crate::events::{EventError, EventOutcome, HANDLED_EVENTS, StripeEvent};
-use crate::sync::report::RunError as _;
 
 pub async fn receive(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
     if state.webhook_secrets.is_empty() {

@@ -1,7 +1,7 @@
 //! The same service against localstripe, a third-party stateful Stripe emulator
 //! (`scripts/test` starts it and sets LOCALSTRIPE_URL).
 
-use stripe_sync::sync::{CreateOutcome, DeleteOutcome, Push, SyncError};
+use stripe_sync::customers::{CreateOutcome, CustomerError, DeleteOutcome, Push};
 
 use crate::helpers::{Needs, StripeSetup, TestApp, skip_without, spawn_app_with};
 
@@ -19,7 +19,11 @@ async fn app_on_localstripe() -> TestApp {
 async fn linked_user_on_localstripe(tag: &str) -> (TestApp, i64, String) {
     let app = app_on_localstripe().await;
     let (_, user_id) = app.signed_in_user("Ann", &unique_email(tag)).await;
-    let created = app.sync.create_customer(user_id).await.expect("created");
+    let created = app
+        .customers
+        .create_customer(user_id)
+        .await
+        .expect("created");
     let stripe_id = created.stripe_id().to_string();
     (app, user_id, stripe_id)
 }
@@ -53,7 +57,11 @@ async fn create_retrieve_update_and_delete_round_trip_on_localstripe() {
     let email = unique_email("round-trip");
     let (_, user_id) = app.signed_in_user("Ann", &email).await;
 
-    let created = app.sync.create_customer(user_id).await.expect("created");
+    let created = app
+        .customers
+        .create_customer(user_id)
+        .await
+        .expect("created");
     assert!(!created.relinked, "expected a new customer");
     let stripe_id = created.stripe_id;
     let customer = localstripe(
@@ -74,7 +82,7 @@ async fn create_retrieve_update_and_delete_round_trip_on_localstripe() {
     )
     .await
     .unwrap();
-    app.sync
+    app.customers
         .update_customer(user_id, Push::Always)
         .await
         .expect("updated");
@@ -86,11 +94,14 @@ async fn create_retrieve_update_and_delete_round_trip_on_localstripe() {
     .await;
     assert_eq!(customer["name"], "Ann Renamed");
 
-    app.sync.refresh_customer(user_id).await.expect("refreshed");
+    app.customers
+        .refresh_customer(user_id)
+        .await
+        .expect("refreshed");
     assert_eq!(app.user(user_id).await.pm_type, None);
 
     assert_eq!(
-        app.sync.delete_customer(user_id).await.unwrap(),
+        app.customers.delete_customer(user_id).await.unwrap(),
         DeleteOutcome::Deleted
     );
     assert_eq!(app.user(user_id).await.stripe_id, None);
@@ -111,19 +122,19 @@ async fn a_customer_deleted_on_localstripe_is_reported_as_missing() {
     )
     .await;
 
-    let refresh = app.sync.refresh_customer(user_id).await;
-    let update = app.sync.update_customer(user_id, Push::Always).await;
+    let refresh = app.customers.refresh_customer(user_id).await;
+    let update = app.customers.update_customer(user_id, Push::Always).await;
 
     assert!(
-        matches!(refresh, Err(SyncError::CustomerMissingInStripe { .. })),
+        matches!(refresh, Err(CustomerError::CustomerMissingInStripe { .. })),
         "{refresh:?}"
     );
     assert!(
-        matches!(update, Err(SyncError::CustomerMissingInStripe { .. })),
+        matches!(update, Err(CustomerError::CustomerMissingInStripe { .. })),
         "{update:?}"
     );
     let recreated = app
-        .sync
+        .customers
         .recreate_customer(user_id)
         .await
         .expect("re-created");
@@ -153,7 +164,10 @@ async fn the_default_card_attached_on_localstripe_reaches_pm_type_and_pm_last_fo
     )
     .await;
 
-    app.sync.refresh_customer(user_id).await.expect("refreshed");
+    app.customers
+        .refresh_customer(user_id)
+        .await
+        .expect("refreshed");
 
     let user = app.user(user_id).await;
     assert_eq!(user.pm_type.as_deref(), Some("visa"));
@@ -193,7 +207,11 @@ async fn an_interrupted_create_is_relinked_on_localstripe_which_ignores_idempote
     )
     .await;
 
-    let outcome = app.sync.create_customer(user_id).await.expect("resumed");
+    let outcome = app
+        .customers
+        .create_customer(user_id)
+        .await
+        .expect("resumed");
 
     assert_eq!(
         outcome,
@@ -226,14 +244,14 @@ async fn concurrent_creates_make_one_customer_on_localstripe_by_the_database_gua
     let (_, user_id) = app.signed_in_user("Ann", &email).await;
 
     let attempts = (0..20).map(|_| {
-        let sync = app.sync.clone();
+        let sync = app.customers.clone();
         tokio::spawn(async move { sync.create_customer(user_id).await })
     });
     let mut created = 0;
     for attempt in attempts.collect::<Vec<_>>() {
         match attempt.await.unwrap() {
             Ok(_) => created += 1,
-            Err(SyncError::CreateInProgress | SyncError::AlreadyHasCustomer { .. }) => {}
+            Err(CustomerError::CreateInProgress | CustomerError::AlreadyHasCustomer { .. }) => {}
             Err(other) => panic!("unexpected: {other:?}"),
         }
     }
@@ -273,7 +291,7 @@ async fn localstripe_deliveries_update_and_unlink_the_user_through_signed_webhoo
     .await;
     let (_, user_id) = app.signed_in_user("Ann", &unique_email("webhook")).await;
     let stripe_id = app
-        .sync
+        .customers
         .create_customer(user_id)
         .await
         .unwrap()
@@ -317,7 +335,7 @@ async fn replay_reads_localstripes_events_api_and_applies_a_card_and_a_deletion_
     let (_, bob) = app
         .signed_in_user("Bob", &unique_email("replay-gone"))
         .await;
-    let bob_customer = app.sync.create_customer(bob).await.expect("created");
+    let bob_customer = app.customers.create_customer(bob).await.expect("created");
     let bob_customer = bob_customer.stripe_id().to_string();
     let pm = localstripe(
         reqwest::Method::POST,
@@ -404,7 +422,11 @@ async fn mapped_fields_are_created_updated_and_cleared_on_localstripe() {
     ))
     .await;
 
-    let created = app.sync.create_customer(user_id).await.expect("created");
+    let created = app
+        .customers
+        .create_customer(user_id)
+        .await
+        .expect("created");
     let path = format!("/v1/customers/{}", created.stripe_id());
     let customer = localstripe(reqwest::Method::GET, &path, &[]).await;
     assert_eq!(customer["phone"], "+47 22 00 00 00", "{customer}");
@@ -418,7 +440,7 @@ async fn mapped_fields_are_created_updated_and_cleared_on_localstripe() {
     ))
     .await;
     let outcome = app
-        .sync
+        .customers
         .update_customer(user_id, Push::IfChanged)
         .await
         .expect("updated");
@@ -436,7 +458,7 @@ async fn mapped_fields_are_created_updated_and_cleared_on_localstripe() {
     );
     assert_eq!(customer["metadata"]["team"], "red");
     let again = app
-        .sync
+        .customers
         .update_customer(user_id, Push::IfChanged)
         .await
         .expect("nothing to do");

@@ -456,7 +456,7 @@ async fn prefer_local_settles_a_bulk_run_and_prefer_stripe_keeps_stripe_s() {
     let app = app_with_fields().await;
     let (_, ann, ann_customer) = linked_user_with_fields(&app).await;
     let (_, bob) = app.signed_in_user("Bob", "bob@example.com").await;
-    app.sync.create_customer(bob).await.unwrap();
+    app.customers.create_customer(bob).await.unwrap();
     let bob_customer = app.user(bob).await.stripe_id.unwrap();
 
     set_local(&app, ann, "city = 'Tromsø'").await;

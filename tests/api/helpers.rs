@@ -11,10 +11,10 @@ use reqwest::cookie::{CookieStore as _, Jar};
 use secrecy::SecretString;
 use sqlx::Connection as _;
 use stripe_sync::config::{Config, StripeConfig, generate_app_key};
+use stripe_sync::customers::Customers;
 use stripe_sync::db::{Db, users};
 use stripe_sync::startup::App;
 use stripe_sync::stripe::RetryPolicy;
-use stripe_sync::sync::SyncService;
 use stripe_sync::telemetry::{self, Console};
 use tokio::net::TcpListener;
 
@@ -159,7 +159,7 @@ pub struct TestApp {
     pub address: String,
     pub database_url: String,
     pub stripe: FakeStripe,
-    pub sync: SyncService,
+    pub customers: Customers,
     pub db: Db,
     /// The instance's `APP_KEY`, shared by any further instance of the same app.
     pub app_key: Vec<u8>,
@@ -236,14 +236,14 @@ async fn spawn_instance(config: Config, stripe: FakeStripe, api_base: Option<Str
         .expect("app builds");
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = format!("http://{}", listener.local_addr().unwrap());
-    let sync = app.sync.clone();
+    let customers = app.customers.clone();
     let server = tokio::spawn(app.serve(listener));
     TestApp {
         address,
         database_url,
         stripe,
-        db: sync.db().clone(),
-        sync,
+        db: customers.db().clone(),
+        customers,
         app_key,
         api_base,
         server,
@@ -390,11 +390,15 @@ impl TestApp {
         (browser, user.id)
     }
 
-    /// A signed-in user whose customer the sync service created at the stand-in:
+    /// A signed-in user whose customer the customers service created at the stand-in:
     /// the browser, the user's id and the customer's id.
     pub async fn linked_user(&self) -> (Browser, i64, String) {
         let (browser, user_id) = self.signed_in_user("Ann", "ann@example.com").await;
-        let created = self.sync.create_customer(user_id).await.expect("created");
+        let created = self
+            .customers
+            .create_customer(user_id)
+            .await
+            .expect("created");
         (browser, user_id, created.stripe_id().to_string())
     }
 

@@ -600,7 +600,7 @@ async fn a_customer_deleted_in_stripe_cancels_its_user_s_cashier_subscriptions()
         .unwrap()
         .unwrap()
         .id;
-    let customer = app.sync.create_customer(abigail).await.unwrap();
+    let customer = app.customers.create_customer(abigail).await.unwrap();
     let before = time::OffsetDateTime::now_utc().unix_timestamp();
 
     let deleted = crate::webhooks::event(
@@ -674,7 +674,7 @@ async fn mapped_fields_sync_with_the_laravel_app_s_own_columns() {
         .unwrap()
         .id;
 
-    let customer = app.sync.create_customer(taylor).await.unwrap();
+    let customer = app.customers.create_customer(taylor).await.unwrap();
 
     let customer = app.stripe.customer(customer.stripe_id()).unwrap();
     assert_eq!(customer.fields["phone"], "+1 555 0100");

@@ -13,7 +13,7 @@ async fn two_linked_users() -> (TestApp, [(i64, String); 2]) {
     let ids = app.insert_users(2).await;
     let mut linked = Vec::new();
     for id in ids {
-        let created = app.sync.create_customer(id).await.unwrap();
+        let created = app.customers.create_customer(id).await.unwrap();
         linked.push((id, created.stripe_id().to_string()));
     }
     let linked: [(i64, String); 2] = linked.try_into().unwrap();
@@ -283,7 +283,7 @@ async fn a_window_fuller_than_memory_allows_is_read_in_halves_and_nothing_is_mis
         max_slice_events: 2,
     };
 
-    let report = stripe_sync::events::Events::new(app.sync.clone())
+    let report = stripe_sync::events::Events::new(app.customers.clone())
         .replay_events(
             &options,
             Arc::new(ReplayTally::default()),
@@ -307,7 +307,7 @@ async fn sigterm_stops_a_replay_between_events_and_the_next_run_applies_the_rest
     let app = spawn_app().await;
     let ids = app.insert_users(12).await;
     for id in &ids {
-        let customer = app.sync.create_customer(*id).await.unwrap();
+        let customer = app.customers.create_customer(*id).await.unwrap();
         // A new default card: each event costs the replay one retrieve.
         app.stripe
             .set_default_card(customer.stripe_id(), "visa", "4242");

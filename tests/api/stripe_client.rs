@@ -1,21 +1,21 @@
 //! How the Stripe client treats failures: what it retries, for how long, and what
-//! it keeps for the log. Driven through the sync service, as the page drives it.
+//! it keeps for the log. Driven through the customers service, as the page drives it.
 
 use std::time::Duration;
 
 use std::sync::Arc;
 
+use stripe_sync::customers::{CustomerError, Push};
 use stripe_sync::stripe::{FailureKind, RateLimiter, RatePlan};
-use stripe_sync::sync::{Push, SyncError};
 
 use crate::helpers::{log_line_containing, spawn_app, test_retry_policy};
 use crate::stripe_fake::Fault;
 
 fn stripe_failure<T: std::fmt::Debug>(
-    result: Result<T, SyncError>,
+    result: Result<T, CustomerError>,
 ) -> stripe_sync::stripe::StripeFailure {
     match result {
-        Err(SyncError::Stripe(failure)) => failure,
+        Err(CustomerError::Stripe(failure)) => failure,
         other => panic!("expected a Stripe failure, got {other:?}"),
     }
 }
@@ -28,7 +28,7 @@ async fn transient_failures_are_retried_until_one_succeeds() {
     app.stripe.push_faults(1, Fault::Drop);
     app.stripe.push_faults(1, Fault::Status(429));
 
-    app.sync
+    app.customers
         .refresh_customer(user_id)
         .await
         .expect("the fourth attempt succeeds");
@@ -43,7 +43,7 @@ async fn stripe_should_retry_false_stops_retries_of_a_5xx() {
     app.stripe
         .push_faults(1, Fault::StatusShouldRetry(500, false));
 
-    let failure = stripe_failure(app.sync.refresh_customer(user_id).await);
+    let failure = stripe_failure(app.customers.refresh_customer(user_id).await);
 
     assert_eq!(failure.kind, FailureKind::Unavailable);
     assert_eq!(app.stripe.calls("GET", "/v1/customers/"), 1);
@@ -56,7 +56,7 @@ async fn stripe_should_retry_true_retries_even_a_status_that_is_not_transient() 
     app.stripe
         .push_faults(1, Fault::StatusShouldRetry(400, true));
 
-    app.sync
+    app.customers
         .refresh_customer(user_id)
         .await
         .expect("the retry succeeds");
@@ -70,7 +70,7 @@ async fn a_refusal_is_not_retried() {
     let (_, user_id, _) = app.linked_user().await;
     app.stripe.push_faults(1, Fault::Status(400));
 
-    let failure = stripe_failure(app.sync.update_customer(user_id, Push::Always).await);
+    let failure = stripe_failure(app.customers.update_customer(user_id, Push::Always).await);
 
     assert!(matches!(failure.kind, FailureKind::Rejected { .. }));
     assert_eq!(app.stripe.calls("POST", "/v1/customers/"), 1);
@@ -82,7 +82,7 @@ async fn retries_stop_after_the_attempt_limit() {
     let (_, user_id, _) = app.linked_user().await;
     app.stripe.push_faults(10, Fault::Status(500));
 
-    let failure = stripe_failure(app.sync.refresh_customer(user_id).await);
+    let failure = stripe_failure(app.customers.refresh_customer(user_id).await);
 
     assert_eq!(failure.kind, FailureKind::Unavailable);
     assert_eq!(app.stripe.calls("GET", "/v1/customers/"), 4);
@@ -96,7 +96,7 @@ async fn a_slow_stripe_is_given_up_on_within_the_total_time_limit() {
         .push_faults(10, Fault::SlowReply(Duration::from_secs(3)));
     let started = std::time::Instant::now();
 
-    let failure = stripe_failure(app.sync.refresh_customer(user_id).await);
+    let failure = stripe_failure(app.customers.refresh_customer(user_id).await);
 
     assert_eq!(failure.kind, FailureKind::Unavailable);
     // The suite's policy: 800 ms per attempt, 4 attempts, 5 s in all.
@@ -113,7 +113,7 @@ async fn a_plain_text_error_keeps_its_status_and_request_id_for_the_log() {
     let (_, user_id, _) = app.linked_user().await;
     app.stripe.push_faults(10, Fault::PlainText(502));
 
-    let failure = stripe_failure(app.sync.refresh_customer(user_id).await);
+    let failure = stripe_failure(app.customers.refresh_customer(user_id).await);
 
     assert_eq!(failure.status, Some(502));
     let request_id = app.stripe.last_request_id().unwrap();
@@ -131,7 +131,7 @@ async fn a_429_halves_the_bulk_rate_but_one_for_lock_contention_does_not() {
     let app = spawn_app().await;
     let (_, user_id, _) = app.linked_user().await;
     let limiter = Arc::new(RateLimiter::uniform(100));
-    let bulk = app.sync.for_bulk(limiter.clone(), test_retry_policy());
+    let bulk = app.customers.for_bulk(limiter.clone(), test_retry_policy());
     app.stripe.push_faults(1, Fault::LockTimeout);
 
     bulk.refresh_customer(user_id).await.expect("retried");
@@ -166,7 +166,7 @@ async fn an_endpoint_rate_429_slows_that_endpoint_and_a_global_one_the_account()
         endpoint: 40,
     };
     let limiter = Arc::new(RateLimiter::new(plan));
-    let bulk = app.sync.for_bulk(limiter.clone(), test_retry_policy());
+    let bulk = app.customers.for_bulk(limiter.clone(), test_retry_policy());
     bulk.update_customer(user_id, Push::Always).await.unwrap();
 
     app.stripe
@@ -196,7 +196,7 @@ async fn a_retry_after_holds_the_bulk_run_back_that_long() {
     let app = spawn_app().await;
     let (_, user_id, _) = app.linked_user().await;
     let limiter = Arc::new(RateLimiter::uniform(100));
-    let bulk = app.sync.for_bulk(limiter, test_retry_policy());
+    let bulk = app.customers.for_bulk(limiter, test_retry_policy());
     app.stripe.push_faults(1, Fault::RateLimitedFor(1));
     let started = std::time::Instant::now();
 
@@ -220,7 +220,7 @@ async fn time_queued_behind_the_rate_limiter_is_not_a_stripe_timeout() {
     let mut policy = test_retry_policy();
     policy.total_timeout = Duration::from_millis(300);
     policy.attempt_timeout = Duration::from_millis(300);
-    let bulk = app.sync.for_bulk(limiter, policy);
+    let bulk = app.customers.for_bulk(limiter, policy);
 
     for _ in 0..3 {
         bulk.refresh_customer(user_id)
@@ -235,7 +235,7 @@ async fn an_answer_larger_than_16_mib_is_refused_with_a_clear_error() {
     let (_, user_id, _) = app.linked_user().await;
     app.stripe.push_faults(1, Fault::HugeBody(17 << 20));
 
-    let failure = stripe_failure(app.sync.refresh_customer(user_id).await);
+    let failure = stripe_failure(app.customers.refresh_customer(user_id).await);
 
     assert_eq!(failure.kind, FailureKind::Unavailable);
     assert!(

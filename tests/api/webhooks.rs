@@ -163,7 +163,7 @@ async fn customer_deleted_clears_the_linked_users_cashier_columns() {
     let app = app_with_webhooks().await;
     let (_, user_id, customer) = app.linked_user().await;
     app.stripe.set_default_card(&customer, "visa", "4242");
-    app.sync.refresh_customer(user_id).await.unwrap();
+    app.customers.refresh_customer(user_id).await.unwrap();
     app.execute("UPDATE users SET trial_ends_at = updated_at")
         .await;
 
@@ -245,14 +245,14 @@ async fn the_echo_of_our_own_push_makes_no_stripe_call_and_changes_nothing() {
     let app = app_with_webhooks().await;
     let (_, user_id, customer) = app.linked_user().await;
     app.stripe.set_default_card(&customer, "visa", "4242");
-    app.sync.refresh_customer(user_id).await.unwrap();
+    app.customers.refresh_customer(user_id).await.unwrap();
     app.execute(&format!(
         "UPDATE users SET name = 'Ann Renamed' WHERE id = {user_id}"
     ))
     .await;
     let seen = app.stripe.events().len();
-    app.sync
-        .update_customer(user_id, stripe_sync::sync::Push::IfChanged)
+    app.customers
+        .update_customer(user_id, stripe_sync::customers::Push::IfChanged)
         .await
         .unwrap();
     let before = app.user(user_id).await;
@@ -657,7 +657,7 @@ async fn retention_also_forgets_event_rows_dated_in_the_future() {
     .await;
 
     // `serve` prunes too, at start and hourly: only what is left is certain.
-    stripe_sync::events::Events::new(app.sync.clone())
+    stripe_sync::events::Events::new(app.customers.clone())
         .prune_events(30)
         .await
         .unwrap();

@@ -104,9 +104,7 @@ pub struct SyncRow {
 }
 
 /// A time as Unix milliseconds, the form lease times are stored in.
-pub fn unix_ms(at: OffsetDateTime) -> i64 {
-    i64::try_from(at.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
-}
+pub use crate::clock::unix_ms;
 
 pub async fn insert(db: &Db, user: NewUser<'_>, now: OffsetDateTime) -> Result<i64, sqlx::Error> {
     const SQL: &str = "INSERT INTO users (name, email, password, created_at, updated_at) \

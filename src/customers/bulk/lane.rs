@@ -10,9 +10,9 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use super::{Action, BulkOptions, Done, HELD_POLL, HELD_WAIT, PAGE_SIZE, Tally};
+use crate::customers::report::{Conflict, Failure, Failures, Notes, Subject};
+use crate::customers::{CustomerError, Customers};
 use crate::db::users::{self, FieldRow};
-use crate::sync::report::{Conflict, Failure, Failures, Notes, Subject};
-use crate::sync::{SyncError, SyncService};
 
 /// Which pass a user's attempt belongs to: what happens to an attempt that is not
 /// final (no answer, held elsewhere) depends on it.
@@ -47,7 +47,7 @@ pub(super) enum Share {
 /// One scan of the users and the workers acting on what it finds, at most
 /// `concurrency` at once; every lane of a run counts into the same tally.
 pub(super) struct Lane {
-    service: SyncService,
+    service: Customers,
     options: BulkOptions,
     share: Share,
     handled: Handled,
@@ -72,7 +72,7 @@ pub(super) struct LaneEnd {
 
 impl Lane {
     pub(super) fn new(
-        service: SyncService,
+        service: Customers,
         options: BulkOptions,
         share: Share,
         handled: Handled,
@@ -179,7 +179,7 @@ impl Lane {
 
     /// Scans the users, then gives the unanswered a second pass and waits for
     /// users held elsewhere. Stops scheduling new users once `stop` is set.
-    pub(super) async fn run(mut self, stop: &AtomicBool) -> Result<LaneEnd, SyncError> {
+    pub(super) async fn run(mut self, stop: &AtomicBool) -> Result<LaneEnd, CustomerError> {
         let stopped = || stop.load(Ordering::Relaxed);
         let mut cursor = 0;
         let mut interrupted = false;
@@ -301,7 +301,13 @@ struct Reported {
 impl Reported {
     /// Counts one user's outcome. An unanswered failure in the first pass, and a
     /// user held elsewhere in any pass, are set aside to try again and counted then.
-    fn record(&self, pass: Pass, user_id: i64, action: Action, outcome: Result<Done, SyncError>) {
+    fn record(
+        &self,
+        pass: Pass,
+        user_id: i64,
+        action: Action,
+        outcome: Result<Done, CustomerError>,
+    ) {
         let (tally, failures, later) = (&*self.tally, &*self.failures, &*self.later);
         match &outcome {
             Ok(Done::Updated(update)) => {
@@ -332,9 +338,9 @@ fn record(
     pass: Pass,
     user_id: i64,
     action: Action,
-    outcome: Result<Done, SyncError>,
+    outcome: Result<Done, CustomerError>,
 ) {
-    let failure = |err: &SyncError| {
+    let failure = |err: &CustomerError| {
         let subject = Subject::User {
             user_id,
             action: action.name(),
@@ -348,7 +354,7 @@ fn record(
         Ok(Done::Updated(_)) => tally.add(&tally.updated),
         Ok(Done::Refreshed) => tally.add(&tally.refreshed),
         // Another run (or the page) holds the user right now.
-        Err(SyncError::CreateInProgress | SyncError::Busy) => {
+        Err(CustomerError::CreateInProgress | CustomerError::Busy) => {
             later
                 .lock()
                 .expect("later lock")
@@ -356,7 +362,7 @@ fn record(
                 .push((user_id, action));
         }
         // Another run got there first.
-        Err(SyncError::AlreadyHasCustomer { .. } | SyncError::NoCustomer) => {
+        Err(CustomerError::AlreadyHasCustomer { .. } | CustomerError::NoCustomer) => {
             tally.add(&tally.skipped)
         }
         Err(err) if err.is_unanswered() && pass == Pass::First => {
@@ -393,7 +399,7 @@ mod tests {
             concurrency: 1,
         };
         let mut lane = Lane {
-            service: SyncService::new(db, None),
+            service: Customers::new(db, None),
             options,
             share: Share::Alone,
             handled: Arc::default(),

@@ -1,11 +1,10 @@
 //! The customers service: creates, updates, refreshes and deletes a user's Stripe
-//! customer, in bulk too (`bulk`, `bulk_refresh`), checks drift, and opens the
+//! customer, in bulk too (`bulk`, and `bulk::refresh` for list reads), checks drift, and opens the
 //! billing portal. It knows Stripe and the database, never HTTP; the settings page
 //! and the CLI call the same functions. Billing (`crate::billing`) and events
 //! (`crate::events`) are services of their own built on this one.
 
 pub mod bulk;
-pub mod bulk_refresh;
 mod create;
 pub mod drift;
 pub mod error;
@@ -21,20 +20,21 @@ use std::time::Duration;
 
 use time::OffsetDateTime;
 
+use crate::clock::{millis, now};
 use crate::db::{self, Db, users};
 use crate::fields::{self, merge::Settle};
 use crate::fields::{FieldMap, Prefer};
 use crate::stripe::{CustomerLookup, RateLimiter, RetryPolicy, StripeCustomer, StripeGateway};
 
 pub use create::CreateOutcome;
-pub use error::SyncError;
+pub use error::CustomerError;
 pub(crate) use outcome::StoredCopy;
 pub use outcome::{DeleteOutcome, Push, UpdateOutcome, payload_hash};
 use outcome::{log_outcome, log_withheld};
 use snapshot::Snapshot;
 
 #[derive(Clone, Debug)]
-pub struct SyncService {
+pub struct Customers {
     db: Db,
     stripe: Option<StripeGateway>,
     /// Names this process's claims on user rows; its heartbeat renews them.
@@ -49,9 +49,9 @@ pub struct SyncService {
 pub const LEASE: Duration = Duration::from_secs(15);
 pub const HEARTBEAT: Duration = Duration::from_secs(5);
 
-impl SyncService {
+impl Customers {
     pub fn new(db: Db, stripe: Option<StripeGateway>) -> Self {
-        SyncService {
+        Customers {
             db,
             stripe,
             holder: uuid::Uuid::new_v4().simple().to_string().into(),
@@ -90,7 +90,7 @@ impl SyncService {
     /// The same service with every Stripe request paced by `limiter` and retried
     /// under `retry` (a bulk run is more patient than a page).
     pub fn for_bulk(&self, limiter: Arc<RateLimiter>, retry: RetryPolicy) -> Self {
-        SyncService {
+        Customers {
             db: self.db.clone(),
             stripe: self
                 .stripe
@@ -115,12 +115,12 @@ impl SyncService {
         self.db.kind()
     }
 
-    pub async fn user_exists(&self, user_id: i64) -> Result<bool, SyncError> {
+    pub async fn user_exists(&self, user_id: i64) -> Result<bool, CustomerError> {
         Ok(users::find(&self.db, user_id).await?.is_some())
     }
 
     /// All users, for a bulk run's progress.
-    pub async fn count_users(&self) -> Result<u64, SyncError> {
+    pub async fn count_users(&self) -> Result<u64, CustomerError> {
         Ok(users::count(&self.db).await?.max(0) as u64)
     }
 
@@ -141,7 +141,7 @@ impl SyncService {
         &self,
         user_id: i64,
         push: Push,
-    ) -> Result<UpdateOutcome, SyncError> {
+    ) -> Result<UpdateOutcome, CustomerError> {
         self.update_settling(user_id, push, Settle::Report).await
     }
 
@@ -151,7 +151,7 @@ impl SyncService {
         user_id: i64,
         push: Push,
         settle: Settle<'_>,
-    ) -> Result<UpdateOutcome, SyncError> {
+    ) -> Result<UpdateOutcome, CustomerError> {
         let result = self.update_once(user_id, push, settle).await;
         log_outcome(user_id, "update customer", &result);
         if let Ok(outcome) = &result {
@@ -167,9 +167,9 @@ impl SyncService {
         user_id: i64,
         field: &str,
         side: Prefer,
-    ) -> Result<UpdateOutcome, SyncError> {
+    ) -> Result<UpdateOutcome, CustomerError> {
         if self.fields.find(field).is_none() {
-            return Err(SyncError::UnknownField(field.to_string()));
+            return Err(CustomerError::UnknownField(field.to_string()));
         }
         self.update_settling(user_id, Push::IfChanged, Settle::Field(field, side))
             .await
@@ -180,7 +180,7 @@ impl SyncService {
         user_id: i64,
         push: Push,
         settle: Settle<'_>,
-    ) -> Result<UpdateOutcome, SyncError> {
+    ) -> Result<UpdateOutcome, CustomerError> {
         let stripe = self.stripe()?;
         let (holder, now_ms, expires_ms) = self.lease_from(now());
         let lease = users::Lease {
@@ -191,8 +191,8 @@ impl SyncService {
         let claim = users::claim_update(&self.db, user_id, lease, &self.columns()).await?;
         let Some(row) = claim else {
             return Err(match self.user(user_id).await?.stripe_id {
-                None => SyncError::NoCustomer,
-                Some(_) => SyncError::Busy,
+                None => CustomerError::NoCustomer,
+                Some(_) => CustomerError::Busy,
             });
         };
         let stripe_id = row.stripe_id.clone().unwrap_or_default();
@@ -206,7 +206,7 @@ impl SyncService {
                 let mut tx = self.db.begin().await?;
                 let pulled = self.store_plan_in(&mut tx, &row, &stripe_id, &plan).await?;
                 tx.commit().await?;
-                Ok::<_, SyncError>(pulled)
+                Ok::<_, CustomerError>(pulled)
             }
             .await;
             users::release_lease(&self.db, user_id, &holder).await?;
@@ -242,11 +242,11 @@ impl SyncService {
     }
 
     /// Pulls the customer and stores its default card and the page's snapshot.
-    pub async fn refresh_customer(&self, user_id: i64) -> Result<(), SyncError> {
+    pub async fn refresh_customer(&self, user_id: i64) -> Result<(), CustomerError> {
         let result = async {
             let stripe = self.stripe()?;
             let user = self.user(user_id).await?;
-            let stripe_id = user.stripe_id.clone().ok_or(SyncError::NoCustomer)?;
+            let stripe_id = user.stripe_id.clone().ok_or(CustomerError::NoCustomer)?;
             // Events created before the read are in what it reads.
             let read_at = now().unix_timestamp() - 1;
             let lookup = stripe.retrieve_customer(&stripe_id).await?;
@@ -259,7 +259,7 @@ impl SyncService {
             tx.commit().await?;
             match lookup {
                 CustomerLookup::Found(_) => Ok(()),
-                CustomerLookup::Gone => Err(SyncError::CustomerMissingInStripe { stripe_id }),
+                CustomerLookup::Gone => Err(CustomerError::CustomerMissingInStripe { stripe_id }),
             }
         }
         .await;
@@ -269,11 +269,11 @@ impl SyncService {
 
     /// Deletes the customer in Stripe and unlinks it locally. A customer Stripe no
     /// longer has is unlinked all the same.
-    pub async fn delete_customer(&self, user_id: i64) -> Result<DeleteOutcome, SyncError> {
+    pub async fn delete_customer(&self, user_id: i64) -> Result<DeleteOutcome, CustomerError> {
         let result = async {
             let stripe = self.stripe()?;
             let user = self.user(user_id).await?;
-            let stripe_id = user.stripe_id.clone().ok_or(SyncError::NoCustomer)?;
+            let stripe_id = user.stripe_id.clone().ok_or(CustomerError::NoCustomer)?;
             let outcome = match stripe.delete_customer(&stripe_id).await {
                 Ok(()) => DeleteOutcome::Deleted,
                 Err(failure) if failure.kind == crate::stripe::FailureKind::NotFound => {
@@ -294,28 +294,28 @@ impl SyncService {
         &self,
         user_id: i64,
         return_url: &str,
-    ) -> Result<String, SyncError> {
+    ) -> Result<String, CustomerError> {
         let stripe = self.stripe()?;
         let user = users::find(self.db(), user_id)
             .await?
-            .ok_or(SyncError::UserNotFound(user_id))?;
-        let customer = user.stripe_id.ok_or(SyncError::NoCustomer)?;
+            .ok_or(CustomerError::UserNotFound(user_id))?;
+        let customer = user.stripe_id.ok_or(CustomerError::NoCustomer)?;
         let session = match stripe.create_portal_session(&customer, return_url).await {
             Ok(session) => session,
             Err(failure) => return Err(self.stripe_failure(user_id, &customer, failure).await),
         };
         session.url.ok_or_else(|| {
-            SyncError::Stripe(crate::stripe::StripeFailure::unreadable(
+            CustomerError::Stripe(crate::stripe::StripeFailure::unreadable(
                 "create billing portal session",
                 "the session has no URL",
             ))
         })
     }
 
-    pub(crate) async fn user(&self, user_id: i64) -> Result<users::User, SyncError> {
+    pub(crate) async fn user(&self, user_id: i64) -> Result<users::User, CustomerError> {
         users::find(&self.db, user_id)
             .await?
-            .ok_or(SyncError::UserNotFound(user_id))
+            .ok_or(CustomerError::UserNotFound(user_id))
     }
 
     /// The Stripe client, for the services built on this one (billing, events).
@@ -323,8 +323,8 @@ impl SyncService {
         self.stripe.as_ref()
     }
 
-    pub(crate) fn stripe(&self) -> Result<&StripeGateway, SyncError> {
-        self.stripe.as_ref().ok_or(SyncError::NotConfigured)
+    pub(crate) fn stripe(&self) -> Result<&StripeGateway, CustomerError> {
+        self.stripe.as_ref().ok_or(CustomerError::NotConfigured)
     }
 
     /// Stores what Stripe said about the linked customer.
@@ -332,7 +332,7 @@ impl SyncService {
         &self,
         user_id: i64,
         customer: &StripeCustomer,
-    ) -> Result<(), SyncError> {
+    ) -> Result<(), CustomerError> {
         let mut tx = self.db.begin().await?;
         self.store_customer_in(&mut tx, user_id, customer).await?;
         tx.commit().await?;
@@ -344,7 +344,7 @@ impl SyncService {
         tx: &mut db::Tx,
         user_id: i64,
         customer: &StripeCustomer,
-    ) -> Result<(), SyncError> {
+    ) -> Result<(), CustomerError> {
         let copy = StoredCopy::of(customer);
         let stripe_id = customer.id.as_str();
         if users::store_customer_state(tx, user_id, stripe_id, copy.state(), None).await? {
@@ -359,7 +359,7 @@ impl SyncService {
         user_id: i64,
         stripe_id: &str,
         failure: crate::stripe::StripeFailure,
-    ) -> SyncError {
+    ) -> CustomerError {
         if failure.kind == crate::stripe::FailureKind::NotFound {
             return self.customer_missing(user_id, stripe_id).await;
         }
@@ -368,17 +368,17 @@ impl SyncService {
 
     /// Remembers for the page that Stripe no longer has the linked customer, and
     /// says so.
-    async fn customer_missing(&self, user_id: i64, stripe_id: &str) -> SyncError {
+    async fn customer_missing(&self, user_id: i64, stripe_id: &str) -> CustomerError {
         let stored = async {
             let mut tx = self.db.begin().await?;
             self.store_lookup_in(&mut tx, user_id, stripe_id, &CustomerLookup::Gone)
                 .await?;
             tx.commit().await?;
-            Ok::<_, SyncError>(())
+            Ok::<_, CustomerError>(())
         }
         .await;
         match stored {
-            Ok(()) => SyncError::CustomerMissingInStripe {
+            Ok(()) => CustomerError::CustomerMissingInStripe {
                 stripe_id: stripe_id.to_string(),
             },
             Err(err) => err,
@@ -394,7 +394,7 @@ impl SyncService {
         user_id: i64,
         stripe_id: &str,
         lookup: &CustomerLookup,
-    ) -> Result<(), SyncError> {
+    ) -> Result<(), CustomerError> {
         match lookup {
             CustomerLookup::Found(customer) => self.store_customer_in(tx, user_id, customer).await,
             CustomerLookup::Gone => {
@@ -408,16 +408,4 @@ impl SyncService {
 
 fn lease_ms() -> i64 {
     millis(LEASE)
-}
-
-/// A duration in milliseconds, the unit claim and run times are stored in.
-pub(crate) fn millis(duration: Duration) -> i64 {
-    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
-}
-
-pub(crate) fn now() -> OffsetDateTime {
-    // Whole microseconds: PostgreSQL keeps no more, and SQLite compares the text.
-    let now = OffsetDateTime::now_utc();
-    now.replace_nanosecond(now.nanosecond() / 1_000 * 1_000)
-        .unwrap_or(now)
 }

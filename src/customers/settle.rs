@@ -5,7 +5,8 @@
 //! or replayed event, the answer to a push) settles it in the same transaction.
 
 use super::snapshot::{CustomerSnapshot, Snapshot};
-use super::{SyncError, SyncService, now};
+use super::{CustomerError, Customers};
+use crate::clock::now;
 use crate::db::{self, users, users::FieldRow};
 use crate::fields::merge::{self, Plan, Settle, Sides};
 use crate::fields::{FieldMap, Values};
@@ -83,7 +84,7 @@ pub(crate) fn name_email_hash(name: &str, email: &str) -> String {
     })
 }
 
-impl SyncService {
+impl Customers {
     pub fn field_map(&self) -> &FieldMap {
         &self.fields
     }
@@ -104,12 +105,12 @@ impl SyncService {
 
     /// Each synced field of the user, local beside Stripe's, as the page shows
     /// them. With only name and email synced, the row read already says it all.
-    pub async fn field_plan(&self, user: &users::User) -> Result<Plan, SyncError> {
+    pub async fn field_plan(&self, user: &users::User) -> Result<Plan, CustomerError> {
         let row = match self.fields.extra_columns().next() {
             None => FieldRow::of_user(user),
             Some(_) => users::field_row(self.db(), user.id, &self.columns())
                 .await?
-                .ok_or(SyncError::UserNotFound(user.id))?,
+                .ok_or(CustomerError::UserNotFound(user.id))?,
         };
         Ok(self.plan_row(&row, Settle::Report, false))
     }
@@ -122,7 +123,7 @@ impl SyncService {
         tx: &mut db::Tx,
         user_id: i64,
         stripe_id: &str,
-    ) -> Result<Vec<String>, SyncError> {
+    ) -> Result<Vec<String>, CustomerError> {
         let Some(row) = users::field_row_in(tx, user_id, &self.columns()).await? else {
             return Ok(Vec::new());
         };
@@ -141,7 +142,7 @@ impl SyncService {
         row: &FieldRow,
         stripe_id: &str,
         plan: &Plan,
-    ) -> Result<Vec<String>, SyncError> {
+    ) -> Result<Vec<String>, CustomerError> {
         let (base, moves) = plan.base_without_push();
         let pulls: Vec<users::Pull<'_>> = plan
             .fields

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::Serialize;
 
-use super::SyncError;
+use super::CustomerError;
 use crate::fields::Withheld;
 
 /// How many failures a report lists.
@@ -76,17 +76,17 @@ pub trait RunError {
     fn stripe_answered(&self) -> bool;
 }
 
-impl RunError for SyncError {
+impl RunError for CustomerError {
     fn operator_reason(&self) -> String {
-        SyncError::operator_reason(self)
+        CustomerError::operator_reason(self)
     }
 
     fn request_id(&self) -> Option<&str> {
-        SyncError::request_id(self)
+        CustomerError::request_id(self)
     }
 
     fn stripe_answered(&self) -> bool {
-        SyncError::stripe_answered(self)
+        CustomerError::stripe_answered(self)
     }
 }
 

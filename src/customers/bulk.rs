@@ -17,7 +17,7 @@
 //! two lanes at once, each scanning the users for its own action under its own
 //! workers: creates and updates each get their endpoint's rate instead of taking
 //! turns. A user the create lane took is never the update lane's too.
-//! `--refresh` reads customers in list pages first ([`super::bulk_refresh`]).
+//! `--refresh` reads customers in list pages first ([`refresh`]).
 
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
@@ -26,15 +26,16 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 mod lane;
+pub mod refresh;
 
 use lane::{Handled, Lane, LaneEnd, Share};
 
-use super::bulk_refresh::Reads;
 use super::report::{Count, Failures, Notes};
-use super::{CreateOutcome, LEASE, Push, SyncError, SyncService, UpdateOutcome};
+use super::{CreateOutcome, CustomerError, Customers, LEASE, Push, UpdateOutcome};
 use crate::db::users::{self, FieldRow};
 use crate::fields::Prefer;
 use crate::fields::merge::Settle;
+use refresh::Reads;
 
 const PAGE_SIZE: i64 = 500;
 /// How long a run waits for users held elsewhere: past a killed holder's lease.
@@ -159,7 +160,7 @@ enum Done {
     Refreshed,
 }
 
-impl SyncService {
+impl Customers {
     /// Creates, updates or refreshes customers for every user (or one), as
     /// `options` says. Stops scheduling new users once `stop` is set; in-flight
     /// calls finish.
@@ -168,7 +169,7 @@ impl SyncService {
         options: &BulkOptions,
         tally: Arc<Tally>,
         stop: Arc<AtomicBool>,
-    ) -> Result<BulkReport, SyncError> {
+    ) -> Result<BulkReport, CustomerError> {
         if !options.dry_run {
             self.stripe()?;
         }
@@ -235,10 +236,10 @@ impl SyncService {
         })
     }
 
-    async fn sync_row(&self, id: i64) -> Result<FieldRow, SyncError> {
+    async fn sync_row(&self, id: i64) -> Result<FieldRow, CustomerError> {
         users::field_row(self.db(), id, &self.columns())
             .await?
-            .ok_or(SyncError::UserNotFound(id))
+            .ok_or(CustomerError::UserNotFound(id))
     }
 
     async fn run(
@@ -246,7 +247,7 @@ impl SyncService {
         user_id: i64,
         action: Action,
         options: &BulkOptions,
-    ) -> Result<Done, SyncError> {
+    ) -> Result<Done, CustomerError> {
         match action {
             Action::Create => Ok(Done::Created(self.create_customer(user_id).await?)),
             Action::Update => {

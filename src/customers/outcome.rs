@@ -1,8 +1,9 @@
 //! What the customers service's operations did, as callers read it, and the
 //! stored copy of a customer and the log line each operation leaves.
 
+use super::CustomerError;
 use super::snapshot::{self, CustomerSnapshot, Snapshot};
-use super::{SyncError, now};
+use crate::clock::now;
 use crate::db::users::CustomerState;
 use crate::fields::{self, merge::Verdict};
 use crate::stripe::{CustomerParams, StripeCustomer};
@@ -107,7 +108,11 @@ pub(super) fn log_withheld(user_id: i64, operation: &'static str, withheld: &[fi
 
 /// One log line per operation that failed, with the user, the operation and
 /// Stripe's request id; never a secret or a card number.
-pub(super) fn log_outcome<T>(user_id: i64, operation: &'static str, result: &Result<T, SyncError>) {
+pub(super) fn log_outcome<T>(
+    user_id: i64,
+    operation: &'static str,
+    result: &Result<T, CustomerError>,
+) {
     let Err(err) = result else {
         tracing::info!(user_id, operation, "stripe operation succeeded");
         return;

@@ -12,7 +12,8 @@
 use uuid::Uuid;
 
 use super::settle::name_email_hash;
-use super::{StoredCopy, SyncError, SyncService, log_outcome, log_withheld, now};
+use super::{CustomerError, Customers, StoredCopy, log_outcome, log_withheld};
+use crate::clock::now;
 use crate::db::users;
 use crate::fields::{StripeField, Values, Withheld, contract, values::local_value};
 use crate::stripe::{CustomerLookup, CustomerParams, StripeCustomer};
@@ -39,10 +40,10 @@ impl CreateOutcome {
     }
 }
 
-impl SyncService {
+impl Customers {
     /// Creates the user's Stripe customer with name, email and `metadata.user_id`
     /// and links it. A user who has one already gets `AlreadyHasCustomer`.
-    pub async fn create_customer(&self, user_id: i64) -> Result<CreateOutcome, SyncError> {
+    pub async fn create_customer(&self, user_id: i64) -> Result<CreateOutcome, CustomerError> {
         let result = self.create_once(user_id).await;
         log_outcome(user_id, "create customer", &result);
         result
@@ -50,7 +51,7 @@ impl SyncService {
 
     /// Replaces a linked customer that Stripe no longer has: confirms with Stripe that
     /// it is gone, clears the dead id, then creates a new customer.
-    pub async fn recreate_customer(&self, user_id: i64) -> Result<CreateOutcome, SyncError> {
+    pub async fn recreate_customer(&self, user_id: i64) -> Result<CreateOutcome, CustomerError> {
         let result = async {
             let stripe = self.stripe()?;
             let user = self.user(user_id).await?;
@@ -58,7 +59,7 @@ impl SyncService {
                 match stripe.retrieve_customer(&stripe_id).await? {
                     CustomerLookup::Found(customer) => {
                         self.store_customer(user_id, &customer).await?;
-                        return Err(SyncError::CustomerStillExists { stripe_id });
+                        return Err(CustomerError::CustomerStillExists { stripe_id });
                     }
                     CustomerLookup::Gone => {
                         users::clear_customer(self.db(), user_id, &stripe_id, now()).await?;
@@ -72,11 +73,11 @@ impl SyncService {
         result
     }
 
-    async fn create_once(&self, user_id: i64) -> Result<CreateOutcome, SyncError> {
+    async fn create_once(&self, user_id: i64) -> Result<CreateOutcome, CustomerError> {
         let stripe = self.stripe()?;
         let user = self.user(user_id).await?;
         if let Some(stripe_id) = user.stripe_id {
-            return Err(SyncError::AlreadyHasCustomer { stripe_id });
+            return Err(CustomerError::AlreadyHasCustomer { stripe_id });
         }
         let fresh_key = format!("stripe-sync-create-customer-{user_id}-{}", Uuid::new_v4());
         let mut fields = self.local_fields(user_id).await?;
@@ -97,8 +98,8 @@ impl SyncService {
             users::claim_create(self.db(), user_id, &fresh_key, &fresh_params_json, lease).await?;
         let Some(claim) = claim else {
             return Err(match self.user(user_id).await?.stripe_id {
-                Some(stripe_id) => SyncError::AlreadyHasCustomer { stripe_id },
-                None => SyncError::CreateInProgress,
+                Some(stripe_id) => CustomerError::AlreadyHasCustomer { stripe_id },
+                None => CustomerError::CreateInProgress,
             });
         };
         let key = claim.stripe_create_key;
@@ -153,10 +154,10 @@ impl SyncService {
     }
 
     /// The user's mapped fields beyond name and email that have a value.
-    async fn local_fields(&self, user_id: i64) -> Result<Values, SyncError> {
+    async fn local_fields(&self, user_id: i64) -> Result<Values, CustomerError> {
         let row = users::field_row(self.db(), user_id, &self.columns())
             .await?
-            .ok_or(SyncError::UserNotFound(user_id))?;
+            .ok_or(CustomerError::UserNotFound(user_id))?;
         Ok(self
             .field_map()
             .mappings()
@@ -190,7 +191,7 @@ impl SyncService {
         key: &str,
         customer: &StripeCustomer,
         pushed: &Pushed,
-    ) -> Result<String, SyncError> {
+    ) -> Result<String, CustomerError> {
         let copy = StoredCopy::of(customer);
         let state = copy.state();
         let stripe_id = customer.id.as_str().to_string();
@@ -198,7 +199,7 @@ impl SyncService {
         if !users::link_customer(self.db(), user_id, key, &stripe_id, state, hash, base).await? {
             // Our claim lapsed and another attempt linked the user meanwhile.
             let linked = self.user(user_id).await?.stripe_id.unwrap_or_default();
-            return Err(SyncError::AlreadyHasCustomer { stripe_id: linked });
+            return Err(CustomerError::AlreadyHasCustomer { stripe_id: linked });
         }
         Ok(stripe_id)
     }

@@ -16,7 +16,8 @@ use serde::Serialize;
 
 use super::report::LISTED_FAILURES;
 use super::snapshot::default_card;
-use super::{SyncError, SyncService, now};
+use super::{CustomerError, Customers};
+use crate::clock::now;
 use crate::db::users::{self, User};
 use crate::stripe::{Missing, StripeCustomer};
 
@@ -106,7 +107,7 @@ pub struct Repair {
     pub max_missing_share: f64,
 }
 
-impl SyncService {
+impl Customers {
     /// Pages through every Stripe customer once, then confirms with Stripe each
     /// linked id the list did not contain. Writes only when `repair` is set.
     pub async fn check_drift(
@@ -114,7 +115,7 @@ impl SyncService {
         only_user: Option<i64>,
         repair: Option<Repair>,
         stop: Arc<AtomicBool>,
-    ) -> Result<DriftReport, SyncError> {
+    ) -> Result<DriftReport, CustomerError> {
         let stripe = self.stripe()?;
         let mut report = DriftReport::default();
         // Ids of live customers linked to a local user.
@@ -206,7 +207,7 @@ impl SyncService {
         only_user: Option<i64>,
         linked_seen: &mut HashSet<String>,
         report: &mut DriftReport,
-    ) -> Result<Vec<Drift>, SyncError> {
+    ) -> Result<Vec<Drift>, CustomerError> {
         let stripe_id = customer.id.as_str();
         if let Some(user) = linked {
             linked_seen.insert(stripe_id.to_string());
@@ -253,7 +254,7 @@ impl SyncService {
 
     /// Re-links orphans; everything else the scan finds needs a person, `--update`
     /// or `--refresh`, and is only reported.
-    async fn repair(&self, mut drift: Drift) -> Result<Drift, SyncError> {
+    async fn repair(&self, mut drift: Drift) -> Result<Drift, CustomerError> {
         if drift.kind == DriftKind::Orphan {
             drift.repaired =
                 users::link_orphan(self.db(), drift.user_id, &drift.stripe_id, now()).await?;
@@ -269,7 +270,7 @@ impl SyncService {
         dead: Vec<(Drift, Missing)>,
         repair: Repair,
         report: &mut DriftReport,
-    ) -> Result<Vec<Drift>, SyncError> {
+    ) -> Result<Vec<Drift>, CustomerError> {
         let not_found = dead
             .iter()
             .filter(|(_, missing)| *missing == Missing::NotFound)

@@ -1,9 +1,9 @@
-//! The sync service's errors, in domain words, and the sentences a person reads.
+//! The customers service's errors, in domain words, and the sentences a person reads.
 
 use crate::stripe::{FailureKind, StripeFailure};
 
 #[derive(Debug, thiserror::Error)]
-pub enum SyncError {
+pub enum CustomerError {
     #[error("Stripe is not configured")]
     NotConfigured,
     #[error("user {0} does not exist")]
@@ -28,70 +28,70 @@ pub enum SyncError {
     Database(#[from] sqlx::Error),
 }
 
-impl SyncError {
+impl CustomerError {
     /// What the person on the page (or at the terminal) is told.
     pub fn user_message(&self) -> String {
         match self {
-            SyncError::NotConfigured => {
+            CustomerError::NotConfigured => {
                 "Stripe is not configured: set STRIPE_SECRET to enable these actions.".into()
             }
-            SyncError::UserNotFound(id) => format!("User {id} does not exist."),
-            SyncError::NoCustomer => {
+            CustomerError::UserNotFound(id) => format!("User {id} does not exist."),
+            CustomerError::NoCustomer => {
                 "No Stripe customer found. Create one to link your account to Stripe.".into()
             }
-            SyncError::AlreadyHasCustomer { .. } => {
+            CustomerError::AlreadyHasCustomer { .. } => {
                 "You already have a Stripe customer; nothing was created.".into()
             }
-            SyncError::CreateInProgress => {
+            CustomerError::CreateInProgress => {
                 "Your Stripe customer is being created right now. Refresh this page in a moment."
                     .into()
             }
-            SyncError::Busy => {
+            CustomerError::Busy => {
                 "Your Stripe customer is being updated right now; nothing was changed. Try again \
                  in a moment."
                     .into()
             }
-            SyncError::CustomerMissingInStripe { .. } => {
+            CustomerError::CustomerMissingInStripe { .. } => {
                 "Customer does not exist in Stripe: it was deleted there. Re-create it to link \
                  a new customer to your account."
                     .into()
             }
-            SyncError::CustomerStillExists { .. } => {
+            CustomerError::CustomerStillExists { .. } => {
                 "Your Stripe customer still exists, so there is nothing to re-create.".into()
             }
-            SyncError::UnknownField(_) => {
+            CustomerError::UnknownField(_) => {
                 "That field is not synced with Stripe; nothing was changed.".into()
             }
-            SyncError::Stripe(failure) => stripe_failure_message(failure),
-            SyncError::Database(_) => INTERNAL_MESSAGE.into(),
+            CustomerError::Stripe(failure) => stripe_failure_message(failure),
+            CustomerError::Database(_) => INTERNAL_MESSAGE.into(),
         }
     }
 
     /// A Stripe failure after every attempt: the last one with no verdict from Stripe
     /// (no answer, a timeout, 5xx or 429), so asking later may well succeed.
     pub fn is_unanswered(&self) -> bool {
-        matches!(self, SyncError::Stripe(failure) if failure.kind == FailureKind::Unavailable)
+        matches!(self, CustomerError::Stripe(failure) if failure.kind == FailureKind::Unavailable)
     }
 
     /// Whether Stripe answered the failed request (with an error status).
     pub fn stripe_answered(&self) -> bool {
-        matches!(self, SyncError::Stripe(failure) if failure.status.is_some())
+        matches!(self, CustomerError::Stripe(failure) if failure.status.is_some())
     }
 
     /// The reason in an operator's report: what happened, in a few words.
     pub fn operator_reason(&self) -> String {
         match self {
-            SyncError::CustomerMissingInStripe { stripe_id } => {
+            CustomerError::CustomerMissingInStripe { stripe_id } => {
                 format!("customer {stripe_id} does not exist in Stripe (see --check --repair)")
             }
-            SyncError::Stripe(failure) => stripe_failure_reason(failure),
+            CustomerError::Stripe(failure) => stripe_failure_reason(failure),
             other => other.to_string(),
         }
     }
 
     pub fn request_id(&self) -> Option<&str> {
         match self {
-            SyncError::Stripe(failure) => failure.request_id.as_deref(),
+            CustomerError::Stripe(failure) => failure.request_id.as_deref(),
             _ => None,
         }
     }
@@ -99,8 +99,8 @@ impl SyncError {
     /// Failures of the system rather than refusals of the request.
     pub fn is_internal(&self) -> bool {
         match self {
-            SyncError::Database(_) => true,
-            SyncError::Stripe(failure) => stripe_failure_is_internal(failure),
+            CustomerError::Database(_) => true,
+            CustomerError::Stripe(failure) => stripe_failure_is_internal(failure),
             _ => false,
         }
     }

@@ -17,7 +17,8 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use super::{SyncError, SyncService, millis, now};
+use super::{CustomerError, Customers};
+use crate::clock::{millis, now};
 /// A run as the history holds it.
 pub use crate::db::runs::Run as RunRecord;
 use crate::db::runs::{self, End, NewRun, Progress};
@@ -72,15 +73,15 @@ pub struct RunEnd {
 /// A living run: beats until [`Run::finish`] (or until the process dies, and
 /// with it the heartbeat).
 pub struct Run {
-    service: SyncService,
+    service: Customers,
     id: i64,
     limiter: Arc<RateLimiter>,
     beat: tokio::task::JoinHandle<()>,
 }
 
-impl SyncService {
+impl Customers {
     /// The newest `limit` runs of the history, newest first.
-    pub async fn recent_runs(&self, limit: i64) -> Result<Vec<RunRecord>, SyncError> {
+    pub async fn recent_runs(&self, limit: i64) -> Result<Vec<RunRecord>, CustomerError> {
         Ok(runs::recent(self.db(), limit).await?)
     }
 
@@ -88,7 +89,7 @@ impl SyncService {
     pub async fn run_record(
         &self,
         id: i64,
-    ) -> Result<Option<(RunRecord, Option<String>)>, SyncError> {
+    ) -> Result<Option<(RunRecord, Option<String>)>, CustomerError> {
         let Some(run) = runs::find(self.db(), id).await? else {
             return Ok(None);
         };
@@ -98,7 +99,7 @@ impl SyncService {
 
     /// Records `start` in the history and, when it shares, keeps its limiter at
     /// its share of the plan until [`Run::finish`].
-    pub async fn start_run(&self, start: RunStart) -> Result<Run, SyncError> {
+    pub async fn start_run(&self, start: RunStart) -> Result<Run, CustomerError> {
         let now_ms = unix_ms(now());
         let kept = Duration::from_secs(u64::from(start.keep_days) * 86_400);
         let pruned = runs::prune(self.db(), now_ms - millis(kept)).await?;
@@ -209,6 +210,12 @@ fn stored(progress: &RunProgress, limiter: &RateLimiter) -> Progress {
 }
 
 /// A failure as the history keeps it.
+/// The oldest heartbeat (in milliseconds since the epoch) of a run still alive at
+/// `now_ms`: older ones lapsed.
+pub fn alive_since(now_ms: i64) -> i64 {
+    now_ms - millis(LAPSE)
+}
+
 /// Now, in the history's unit (milliseconds since the epoch).
 pub fn now_ms() -> i64 {
     unix_ms(now())
@@ -219,7 +226,7 @@ pub fn failure_json(failure: &impl Serialize) -> serde_json::Value {
 }
 
 /// How many runs share the account now, this one included.
-async fn living(service: &SyncService, now_ms: i64) -> Result<u32, SyncError> {
+async fn living(service: &Customers, now_ms: i64) -> Result<u32, CustomerError> {
     let count = runs::living(service.db(), now_ms - millis(LAPSE)).await?;
     Ok(u32::try_from(count).unwrap_or(u32::MAX).max(1))
 }

@@ -17,8 +17,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde::Serialize;
 
-use super::bulk::Tally;
-use super::{StoredCopy, SyncError, SyncService};
+use super::Tally;
+use crate::customers::{CustomerError, Customers, StoredCopy};
 use crate::db::users;
 use crate::stripe::StripeCustomer;
 
@@ -55,12 +55,12 @@ pub(super) struct Listed {
 /// Below this share of listed customers being ours, the listing stops.
 const LEAST_OURS: f64 = 0.25;
 
-impl SyncService {
+impl Customers {
     pub(super) async fn refresh_listed(
         &self,
         tally: &Tally,
         stop: &AtomicBool,
-    ) -> Result<Listed, SyncError> {
+    ) -> Result<Listed, CustomerError> {
         let stripe = self.stripe()?;
         let linked = users::count_linked(self.db()).await?.max(0) as u64;
         let mut listed = Listed {
@@ -120,7 +120,7 @@ impl SyncService {
         users: Vec<users::User>,
         tally: &Tally,
         refreshed: &mut HashSet<i64>,
-    ) -> Result<(), SyncError> {
+    ) -> Result<(), CustomerError> {
         if users.is_empty() {
             return Ok(());
         }
