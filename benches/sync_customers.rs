@@ -25,7 +25,7 @@
 #![allow(clippy::disallowed_methods)]
 
 #[allow(dead_code)]
-#[path = "../tests/api/helpers.rs"]
+#[path = "../tests/api/helpers/mod.rs"]
 mod helpers;
 #[allow(dead_code)]
 #[path = "../tests/api/stripe_fake.rs"]

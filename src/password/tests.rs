@@ -1,27 +1,48 @@
 use super::*;
 
-/// Work that takes `ms` on a hashing thread, as a hash does.
-fn slow_work(ms: u64) -> impl FnOnce() + Send + 'static {
-    move || std::thread::sleep(Duration::from_millis(ms))
+/// Work on a hashing thread that runs until the test lets it finish, and the
+/// switch that does.
+fn held_work() -> (impl FnOnce() + Send + 'static, std::sync::mpsc::Sender<()>) {
+    let (finish, finished) = std::sync::mpsc::channel::<()>();
+    let work = move || {
+        let _ = finished.recv();
+    };
+    (work, finish)
+}
+
+/// Waits (5 s at most) until the hasher's load is `load`: hashes running, and
+/// requests queued for a slot.
+async fn until_load(hasher: &Hasher, load: (usize, usize)) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while hasher.load() != load {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the load stayed {:?}, not {load:?}",
+            hasher.load()
+        );
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
 }
 
 #[tokio::test]
 async fn a_caller_that_hangs_up_keeps_its_slot_until_the_hash_finishes() {
     let hasher = Hasher::new(1, PasswordScheme::Argon2id);
+    let (work, finish) = held_work();
     let running = tokio::spawn({
         let hasher = hasher.clone();
-        async move { hasher.run(slow_work(400)).await }
+        async move { hasher.run(work).await }
     });
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    until_load(&hasher, (1, 0)).await;
 
     running.abort();
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    let _ = running.await;
 
     assert_eq!(
         hasher.load(),
         (1, 0),
         "the hash still runs and holds the slot"
     );
+    finish.send(()).unwrap();
     let next = hasher.run(|| ()).await;
     assert!(next.is_ok());
     assert_eq!(hasher.load(), (0, 0));
@@ -30,29 +51,30 @@ async fn a_caller_that_hangs_up_keeps_its_slot_until_the_hash_finishes() {
 #[tokio::test]
 async fn waiters_that_hang_up_give_their_place_in_the_queue_back() {
     let hasher = Hasher::new(1, PasswordScheme::Argon2id);
+    let (work, finish) = held_work();
     let busy = tokio::spawn({
         let hasher = hasher.clone();
-        async move { hasher.run(slow_work(300)).await }
+        async move { hasher.run(work).await }
     });
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    until_load(&hasher, (1, 0)).await;
     let mut waiters = Vec::new();
     for _ in 0..QUEUE_PER_SLOT {
         let hasher = hasher.clone();
         waiters.push(tokio::spawn(async move { hasher.run(|| ()).await }));
     }
-    tokio::time::sleep(Duration::from_millis(50)).await;
-    assert_eq!(hasher.load(), (1, QUEUE_PER_SLOT));
+    until_load(&hasher, (1, QUEUE_PER_SLOT)).await;
     assert!(
         matches!(hasher.run(|| ()).await, Err(HashError::Busy)),
         "queue full"
     );
 
-    for waiter in &waiters {
+    for waiter in waiters {
         waiter.abort();
+        let _ = waiter.await;
     }
-    tokio::time::sleep(Duration::from_millis(50)).await;
 
     assert_eq!(hasher.load(), (1, 0), "every place was given back");
+    finish.send(()).unwrap();
     busy.await.unwrap().unwrap();
 }
 
@@ -198,7 +220,11 @@ async fn beyond_the_slots_and_the_queue_callers_are_turned_away_at_once() {
 
 #[tokio::test]
 async fn a_caller_turned_away_is_counted_for_the_metrics() {
-    let metrics = crate::monitoring::install();
+    // This test's own recorder (on this thread, which runs the test's tasks), so
+    // other tests' refusals cannot count here.
+    let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+    let metrics = recorder.handle();
+    let _local = metrics::set_default_local_recorder(&recorder);
     let busy_total = || {
         metrics
             .render()
@@ -206,23 +232,25 @@ async fn a_caller_turned_away_is_counted_for_the_metrics() {
             .find_map(|line| line.strip_prefix("stripe_sync_password_hasher_busy_total "))
             .map_or(0.0, |value| value.parse::<f64>().unwrap())
     };
-    let before = busy_total();
     let hasher = Hasher::new(1, PasswordScheme::Argon2id);
+    let (work, finish) = held_work();
     let running = tokio::spawn({
         let hasher = hasher.clone();
-        async move { hasher.run(slow_work(300)).await }
+        async move { hasher.run(work).await }
     });
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    until_load(&hasher, (1, 0)).await;
     let mut waiters = Vec::new();
     for _ in 0..QUEUE_PER_SLOT {
         let hasher = hasher.clone();
         waiters.push(tokio::spawn(async move { hasher.run(|| ()).await }));
     }
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    until_load(&hasher, (1, QUEUE_PER_SLOT)).await;
+    assert_eq!(busy_total(), 0.0);
 
     assert!(matches!(hasher.run(|| ()).await, Err(HashError::Busy)));
 
-    assert!(busy_total() >= before + 1.0, "the 503 is counted");
+    assert_eq!(busy_total(), 1.0, "the 503 is counted, once");
+    finish.send(()).unwrap();
     running.await.unwrap().unwrap();
     for waiter in waiters {
         waiter.await.unwrap().unwrap();

@@ -8,12 +8,12 @@ use reqwest::StatusCode;
 
 use std::time::Duration;
 
-use crate::helpers::{
-    Browser, Needs, PASSWORD, TestApp, body, skip_without, spawn_app, wait_until,
-};
-use crate::password_reset::{
+use crate::helpers::mail::{
     app_with_mail, app_with_mail_and, ask_for_link, link_path, message_to, messages_to,
-    set_password, unique_email, unquote,
+    set_password, unquote,
+};
+use crate::helpers::{
+    Browser, Needs, PASSWORD, TestApp, body, skip_without, spawn_app, unique_email, wait_until,
 };
 
 const NEW_PASSWORD: &str = "a-long-password";
@@ -106,7 +106,7 @@ async fn using_one_link_kills_every_other() {
         return;
     }
     let app = app_with_mail().await;
-    let email = unique_email();
+    let email = unique_email("ann");
     let (_, user_id) = app.signed_in_user("Ann", &email).await;
     let first = mailed_link(&app, &email).await;
     let second = mailed_link(&app, &email).await;
@@ -124,7 +124,7 @@ async fn a_password_change_on_the_profile_kills_earlier_links() {
         return;
     }
     let app = app_with_mail().await;
-    let email = unique_email();
+    let email = unique_email("ann");
     let (browser, user_id) = app.signed_in_user("Ann", &email).await;
     let link = mailed_link(&app, &email).await;
 
@@ -140,7 +140,7 @@ async fn an_operators_user_password_kills_earlier_links() {
         return;
     }
     let app = app_with_mail().await;
-    let email = unique_email();
+    let email = unique_email("ann");
     let (_, user_id) = app.signed_in_user("Ann", &email).await;
     let link = mailed_link(&app, &email).await;
 
@@ -162,10 +162,10 @@ async fn a_link_mailed_to_the_old_address_dies_when_the_email_changes_and_the_ol
         return;
     }
     let app = app_with_mail().await;
-    let old = unique_email();
+    let old = unique_email("ann");
     let (browser, user_id) = app.signed_in_user("Ann", &old).await;
     let link = mailed_link(&app, &old).await;
-    let new = unique_email();
+    let new = unique_email("ann");
 
     let response = change_email(&browser, &new, PASSWORD).await;
 
@@ -256,7 +256,7 @@ async fn a_name_with_line_breaks_still_gets_its_mail() {
         return;
     }
     let app = app_with_mail().await;
-    let email = unique_email();
+    let email = unique_email("ann");
     let (_, user_id) = app.signed_in_user("Ann", &email).await;
     app.execute(&format!(
         "UPDATE users SET name = 'Ann\r\nBcc: eve@example.com' WHERE id = {user_id}"
@@ -284,7 +284,7 @@ async fn register_can_answer_the_same_for_a_known_and_an_unknown_email() {
         return;
     }
     let app = app_with_mail_and(|config| config.register_reveals_accounts = false).await;
-    let known = unique_email();
+    let known = unique_email("ann");
     // An account an operator made: the page signs nobody in.
     let output = app
         .run_with_input(
@@ -306,7 +306,7 @@ async fn register_can_answer_the_same_for_a_known_and_an_unknown_email() {
         .expect("made")
         .id;
     let hash = app.user(known_id).await.password_hash;
-    let unknown = unique_email();
+    let unknown = unique_email("ann");
 
     let for_known = app.browser().register("Eve", &known).await;
     let for_unknown = app.browser().register("Bob", &unknown).await;

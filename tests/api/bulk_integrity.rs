@@ -5,9 +5,11 @@ use std::time::{Duration, Instant};
 
 use stripe_sync::db::users;
 
+use crate::helpers::commands::{
+    assert_one_linked_customer_per_user, json_report, link, run_ok, stderr,
+};
 use crate::helpers::{TestApp, spawn_app};
 use crate::stripe_fake::FakeStripe;
-use crate::sync_command::{assert_one_linked_customer_per_user, json_report, link, run_ok, stderr};
 
 /// Claims `user_id`'s row for another process until `for_ms` from now, as a
 /// living holder renewing it (a long time) or a dead one (a short time) leaves it.

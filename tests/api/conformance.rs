@@ -3,7 +3,7 @@
 
 use stripe_sync::customers::{CreateOutcome, CustomerError, DeleteOutcome, Push};
 
-use crate::helpers::{Needs, StripeSetup, TestApp, skip_without, spawn_app_with};
+use crate::helpers::{Needs, StripeSetup, TestApp, skip_without, spawn_app_with, unique_email};
 
 fn localstripe_url() -> String {
     std::env::var("LOCALSTRIPE_URL").expect(
@@ -26,11 +26,6 @@ async fn linked_user_on_localstripe(tag: &str) -> (TestApp, i64, String) {
         .expect("created");
     let stripe_id = created.stripe_id().to_string();
     (app, user_id, stripe_id)
-}
-
-/// localstripe is shared by the whole run, so every test uses its own emails.
-fn unique_email(tag: &str) -> String {
-    format!("{tag}-{}@example.com", uuid::Uuid::new_v4().simple())
 }
 
 async fn localstripe(
@@ -367,9 +362,9 @@ async fn replay_reads_localstripes_events_api_and_applies_a_card_and_a_deletion_
             output.status.code(),
             Some(0),
             "{}",
-            crate::sync_command::stderr(&output)
+            crate::helpers::commands::stderr(&output)
         );
-        crate::sync_command::json_report(&output)
+        crate::helpers::commands::json_report(&output)
     };
 
     let first = replay().await;

@@ -202,9 +202,8 @@ async fn stripe_500_gives_a_friendly_message_a_logged_request_id_and_no_change()
         "update customer",
         &format!("user_id={user_id}"),
     ])
-    .await
-    .expect("a log line with user id, operation and request id");
-    assert!(line.contains("ERROR"));
+    .await;
+    assert!(line.contains("ERROR"), "{line}");
 }
 
 #[tokio::test]

@@ -7,9 +7,9 @@ use std::collections::BTreeMap;
 use reqwest::StatusCode;
 use serde_json::Value;
 
+use crate::helpers::commands::{json_report, stderr};
+use crate::helpers::webhooks::deliver;
 use crate::helpers::{Browser, StripeSetup, TestApp, spawn_app, spawn_app_customized, text_rows};
-use crate::sync_command::{json_report, stderr};
-use crate::webhooks::deliver;
 use stripe_sync::fields::FieldMap;
 
 const MAP: &str = "phone=phone,address.line1=line1,address.city=city,address.country=country,\

@@ -3,9 +3,9 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
+use crate::helpers::webhooks::{app_with_webhooks, deliver, event, now};
 use crate::helpers::{Browser, TestApp, location};
 use crate::stripe_fake::Fault;
-use crate::webhooks::{app_with_webhooks, deliver, event, now};
 
 const FORM_TOKEN: &str = "6f1c4c7e-2a55-4c7b-9a56-0e4f8f5d2b11";
 

@@ -4,10 +4,10 @@
 use reqwest::StatusCode;
 use stripe_sync::db::{Db, users};
 
+use crate::helpers::commands::{run_ok, stderr};
 use crate::helpers::{
     StripeSetup, TestApp, count, fresh_database_url, spawn_app, spawn_app_customized, text_rows,
 };
-use crate::sync_command::{run_ok, stderr};
 
 /// Laravel 11's default migrations and Cashier 15's, as their schema grammars
 /// write them for SQLite.
@@ -603,13 +603,13 @@ async fn a_customer_deleted_in_stripe_cancels_its_user_s_cashier_subscriptions()
     let customer = app.customers.create_customer(abigail).await.unwrap();
     let before = time::OffsetDateTime::now_utc().unix_timestamp();
 
-    let deleted = crate::webhooks::event(
+    let deleted = crate::helpers::webhooks::event(
         "evt_deleted_abigail",
         "customer.deleted",
-        crate::webhooks::now(),
+        crate::helpers::webhooks::now(),
         serde_json::json!({"id": customer.stripe_id(), "object": "customer", "deleted": true}),
     );
-    crate::webhooks::deliver(&app, &deleted).await;
+    crate::helpers::webhooks::deliver(&app, &deleted).await;
 
     let rows = text_rows(
         &app.db,

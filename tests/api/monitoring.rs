@@ -9,9 +9,9 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use stripe_webhook::Webhook;
 
+use crate::helpers::commands::stderr;
+use crate::helpers::webhooks::{event, now};
 use crate::helpers::{Browser, Needs, TestApp, skip_without, spawn_app, wait_until};
-use crate::sync_command::stderr;
-use crate::webhooks::{event, now};
 
 const WEBHOOK_SECRET: &str = "whsec_monitoring_test";
 

@@ -5,7 +5,7 @@ use reqwest::StatusCode;
 use sqlx::Connection as _;
 use stripe_sync::db::Db;
 
-use crate::helpers::{TestApp, on_path, spawn_app};
+use crate::helpers::{Needs, TestApp, skip_without, spawn_app};
 
 #[tokio::test]
 async fn readyz_says_ready_while_the_database_answers() {
@@ -72,8 +72,7 @@ async fn the_favicon_is_an_image_served_with_cache_headers() {
 
 #[tokio::test]
 async fn the_systemd_units_in_deploy_verify() {
-    if !on_path("systemd-analyze") {
-        println!("skipped: systemd-analyze is not installed on this machine");
+    if skip_without(Needs::SystemdAnalyze) {
         return;
     }
     let dir = std::env::temp_dir().join(format!("stripe-sync-units-{}", uuid::Uuid::new_v4()));

@@ -1,119 +1,16 @@
 //! A forgotten password, through a real SMTP server (aiosmtpd, which
 //! `scripts/test` starts): the mail, the single-use link, its 60 minutes.
 
-use std::path::PathBuf;
-
 use reqwest::StatusCode;
 
-use crate::helpers::{
-    Browser, Needs, PASSWORD, StripeSetup, TestApp, location, logs_hold, skip_without, spawn_app,
-    spawn_app_customized,
+use crate::helpers::mail::{
+    app_with_mail, app_with_mail_and, ask_for_link, link_path, message_to, messages_to,
+    set_password,
 };
+use crate::helpers::{Needs, PASSWORD, location, logs_hold, skip_without, spawn_app, unique_email};
 
 /// In the log check's list of secrets (`scripts/test`).
 const NEW_PASSWORD: &str = "a-long-password";
-
-pub(crate) async fn app_with_mail() -> TestApp {
-    app_with_mail_and(|_| {}).await
-}
-
-pub(crate) async fn app_with_mail_and(
-    customize: impl FnOnce(&mut stripe_sync::config::Config),
-) -> TestApp {
-    let url = std::env::var("SMTP_TEST_URL").unwrap();
-    spawn_app_customized(StripeSetup::Fake, |config| {
-        customize(config);
-        config.mail = Some(stripe_sync::config::MailConfig {
-            url: url.into(),
-            from: "stripe-sync <noreply@example.com>".into(),
-        });
-        config.app_url = "http://127.0.0.1:3000".into();
-    })
-    .await
-}
-
-/// An address no other test mails to.
-pub(crate) fn unique_email() -> String {
-    format!("ann-{}@example.com", uuid::Uuid::new_v4().simple())
-}
-
-/// The raw messages aiosmtpd received for `to`.
-pub(crate) fn messages_to(to: &str) -> Vec<String> {
-    let maildir = PathBuf::from(std::env::var("SMTP_TEST_MAILDIR").unwrap()).join("new");
-    std::fs::read_dir(maildir)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|entry| std::fs::read_to_string(entry.path()).ok())
-        .filter(|message| message.contains(to))
-        .collect()
-}
-
-/// Waits (a few seconds at most) for the message to `to`.
-pub(crate) async fn message_to(to: &str) -> String {
-    for _ in 0..100 {
-        if let Some(message) = messages_to(to).pop() {
-            return message;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    panic!("no mail for {to}");
-}
-
-/// Undoes quoted-printable (soft line breaks, `=XX`), as a mail reader does.
-pub(crate) fn unquote(text: &str) -> String {
-    let joined = text.replace("=\r\n", "").replace("=\n", "");
-    let bytes = joined.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'='
-            && i + 2 < bytes.len()
-            && let Ok(byte) = u8::from_str_radix(&joined[i + 1..i + 3], 16)
-        {
-            out.push(byte);
-            i += 3;
-            continue;
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-/// The reset link's path in a message (`/reset-password/TOKEN`).
-pub(crate) fn link_path(message: &str) -> String {
-    let text = unquote(message);
-    let start = text
-        .find("http://127.0.0.1:3000/reset-password/")
-        .unwrap_or_else(|| panic!("no link in {text}"));
-    let link: String = text[start..]
-        .chars()
-        .take_while(|c| c.is_ascii_alphanumeric() || ":/._-".contains(*c))
-        .collect();
-    link.trim_start_matches("http://127.0.0.1:3000").to_string()
-}
-
-pub(crate) async fn ask_for_link(browser: &Browser, email: &str) -> reqwest::Response {
-    browser.page("/forgot-password").await;
-    browser
-        .post_form("/forgot-password", &[("email", email)])
-        .await
-}
-
-pub(crate) async fn set_password(
-    browser: &Browser,
-    path: &str,
-    password: &str,
-) -> reqwest::Response {
-    browser.page(path).await;
-    browser
-        .post_form(
-            path,
-            &[("password", password), ("password_confirmation", password)],
-        )
-        .await
-}
 
 #[tokio::test]
 async fn a_mailed_link_sets_a_new_password_once_and_signs_out_every_other_session() {
@@ -121,7 +18,7 @@ async fn a_mailed_link_sets_a_new_password_once_and_signs_out_every_other_sessio
         return;
     }
     let app = app_with_mail().await;
-    let email = unique_email();
+    let email = unique_email("ann");
     let (other, user_id) = app.signed_in_user("Ann", &email).await;
 
     let visitor = app.browser();
@@ -196,7 +93,7 @@ async fn a_mailed_link_sets_a_new_password_once_and_signs_out_every_other_sessio
     );
     for secret in [token, NEW_PASSWORD] {
         assert!(
-            !logs_hold(secret),
+            !logs_hold(secret).await,
             "no log line holds the token or the password"
         );
     }
@@ -208,7 +105,7 @@ async fn a_link_older_than_60_minutes_says_so_and_changes_nothing() {
         return;
     }
     let app = app_with_mail().await;
-    let email = unique_email();
+    let email = unique_email("ann");
     let (_, user_id) = app.signed_in_user("Ann", &email).await;
     ask_for_link(&app.browser(), &email).await;
     let path = link_path(&message_to(&email).await);
@@ -244,9 +141,9 @@ async fn an_unknown_email_gets_the_same_answer_and_no_mail() {
         return;
     }
     let app = app_with_mail().await;
-    let known = unique_email();
+    let known = unique_email("ann");
     app.signed_in_user("Ann", &known).await;
-    let unknown = unique_email();
+    let unknown = unique_email("ann");
 
     let started = std::time::Instant::now();
     let for_unknown = ask_for_link(&app.browser(), &unknown).await;
@@ -277,7 +174,7 @@ async fn requests_are_limited_per_email() {
         return;
     }
     let app = app_with_mail().await;
-    let email = unique_email();
+    let email = unique_email("ann");
     let browser = app.browser();
     for _ in 0..5 {
         assert_eq!(
@@ -304,10 +201,10 @@ async fn requests_are_limited_per_client_address_whatever_the_email() {
     .await;
     let browser = app.browser();
     for _ in 0..2 {
-        let response = ask_for_link(&browser, &unique_email()).await;
+        let response = ask_for_link(&browser, &unique_email("ann")).await;
         assert_eq!(response.status(), StatusCode::OK);
     }
-    let email = unique_email();
+    let email = unique_email("ann");
     let refused = ask_for_link(&browser, &email).await;
     assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
     assert!(refused.text().await.unwrap().contains("Too many requests"));

@@ -3,9 +3,9 @@
 
 use serde_json::Value;
 
+use crate::helpers::commands::{json_report, run_ok, stderr};
 use crate::helpers::{TestApp, spawn_app, text_rows};
 use crate::stripe_fake::Fault;
-use crate::sync_command::{json_report, run_ok, stderr};
 
 /// Two users linked to customers, with no webhook delivered to the app.
 async fn two_linked_users() -> (TestApp, [(i64, String); 2]) {

@@ -6,9 +6,9 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use crate::helpers::commands::{json_report, link, stderr};
 use crate::helpers::{TestApp, count, spawn_app, wait_until};
 use crate::stripe_fake::Fault;
-use crate::sync_command::{json_report, link, stderr};
 
 /// `stripe-sync runs --json`: the recorded runs, newest first.
 async fn history(app: &TestApp) -> Vec<Value> {

@@ -7,8 +7,8 @@ use std::time::Instant;
 
 use serde_json::Value;
 
+use crate::helpers::commands::{json_report, stderr};
 use crate::helpers::{TestApp, spawn_app};
-use crate::sync_command::{json_report, stderr};
 
 /// Calls made and 429s answered since `before`.
 fn refused_share(app: &TestApp, calls_before: usize) -> (usize, usize) {
@@ -188,7 +188,7 @@ async fn two_runs_on_one_database_share_the_account_s_rate() {
         rate >= 0.75 * 20.0,
         "{rate:.1} users/s in {slowest:.1} s (wall {wall:.1} s)"
     );
-    crate::sync_command::assert_one_linked_customer_per_user(&app, &ids).await;
+    crate::helpers::commands::assert_one_linked_customer_per_user(&app, &ids).await;
 }
 
 #[tokio::test]

@@ -3,8 +3,8 @@
 
 use stripe_sync::events::HANDLED_EVENTS;
 
+use crate::helpers::commands::stderr;
 use crate::helpers::{log_dir, spawn_app};
-use crate::sync_command::stderr;
 
 const URL: &str = "https://app.example.com/stripe/webhook";
 

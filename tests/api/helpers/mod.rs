@@ -1,6 +1,10 @@
 //! Spawns the real app on port 0 against a fresh database and a Stripe stand-in,
 //! and drives it like a browser: cookies, CSRF tokens, forms, redirects.
 
+pub mod commands;
+pub mod mail;
+pub mod webhooks;
+
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
@@ -597,6 +601,12 @@ fn csrf_token_in(html: &str) -> Option<String> {
 
 /// Polls `check` every 10 ms until it holds; fails the test, naming `what`, when
 /// it has not within `within` (a wait with no end hangs instead of failing).
+/// An address no other test uses: localstripe and the mail server are shared by
+/// the whole run.
+pub fn unique_email(tag: &str) -> String {
+    format!("{tag}-{}@example.com", uuid::Uuid::new_v4().simple())
+}
+
 pub async fn wait_until<F, Fut>(what: &str, within: Duration, check: F)
 where
     F: Fn() -> Fut,
@@ -612,30 +622,39 @@ where
     }
 }
 
-/// Waits for a line in the log files that contains every needle (the file writer
-/// flushes in the background).
-/// Whether any log file holds `needle` (a secret that must never be there).
-pub fn logs_hold(needle: &str) -> bool {
+/// Whether any log file holds `needle` (a secret that must never be there), read
+/// once every line logged before the call is written: the file writer flushes in
+/// the background, in order, so a marker logged now and seen in the file means
+/// nothing logged earlier is still on its way.
+pub async fn logs_hold(needle: &str) -> bool {
+    let marker = format!("log-flushed-{}", uuid::Uuid::new_v4().simple());
+    tracing::info!(marker = %marker, "test marker");
+    log_line_containing(&[&marker]).await;
+    log_lines().any(|line| line.contains(needle))
+}
+
+/// Every line of the log files, as they are now.
+fn log_lines() -> impl Iterator<Item = String> {
     std::fs::read_dir(log_dir())
         .into_iter()
         .flatten()
         .flatten()
-        .any(|entry| std::fs::read_to_string(entry.path()).is_ok_and(|text| text.contains(needle)))
+        .flat_map(|entry| {
+            let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
+            text.lines().map(str::to_string).collect::<Vec<_>>()
+        })
 }
 
-pub async fn log_line_containing(needles: &[&str]) -> Option<String> {
-    for _ in 0..50 {
-        if let Ok(entries) = std::fs::read_dir(log_dir()) {
-            for entry in entries.flatten() {
-                let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
-                if let Some(line) = text.lines().find(|l| needles.iter().all(|n| l.contains(n))) {
-                    return Some(line.to_string());
-                }
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    None
+/// Waits (5 s at most, then fails the test) for a line in the log files that
+/// contains every needle; the file writer flushes in the background.
+pub async fn log_line_containing(needles: &[&str]) -> String {
+    let what = format!("a log line with {needles:?}");
+    let found = || log_lines().find(|line| needles.iter().all(|n| line.contains(n)));
+    wait_until(&what, Duration::from_secs(5), || async {
+        found().is_some()
+    })
+    .await;
+    found().expect("seen a moment ago")
 }
 
 /// Asserts the response's status and returns its body.
@@ -656,6 +675,8 @@ pub enum Needs {
     /// A real SMTP server at `SMTP_TEST_URL` keeping what it receives in the
     /// maildir `SMTP_TEST_MAILDIR` (`scripts/test` starts aiosmtpd).
     Smtp,
+    /// `systemd-analyze` on the PATH (Debian's systemd package), for the units.
+    SystemdAnalyze,
 }
 
 /// Whether a test must be skipped because what it needs is missing: plain
@@ -679,6 +700,10 @@ pub fn skip_without(needs: Needs) -> bool {
             std::env::var_os("SMTP_TEST_URL").is_some()
                 && std::env::var_os("SMTP_TEST_MAILDIR").is_some(),
             "SMTP_TEST_URL is not set (scripts/test starts aiosmtpd)",
+        ),
+        Needs::SystemdAnalyze => (
+            on_path("systemd-analyze"),
+            "systemd-analyze is not installed (Debian's systemd package)",
         ),
     };
     if present {
