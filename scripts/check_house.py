@@ -23,6 +23,7 @@ LAYERS: list[list[str]] = [
     ["password"],
     ["config"],
     ["stripe"],
+    ["runs"],
     ["customers"],
     ["billing"],
     ["events"],

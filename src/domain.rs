@@ -1,5 +1,9 @@
 //! Account fields, parsed once at the edge so the rest of the code can trust them.
 
+/// What a person is told of a failure of ours: nothing of its cause.
+pub const INTERNAL_MESSAGE: &str =
+    "Something went wrong on our side, nothing was changed. Please try again.";
+
 /// A display name: trimmed, 1 to 100 characters, no control characters.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UserName(String);

@@ -17,6 +17,7 @@ pub mod mail;
 pub mod metrics;
 pub mod monitoring;
 pub mod password;
+pub mod runs;
 pub mod startup;
 pub mod stripe;
 pub mod telemetry;

@@ -8,13 +8,20 @@ use tokio::net::TcpListener;
 use tower_sessions::ExpiredDeletion as _;
 
 use crate::accounts::Accounts;
-use crate::config::Config;
+use std::path::Path;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use secrecy::SecretBox;
+
+use crate::config::{APP_KEY_FILE, Config, ConfigError, decode_app_key, generate_app_key};
 use crate::customers::Customers;
 use crate::db::Db;
 use crate::events::Events;
 use crate::fields::FieldMap;
 use crate::mail::Mailer;
 use crate::password::{Hasher, PasswordScheme};
+use crate::runs::history::History;
 use crate::stripe::{RetryPolicy, StripeGateway};
 use crate::throttle::Throttle;
 use crate::web;
@@ -48,6 +55,8 @@ pub async fn read_schema(config: &Config) -> Result<Schema, StartupError> {
 pub struct App {
     pub config: Config,
     pub customers: Customers,
+    /// The history of bulk runs, recorded under this process's holder.
+    pub history: History,
     pub accounts: Accounts,
     /// Password-reset mail; `None` without `MAIL_URL`.
     pub mailer: Option<Mailer>,
@@ -80,8 +89,9 @@ impl App {
             db.clone(),
             Hasher::new(config.password_hash_concurrency, scheme),
         );
-        let customers = Customers::new(db, stripe).with_fields(fields);
+        let customers = Customers::new(db.clone(), stripe).with_fields(fields);
         customers.spawn_heartbeat();
+        let history = History::new(db, customers.holder());
         let mailer = match &config.mail {
             Some(mail) => {
                 Some(Mailer::new(mail).map_err(|err| StartupError::Mail(err.to_string()))?)
@@ -90,6 +100,7 @@ impl App {
         };
         Ok(App {
             customers,
+            history,
             accounts,
             mailer,
             config,
@@ -204,4 +215,45 @@ async fn shutdown_signal() {
         () = terminate => {},
     }
     tracing::info!("shutting down");
+}
+
+/// Reads the settings from `.env` (when present) and the environment, which
+/// wins; `APP_KEY`, or on a first start without one a key made and kept in
+/// `storage/app.key`, is read last, once every other setting is known good.
+pub fn config_from_env() -> Result<Config, ConfigError> {
+    let _ = dotenvy::dotenv();
+    Config::parse(
+        |name| std::env::var(name).ok(),
+        |given| match given {
+            Some(encoded) => decode_app_key(encoded),
+            None => load_or_create_app_key(Path::new(APP_KEY_FILE)),
+        },
+    )
+}
+
+/// A fresh machine gets a random key on first start, kept so sessions survive restarts.
+fn load_or_create_app_key(path: &Path) -> Result<SecretBox<Vec<u8>>, ConfigError> {
+    let file_error = |source| ConfigError::AppKeyFile {
+        path: path.display().to_string(),
+        source,
+    };
+    if path.exists() {
+        let encoded = std::fs::read_to_string(path).map_err(file_error)?;
+        return decode_app_key(&encoded);
+    }
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).map_err(file_error)?;
+    }
+    let key = generate_app_key();
+    write_private(path, &BASE64.encode(&key)).map_err(file_error)?;
+    Ok(SecretBox::new(Box::new(key)))
+}
+
+fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)?.write_all(contents.as_bytes())
 }

@@ -1,9 +1,7 @@
 //! The billing service's errors, in domain words, and the sentences a person reads.
 
 use crate::customers::CustomerError;
-use crate::customers::error::{
-    INTERNAL_MESSAGE, stripe_failure_is_internal, stripe_failure_message,
-};
+use crate::domain::INTERNAL_MESSAGE;
 use crate::stripe::StripeFailure;
 
 #[derive(Debug, thiserror::Error)]
@@ -36,7 +34,7 @@ impl BillingError {
                 "That payment page has just expired. Press Pay again for a new one.".into()
             }
             BillingError::Customer(err) => err.user_message(),
-            BillingError::Stripe(failure) => stripe_failure_message(failure),
+            BillingError::Stripe(failure) => failure.user_message(),
             BillingError::Database(_) => INTERNAL_MESSAGE.into(),
         }
     }
@@ -53,7 +51,7 @@ impl BillingError {
     pub fn is_internal(&self) -> bool {
         match self {
             BillingError::Database(_) => true,
-            BillingError::Stripe(failure) => stripe_failure_is_internal(failure),
+            BillingError::Stripe(failure) => failure.is_internal(),
             BillingError::Customer(err) => err.is_internal(),
             _ => false,
         }

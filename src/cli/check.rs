@@ -1,11 +1,10 @@
 //! `stripe:sync-customers --check [--repair]`: the drift report.
 
 use super::CliError;
-use super::history;
 use super::signals::Stop;
 use crate::customers::Customers;
 use crate::customers::drift::{DriftReport, Repair};
-use crate::customers::run::{RunEnd, RunProgress, failure_json};
+use crate::runs::history::{RunEnd, RunProgress, failure_json};
 
 /// What `--check` was asked for.
 pub struct CheckOptions {
@@ -28,7 +27,7 @@ pub async fn run(
         Ok(report) => report,
         Err(e) => {
             let err = CliError::failed("stripe:sync-customers --check", e.operator_reason());
-            let end = history::end_without_report(&err, stop.signal(), RunProgress::default());
+            let end = super::bulk::end_without_report(&err, stop.signal(), RunProgress::default());
             return (Err(err), end);
         }
     };
@@ -45,7 +44,7 @@ pub async fn run(
         ],
     };
     let drift = report.drift().iter().map(failure_json).collect();
-    let end = history::end(&result, progress, report.unrepaired(), drift);
+    let end = super::bulk::end(&result, progress, report.unrepaired(), drift);
     (result, end)
 }
 

@@ -1,7 +1,7 @@
 //! The command line: parse, load settings, start logging, dispatch to one command.
 
+mod bulk;
 mod check;
-mod history;
 mod migrate;
 mod progress;
 pub mod replay_events;
@@ -174,7 +174,7 @@ another living run; 2 bad input; 130 after Ctrl-C; 143 after SIGTERM.",
 /// Exit codes: 0 success, 1 the command failed, 2 usage error (clap's own).
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    let config = match Config::from_env() {
+    let config = match crate::startup::config_from_env() {
         Ok(config) => config,
         Err(err) => {
             eprintln!("configuration error: {err}");

@@ -5,18 +5,16 @@
 use std::sync::Arc;
 
 use super::CliError;
-use super::history;
+use super::bulk::{self, Bulk, Recorded};
 use super::progress::Progress;
 use super::report;
-use super::signals::Stop;
 use crate::config::Config;
-use crate::customers::run::{RunProgress, RunStart, failure_json};
 use crate::events::replay::{
     MAX_SLICE_EVENTS, ReplayOptions, ReplayReport, ReplayTally, parse_since,
 };
 use crate::events::{EventError, Events};
+use crate::runs::history::{RunProgress, failure_json};
 use crate::startup::App;
-use crate::stripe::{RateLimiter, RetryPolicy};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -62,9 +60,11 @@ pub async fn run(config: Config, args: Args) -> Result<(), CliError> {
     if !app.customers.is_configured() {
         return Err(report::stripe_not_configured());
     }
-    let limiter = Arc::new(RateLimiter::new(plan));
-    let sync = app.customers.for_bulk(limiter.clone(), RetryPolicy::bulk());
-    let stop = Stop::on_signals();
+    let Bulk {
+        limiter,
+        customers: sync,
+        stop,
+    } = Bulk::new(&app, plan);
     let options = ReplayOptions {
         since,
         types: args.types.clone(),
@@ -75,18 +75,14 @@ pub async fn run(config: Config, args: Args) -> Result<(), CliError> {
     tracing::info!(?options, ?plan, "stripe:replay-events starting");
     let tally = Arc::new(ReplayTally::default());
     let shown = tally.clone();
-    let run = sync
-        .start_run(RunStart {
-            command: "stripe:replay-events",
-            kind: args.kind(),
-            flags: args.flags(),
-            limiter,
-            shares: true,
-            keep_days: app.config.run_history_days,
-            progress: Arc::new(move || live_progress(&shown)),
-        })
-        .await
-        .map_err(|err| CliError::failed("database", err))?;
+    let recorded = Recorded {
+        command: "stripe:replay-events",
+        kind: args.kind(),
+        flags: args.flags(),
+        shares: true,
+    };
+    let progress = Arc::new(move || live_progress(&shown));
+    let run = bulk::record(&app, &limiter, recorded, progress).await?;
     let shown = tally.clone();
     let display = Progress::start(None, "events", move || (shown.listed.get(), counts(&shown)));
     let result = Events::new(sync)
@@ -100,9 +96,8 @@ pub async fn run(config: Config, args: Args) -> Result<(), CliError> {
                 EventError::NotConfigured => report::stripe_not_configured(),
                 other => CliError::failed("stripe:replay-events", other),
             };
-            let end = history::end_without_report(&err, stop.signal(), live_progress(&tally));
-            run.finish(end).await;
-            return Err(err);
+            let end = bulk::end_without_report(&err, stop.signal(), live_progress(&tally));
+            return bulk::finish(run, (Err(err), end)).await;
         }
     };
     tracing::info!(
@@ -117,9 +112,8 @@ pub async fn run(config: Config, args: Args) -> Result<(), CliError> {
     let result = outcome(&report, stop.signal());
     let failures = report.failures.listed().iter().map(failure_json).collect();
     let progress = live_progress(&tally);
-    run.finish(history::end(&result, progress, report.failed, failures))
-        .await;
-    result
+    let end = bulk::end(&result, progress, report.failed, failures);
+    bulk::finish(run, (result, end)).await
 }
 
 fn outcome(report: &ReplayReport, signal: Option<i32>) -> Result<(), CliError> {

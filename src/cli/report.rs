@@ -4,7 +4,7 @@
 use serde::Serialize;
 
 use super::CliError;
-use crate::customers::report::{Failure, Failures};
+use crate::runs::report::{Failure, Failures};
 
 /// `stripe:… finished in 1.2s`, saying when it was interrupted or a dry run.
 pub fn print_heading(command: &str, interrupted: bool, elapsed_seconds: f64, dry_run: bool) {

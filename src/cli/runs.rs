@@ -8,7 +8,7 @@ use time::format_description::well_known::Rfc3339;
 
 use super::CliError;
 use crate::config::Config;
-use crate::customers::run::{RunRecord, alive_since, now_ms};
+use crate::runs::history::{RunRecord, alive_since, now_ms};
 use crate::startup::App;
 
 #[derive(Debug, clap::Args)]
@@ -70,8 +70,7 @@ pub async fn run(config: Config, args: Args) -> Result<(), CliError> {
     let database = |err| CliError::failed("database", err);
     match args.show {
         Some(Show::Show { id, json }) => {
-            let Some((run, failures)) = app.customers.run_record(id).await.map_err(database)?
-            else {
+            let Some((run, failures)) = app.history.find(id).await.map_err(database)? else {
                 return Err(CliError::Usage(format!(
                     "no run has id {id} (stripe-sync runs lists them)"
                 )));
@@ -89,8 +88,8 @@ pub async fn run(config: Config, args: Args) -> Result<(), CliError> {
         }
         None => {
             let views: Vec<RunView> = app
-                .customers
-                .recent_runs(i64::from(args.limit))
+                .history
+                .recent(i64::from(args.limit))
                 .await
                 .map_err(database)?
                 .into_iter()

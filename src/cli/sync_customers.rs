@@ -5,19 +5,19 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
 use super::CliError;
-use super::history;
+use super::bulk::{self, Bulk, Recorded};
 use super::progress::Progress;
 use super::report;
 use super::signals::Stop;
 use crate::config::Config;
 use crate::customers::bulk::{BulkOptions, BulkReport, Tally};
 use crate::customers::drift::Repair;
-use crate::customers::report::Notes;
-use crate::customers::run::{RunEnd, RunProgress, RunStart, failure_json};
 use crate::customers::{CustomerError, Customers};
 use crate::fields::Prefer;
+use crate::runs::history::{RunEnd, RunProgress, failure_json};
+use crate::runs::report::Notes;
 use crate::startup::App;
-use crate::stripe::{RateLimiter, RatePlan, RetryPolicy};
+use crate::stripe::{RateLimiter, RatePlan};
 
 /// Stripe allows 100 requests/s in live mode and 25/s in a sandbox; a run plans
 /// 80% and leaves the rest to the web app's own calls on the same account.
@@ -126,9 +126,11 @@ pub async fn run(mut config: Config, args: Args) -> Result<(), CliError> {
     if !app.customers.is_configured() && !args.dry_run {
         return Err(report::stripe_not_configured());
     }
-    let limiter = Arc::new(RateLimiter::new(plan));
-    let sync = app.customers.for_bulk(limiter.clone(), RetryPolicy::bulk());
-    let stop = Stop::on_signals();
+    let Bulk {
+        limiter,
+        customers: sync,
+        stop,
+    } = Bulk::new(&app, plan);
     let total = match (args.check, args.user) {
         (true, _) => None,
         (false, Some(_)) => Some(1),
@@ -136,24 +138,20 @@ pub async fn run(mut config: Config, args: Args) -> Result<(), CliError> {
     };
     let tally = Arc::new(Tally::default());
     let shown = tally.clone();
-    let run = sync
-        .start_run(RunStart {
-            command: "stripe:sync-customers",
-            kind: args.kind(),
-            flags: args.flags(),
-            limiter: limiter.clone(),
-            // A dry run calls no Stripe: it takes no share of the account from others.
-            shares: !args.dry_run,
-            keep_days: app.config.run_history_days,
-            progress: Arc::new(move || RunProgress {
-                done: total.map(|_| shown.processed.get()),
-                total,
-                counts: tally_counts(&shown),
-            }),
-        })
-        .await
-        .map_err(failed)?;
-    let (result, end) = match args.check {
+    let recorded = Recorded {
+        command: "stripe:sync-customers",
+        kind: args.kind(),
+        flags: args.flags(),
+        // A dry run calls no Stripe: it takes no share of the account from others.
+        shares: !args.dry_run,
+    };
+    let progress = Arc::new(move || RunProgress {
+        done: total.map(|_| shown.processed.get()),
+        total,
+        counts: tally_counts(&shown),
+    });
+    let run = bulk::record(&app, &limiter, recorded, progress).await?;
+    let ended = match args.check {
         true => {
             let check = super::check::CheckOptions {
                 user: args.user,
@@ -166,8 +164,7 @@ pub async fn run(mut config: Config, args: Args) -> Result<(), CliError> {
         }
         false => sync_in_bulk(&sync, &args, concurrency, (total, tally), &limiter, stop).await,
     };
-    run.finish(end).await;
-    result
+    bulk::finish(run, ended).await
 }
 
 /// Creates, updates or refreshes in bulk and prints the report; returns the
@@ -201,7 +198,7 @@ async fn sync_in_bulk(
     let report = match report {
         Ok(report) => report,
         Err(err) => {
-            let end = history::end_without_report(&err, stop.signal(), progress);
+            let end = bulk::end_without_report(&err, stop.signal(), progress);
             return (Err(err), end);
         }
     };
@@ -221,7 +218,7 @@ async fn sync_in_bulk(
         ("not_sent", report.notes.not_sent.count()),
     ]);
     let failures = report.failures.listed().iter().map(failure_json).collect();
-    let end = history::end(&result, progress, report.failed, failures);
+    let end = bulk::end(&result, progress, report.failed, failures);
     (result, end)
 }
 

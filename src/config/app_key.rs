@@ -1,15 +1,13 @@
 //! `APP_KEY`: read, or made on first start and kept, and the keys derived from it,
 //! one per purpose.
 
-use std::path::Path;
-
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use secrecy::{ExposeSecret as _, SecretBox};
 
 use super::{Config, ConfigError};
 
-pub(super) const APP_KEY_FILE: &str = "storage/app.key";
+pub const APP_KEY_FILE: &str = "storage/app.key";
 /// Laravel's `APP_KEY` is `base64:` and 32 random bytes: the least accepted.
 pub const APP_KEY_MIN_BYTES: usize = 32;
 /// Generated keys, and what the cookie crate's signing keys take.
@@ -51,7 +49,7 @@ impl Config {
     }
 }
 
-pub(super) fn decode_app_key(encoded: &str) -> Result<SecretBox<Vec<u8>>, ConfigError> {
+pub fn decode_app_key(encoded: &str) -> Result<SecretBox<Vec<u8>>, ConfigError> {
     let encoded = encoded.trim().trim_start_matches("base64:");
     match BASE64.decode(encoded) {
         Ok(bytes) if bytes.len() >= APP_KEY_MIN_BYTES => Ok(SecretBox::new(Box::new(bytes))),
@@ -59,35 +57,8 @@ pub(super) fn decode_app_key(encoded: &str) -> Result<SecretBox<Vec<u8>>, Config
     }
 }
 
-/// A fresh machine gets a random key on first start, kept so sessions survive restarts.
-pub(super) fn load_or_create_app_key(path: &Path) -> Result<SecretBox<Vec<u8>>, ConfigError> {
-    let file_error = |source| ConfigError::AppKeyFile {
-        path: path.display().to_string(),
-        source,
-    };
-    if path.exists() {
-        let encoded = std::fs::read_to_string(path).map_err(file_error)?;
-        return decode_app_key(&encoded);
-    }
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent).map_err(file_error)?;
-    }
-    let key = generate_app_key();
-    write_private(path, &BASE64.encode(&key)).map_err(file_error)?;
-    Ok(SecretBox::new(Box::new(key)))
-}
-
 pub fn generate_app_key() -> Vec<u8> {
     let mut key = vec![0u8; SIGNING_KEY_BYTES];
     rand::fill(&mut key[..]);
     key
-}
-
-fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
-    use std::io::Write as _;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    options.open(path)?.write_all(contents.as_bytes())
 }

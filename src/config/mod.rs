@@ -2,7 +2,7 @@
 //! clone run. Secrets are typed so they cannot be printed by accident.
 
 use std::net::{IpAddr, SocketAddr};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 pub use crate::password::PasswordScheme;
@@ -16,8 +16,7 @@ mod help;
 mod limits;
 
 use crate::telemetry::{LogFormat, LogSettings};
-use app_key::{APP_KEY_FILE, decode_app_key, load_or_create_app_key};
-pub use app_key::{APP_KEY_MIN_BYTES, generate_app_key};
+pub use app_key::{APP_KEY_FILE, APP_KEY_MIN_BYTES, decode_app_key, generate_app_key};
 pub use help::SETTINGS_HELP;
 pub use limits::{HttpTimeouts, JobPosting, Limit, Limits};
 
@@ -199,10 +198,15 @@ impl StripeConfig {
 }
 
 impl Config {
-    /// Reads `.env` (when present) and then the environment, which wins.
-    pub fn from_env() -> Result<Self, ConfigError> {
-        let _ = dotenvy::dotenv();
-        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+    /// Every setting, from `lookup` (the environment, or a test's map; a blank
+    /// value counts as unset). Writes nothing: `app_key` turns `APP_KEY` (`None`
+    /// when unset) into the key, and is called last, once every other setting is
+    /// known good (startup's may create the key file; see `startup::config_from_env`).
+    pub fn parse(
+        lookup: impl Fn(&str) -> Option<String>,
+        app_key: impl FnOnce(Option<&str>) -> Result<SecretBox<Vec<u8>>, ConfigError>,
+    ) -> Result<Self, ConfigError> {
+        let var = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
 
         let stripe = var("STRIPE_SECRET").map(|secret| StripeConfig {
             secret: SecretString::from(secret),
@@ -298,12 +302,9 @@ impl Config {
             Some("false") if mail.is_some() => false,
             Some(_) => return Err(ConfigError::BadRegisterReveals),
         };
-        // Last, once every setting is known good: the only setting that may
-        // write (a first start's key file).
-        let app_key = match var("APP_KEY") {
-            Some(encoded) => decode_app_key(&encoded)?,
-            None => load_or_create_app_key(Path::new(APP_KEY_FILE))?,
-        };
+        // Last, once every setting is known good: the only one whose reading
+        // may write (a first start's key file).
+        let app_key = app_key(var("APP_KEY").as_deref())?;
         Ok(Config {
             register_reveals_accounts,
             database_url,

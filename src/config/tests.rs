@@ -224,3 +224,44 @@ fn metrics_are_never_served_on_the_public_listener() {
         );
     }
 }
+
+/// `Config::parse` over a map of settings, with a key that is never written.
+fn parse(settings: &[(&str, &str)]) -> (Result<Config, ConfigError>, Option<Option<String>>) {
+    let map: std::collections::HashMap<String, String> = settings
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let asked = std::cell::RefCell::new(None);
+    let config = Config::parse(
+        |name| map.get(name).cloned(),
+        |given| {
+            *asked.borrow_mut() = Some(given.map(str::to_string));
+            Ok(SecretBox::new(Box::new(vec![3u8; 64])))
+        },
+    );
+    (config, asked.into_inner())
+}
+
+#[test]
+fn settings_parse_from_any_lookup_and_the_key_is_asked_for_last() {
+    let (config, asked) = parse(&[
+        ("DATABASE_URL", "postgres://app@db.internal/app"),
+        ("RUN_HISTORY_DAYS", "30"),
+        ("APP_KEY", "  "),
+    ]);
+    let config = config.unwrap();
+    assert_eq!(config.database_url, "postgres://app@db.internal/app");
+    assert_eq!(config.run_history_days, 30);
+    assert_eq!(
+        asked,
+        Some(None),
+        "a blank APP_KEY is unset: the key is startup's to find"
+    );
+    assert_eq!(config.app_key_bytes(), &[3u8; 64][..]);
+
+    // A bad setting stops the parse before the key is asked for (and so before
+    // startup could write a key file).
+    let (refused, asked) = parse(&[("RUN_HISTORY_DAYS", "0")]);
+    assert!(refused.is_err());
+    assert_eq!(asked, None);
+}

@@ -30,11 +30,11 @@ pub mod refresh;
 
 use lane::{Handled, Lane, LaneEnd, Share};
 
-use super::report::{Count, Failures, Notes};
 use super::{CreateOutcome, CustomerError, Customers, LEASE, Push, UpdateOutcome};
 use crate::db::users::{self, FieldRow};
 use crate::fields::Prefer;
 use crate::fields::merge::Settle;
+use crate::runs::report::{Count, Failures, Notes};
 use refresh::Reads;
 
 const PAGE_SIZE: i64 = 500;

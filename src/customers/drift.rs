@@ -14,11 +14,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde::Serialize;
 
-use super::report::LISTED_FAILURES;
 use super::snapshot::default_card;
 use super::{CustomerError, Customers};
 use crate::clock::now;
 use crate::db::users::{self, User};
+use crate::runs::report::LISTED_FAILURES;
 use crate::stripe::{Missing, StripeCustomer};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -62,8 +62,8 @@ impl CustomerError {
             CustomerError::UnknownField(_) => {
                 "That field is not synced with Stripe; nothing was changed.".into()
             }
-            CustomerError::Stripe(failure) => stripe_failure_message(failure),
-            CustomerError::Database(_) => INTERNAL_MESSAGE.into(),
+            CustomerError::Stripe(failure) => failure.user_message(),
+            CustomerError::Database(_) => crate::domain::INTERNAL_MESSAGE.into(),
         }
     }
 
@@ -84,7 +84,7 @@ impl CustomerError {
             CustomerError::CustomerMissingInStripe { stripe_id } => {
                 format!("customer {stripe_id} does not exist in Stripe (see --check --repair)")
             }
-            CustomerError::Stripe(failure) => stripe_failure_reason(failure),
+            CustomerError::Stripe(failure) => failure.operator_reason(),
             other => other.to_string(),
         }
     }
@@ -100,59 +100,22 @@ impl CustomerError {
     pub fn is_internal(&self) -> bool {
         match self {
             CustomerError::Database(_) => true,
-            CustomerError::Stripe(failure) => stripe_failure_is_internal(failure),
+            CustomerError::Stripe(failure) => failure.is_internal(),
             _ => false,
         }
     }
 }
 
-/// What a person is told of a Stripe failure, whatever they were doing.
-pub fn stripe_failure_message(failure: &StripeFailure) -> String {
-    match &failure.kind {
-        FailureKind::Unavailable => {
-            "Stripe is unavailable, nothing was changed. Please try again in a moment.".into()
-        }
-        FailureKind::Unauthorized => {
-            "Stripe refused the app's API key (a permission error), nothing was changed. \
-             An administrator needs to check STRIPE_SECRET."
-                .into()
-        }
-        FailureKind::NotFound => "Customer does not exist in Stripe.".into(),
-        FailureKind::IdempotencyConflict => {
-            "Stripe saw two different requests for one action, nothing was changed. \
-             Please try again."
-                .into()
-        }
-        FailureKind::Rejected { message } => match message {
-            Some(message) => format!("Stripe rejected the request: {message}"),
-            None => "Stripe rejected the request, nothing was changed.".into(),
-        },
+impl crate::runs::report::RunError for CustomerError {
+    fn operator_reason(&self) -> String {
+        CustomerError::operator_reason(self)
     }
-}
 
-/// What a person is told of a failure of ours: nothing of its cause.
-pub const INTERNAL_MESSAGE: &str =
-    "Something went wrong on our side, nothing was changed. Please try again.";
+    fn request_id(&self) -> Option<&str> {
+        CustomerError::request_id(self)
+    }
 
-/// What an operator's report says of a Stripe failure.
-pub fn stripe_failure_reason(failure: &StripeFailure) -> String {
-    let status = failure
-        .status
-        .map_or_else(|| "no answer".to_string(), |s| format!("HTTP {s}"));
-    let what = match &failure.kind {
-        FailureKind::Unavailable => "Stripe unavailable",
-        FailureKind::Unauthorized => "Stripe refused the API key",
-        FailureKind::NotFound => "not found in Stripe",
-        FailureKind::IdempotencyConflict => "idempotency key conflict",
-        FailureKind::Rejected { .. } => "Stripe rejected the request",
-    };
-    format!("{what} ({status}): {}", failure.detail)
-}
-
-/// Failures of the system rather than refusals of the request.
-pub fn stripe_failure_is_internal(failure: &StripeFailure) -> bool {
-    matches!(
-        failure.kind,
-        FailureKind::Unavailable | FailureKind::Unauthorized
-    )
+    fn stripe_answered(&self) -> bool {
+        CustomerError::stripe_answered(self)
+    }
 }

@@ -9,8 +9,7 @@ mod create;
 pub mod drift;
 pub mod error;
 mod outcome;
-pub mod report;
-pub mod run;
+
 mod settle;
 pub mod snapshot;
 pub mod view;
@@ -99,6 +98,12 @@ impl Customers {
             holder: self.holder.clone(),
             fields: self.fields.clone(),
         }
+    }
+
+    /// This process's id in the shared tables: its claims on user rows, and the
+    /// runs it records, carry it.
+    pub fn holder(&self) -> Arc<str> {
+        self.holder.clone()
     }
 
     /// Whether the configured key is a live-mode key (Stripe's rate limits differ).

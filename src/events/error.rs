@@ -2,8 +2,7 @@
 
 use crate::billing::BillingError;
 use crate::customers::CustomerError;
-use crate::customers::error::stripe_failure_reason;
-use crate::customers::report::RunError;
+use crate::runs::report::RunError;
 use crate::stripe::StripeFailure;
 
 #[derive(Debug, thiserror::Error)]
@@ -51,7 +50,7 @@ impl From<BillingError> for EventError {
 impl RunError for EventError {
     fn operator_reason(&self) -> String {
         match self {
-            EventError::Stripe(failure) => stripe_failure_reason(failure),
+            EventError::Stripe(failure) => failure.operator_reason(),
             EventError::Customer(err) => err.operator_reason(),
             other => other.to_string(),
         }

@@ -12,9 +12,9 @@ use serde::Serialize;
 
 use super::{EventError, EventOutcome, Events, StripeEvent, is_handled};
 use crate::clock::now;
-use crate::customers::report::{Count, Failure, Failures, RunError as _, Subject};
 use crate::db::checkpoints::{self, Checkpoint};
 use crate::db::events;
+use crate::runs::report::{Count, Failure, Failures, RunError as _, Subject};
 use crate::stripe::EventQuery;
 
 /// The checkpoint's name in `stripe_event_checkpoints`.

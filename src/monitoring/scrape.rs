@@ -65,7 +65,7 @@ async fn read_gauges(sources: &Sources) {
 /// the replay checkpoint's age.
 async fn read_history(db: &Db) -> Result<(), sqlx::Error> {
     let now_ms = crate::db::users::unix_ms(OffsetDateTime::now_utc());
-    let alive_since = crate::customers::run::alive_since(now_ms);
+    let alive_since = crate::runs::history::alive_since(now_ms);
     let mut running: BTreeMap<(String, String), u32> = BTreeMap::new();
     for run in runs::latest(db).await? {
         let labels = [("command", run.command.clone()), ("kind", run.kind.clone())];

@@ -77,6 +77,54 @@ impl StripeFailure {
             retryable,
         }
     }
+
+    /// What a person is told of this failure, whatever they were doing.
+    pub fn user_message(&self) -> String {
+        match &self.kind {
+            FailureKind::Unavailable => {
+                "Stripe is unavailable, nothing was changed. Please try again in a moment.".into()
+            }
+            FailureKind::Unauthorized => {
+                "Stripe refused the app's API key (a permission error), nothing was changed. \
+                 An administrator needs to check STRIPE_SECRET."
+                    .into()
+            }
+            FailureKind::NotFound => "Customer does not exist in Stripe.".into(),
+            FailureKind::IdempotencyConflict => {
+                "Stripe saw two different requests for one action, nothing was changed. \
+                 Please try again."
+                    .into()
+            }
+            FailureKind::Rejected { message } => match message {
+                Some(message) => format!("Stripe rejected the request: {message}"),
+                None => "Stripe rejected the request, nothing was changed.".into(),
+            },
+        }
+    }
+
+    /// What an operator's report says of this failure.
+    pub fn operator_reason(&self) -> String {
+        let status = self
+            .status
+            .map_or_else(|| "no answer".to_string(), |s| format!("HTTP {s}"));
+        let what = match &self.kind {
+            FailureKind::Unavailable => "Stripe unavailable",
+            FailureKind::Unauthorized => "Stripe refused the API key",
+            FailureKind::NotFound => "not found in Stripe",
+            FailureKind::IdempotencyConflict => "idempotency key conflict",
+            FailureKind::Rejected { .. } => "Stripe rejected the request",
+        };
+        format!("{what} ({status}): {}", self.detail)
+    }
+
+    /// A failure of the system (Stripe down, our key refused) rather than a
+    /// refusal of the request.
+    pub fn is_internal(&self) -> bool {
+        matches!(
+            self.kind,
+            FailureKind::Unavailable | FailureKind::Unauthorized
+        )
+    }
 }
 
 fn classify(status: u16, api: Option<&stripe_shared::ApiErrors>, transient: bool) -> FailureKind {

@@ -265,8 +265,7 @@ pub async fn register(
             let error = "That email is already registered. Sign in instead.".to_string();
             return Ok(invalid(ctx, vec![error]));
         }
-        Err(AccountError::Hashing(HashError::Busy)) => return Err(WebError::Busy),
-        Err(err) => return Err(WebError::caused("create account", err)),
+        Err(err) => return Err(WebError::account("create account", err)),
     };
     auth.login(&user)
         .await

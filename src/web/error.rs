@@ -52,6 +52,19 @@ impl WebError {
     }
 }
 
+impl WebError {
+    /// An account operation's failure: every hasher busy is a 503 that says so,
+    /// anything else a failure of ours in `context`.
+    pub fn account(context: &'static str, err: crate::accounts::AccountError) -> Self {
+        match err {
+            crate::accounts::AccountError::Hashing(crate::password::HashError::Busy) => {
+                WebError::Busy
+            }
+            err => WebError::caused(context, err),
+        }
+    }
+}
+
 impl From<crate::customers::CustomerError> for WebError {
     fn from(err: crate::customers::CustomerError) -> Self {
         WebError::caused("sync", err)

@@ -19,10 +19,9 @@ use super::limits::ClientAddr;
 use super::page::{Layout, PageContext};
 use super::session::AuthSession;
 use super::{AppState, WebError};
-use crate::accounts::{AccountError, LinkState, RESET_VALID, User};
+use crate::accounts::{LinkState, RESET_VALID, User};
 use crate::domain::{Lines, check_new_password, check_text};
 use crate::mail::{Letter, Mailer, Recipient};
-use crate::password::HashError;
 use crate::throttle::{Bucket, Verdict};
 
 #[derive(Template, WebTemplate)]
@@ -232,8 +231,7 @@ pub async fn reset(
                 link_problem(link).unwrap_or((StatusCode::GONE, "This link cannot be used."));
             return Ok(reset_page(ctx, "", status, problem, Vec::new()));
         }
-        Err(AccountError::Hashing(HashError::Busy)) => return Err(WebError::Busy),
-        Err(err) => return Err(WebError::caused("reset password", err)),
+        Err(err) => return Err(WebError::account("reset password", err)),
     };
     sign_in_anew(&mut auth, &user).await?;
     tracing::info!(user_id = user.id, "password reset; signed in");

@@ -20,7 +20,6 @@ use super::{AppState, WebError};
 use crate::accounts::{AccountError, User};
 use crate::domain::{UserEmail, UserName, check_new_password};
 use crate::mail::{Letter, Recipient};
-use crate::password::HashError;
 use crate::throttle::{Bucket, Verdict};
 
 #[derive(Template, WebTemplate)]
@@ -184,8 +183,7 @@ async fn confirm_password(
             tracing::info!(user_id = user.id, "change refused: wrong current password");
             Ok(Confirmed::Wrong)
         }
-        Err(AccountError::Hashing(HashError::Busy)) => Err(WebError::Busy),
-        Err(err) => Err(WebError::caused("check password", err)),
+        Err(err) => Err(WebError::account("check password", err)),
     }
 }
 
@@ -234,8 +232,7 @@ pub async fn change_password(
     };
     let changed = match state.accounts.set_password(user.id, form.password).await {
         Ok(changed) => changed,
-        Err(AccountError::Hashing(HashError::Busy)) => return Err(WebError::Busy),
-        Err(err) => return Err(WebError::caused("change password", err)),
+        Err(err) => return Err(WebError::account("change password", err)),
     };
     state.throttle.clear(&account).await?;
     // This session goes on under a new id and the new hash; every other one

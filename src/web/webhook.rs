@@ -18,8 +18,8 @@ use secrecy::ExposeSecret as _;
 use sha2::Sha256;
 
 use super::AppState;
-use crate::customers::report::RunError as _;
 use crate::events::{EventError, EventOutcome, HANDLED_EVENTS, StripeEvent};
+use crate::runs::report::RunError as _;
 
 pub async fn receive(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
     if state.webhook_secrets.is_empty() {

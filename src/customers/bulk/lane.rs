@@ -10,9 +10,9 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use super::{Action, BulkOptions, Done, HELD_POLL, HELD_WAIT, PAGE_SIZE, Tally};
-use crate::customers::report::{Conflict, Failure, Failures, Notes, Subject};
 use crate::customers::{CustomerError, Customers};
 use crate::db::users::{self, FieldRow};
+use crate::runs::report::{Conflict, Failure, Failures, Notes, Subject};
 
 /// Which pass a user's attempt belongs to: what happens to an attempt that is not
 /// final (no answer, held elsewhere) depends on it.

@@ -8,7 +8,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::Serialize;
 
-use super::CustomerError;
 use crate::fields::Withheld;
 
 /// How many failures a report lists.
@@ -74,20 +73,6 @@ pub trait RunError {
     fn request_id(&self) -> Option<&str>;
     /// Whether Stripe answered (with an error status) rather than not at all.
     fn stripe_answered(&self) -> bool;
-}
-
-impl RunError for CustomerError {
-    fn operator_reason(&self) -> String {
-        CustomerError::operator_reason(self)
-    }
-
-    fn request_id(&self) -> Option<&str> {
-        CustomerError::request_id(self)
-    }
-
-    fn stripe_answered(&self) -> bool {
-        CustomerError::stripe_answered(self)
-    }
 }
 
 impl Failure {

@@ -17,12 +17,11 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use super::{CustomerError, Customers};
-use crate::clock::{millis, now};
+use crate::clock::{millis, now, unix_ms};
+use crate::db::Db;
 /// A run as the history holds it.
 pub use crate::db::runs::Run as RunRecord;
 use crate::db::runs::{self, End, NewRun, Progress};
-use crate::db::users::unix_ms;
 use crate::stripe::RateLimiter;
 
 const BEAT: Duration = Duration::from_secs(1);
@@ -70,39 +69,48 @@ pub struct RunEnd {
     pub failures: Vec<serde_json::Value>,
 }
 
+/// The history of runs in the database, as one process records into it.
+#[derive(Clone, Debug)]
+pub struct History {
+    db: Db,
+    /// The process's id in the shared tables (its claims on user rows carry it).
+    holder: Arc<str>,
+}
+
 /// A living run: beats until [`Run::finish`] (or until the process dies, and
 /// with it the heartbeat).
 pub struct Run {
-    service: Customers,
+    history: History,
     id: i64,
     limiter: Arc<RateLimiter>,
     beat: tokio::task::JoinHandle<()>,
 }
 
-impl Customers {
+impl History {
+    pub fn new(db: Db, holder: Arc<str>) -> Self {
+        History { db, holder }
+    }
+
     /// The newest `limit` runs of the history, newest first.
-    pub async fn recent_runs(&self, limit: i64) -> Result<Vec<RunRecord>, CustomerError> {
-        Ok(runs::recent(self.db(), limit).await?)
+    pub async fn recent(&self, limit: i64) -> Result<Vec<RunRecord>, sqlx::Error> {
+        runs::recent(&self.db, limit).await
     }
 
     /// One run of the history and its failures (a JSON array), if it exists.
-    pub async fn run_record(
-        &self,
-        id: i64,
-    ) -> Result<Option<(RunRecord, Option<String>)>, CustomerError> {
-        let Some(run) = runs::find(self.db(), id).await? else {
+    pub async fn find(&self, id: i64) -> Result<Option<(RunRecord, Option<String>)>, sqlx::Error> {
+        let Some(run) = runs::find(&self.db, id).await? else {
             return Ok(None);
         };
-        let failures = runs::failures(self.db(), id).await?;
+        let failures = runs::failures(&self.db, id).await?;
         Ok(Some((run, failures)))
     }
 
     /// Records `start` in the history and, when it shares, keeps its limiter at
     /// its share of the plan until [`Run::finish`].
-    pub async fn start_run(&self, start: RunStart) -> Result<Run, CustomerError> {
+    pub async fn start(&self, start: RunStart) -> Result<Run, sqlx::Error> {
         let now_ms = unix_ms(now());
         let kept = Duration::from_secs(u64::from(start.keep_days) * 86_400);
-        let pruned = runs::prune(self.db(), now_ms - millis(kept)).await?;
+        let pruned = runs::prune(&self.db, now_ms - millis(kept)).await?;
         if pruned > 0 {
             tracing::info!(
                 pruned,
@@ -121,7 +129,7 @@ impl Customers {
             host: &host,
             shares: start.shares,
         };
-        let id = runs::start(self.db(), &record, now_ms).await?;
+        let id = runs::start(&self.db, &record, now_ms).await?;
         tracing::info!(
             run_id = id,
             command = start.command,
@@ -132,7 +140,7 @@ impl Customers {
         if start.shares {
             limiter.set_share(living(self, now_ms).await?);
         }
-        let (service, shared, progress) = (self.clone(), limiter.clone(), start.progress);
+        let (history, shared, progress) = (self.clone(), limiter.clone(), start.progress);
         let beat = tokio::spawn(async move {
             let mut every = tokio::time::interval(BEAT);
             every.tick().await;
@@ -141,9 +149,9 @@ impl Customers {
                 let now_ms = unix_ms(now());
                 let written = stored(&progress(), &shared);
                 let counted = async {
-                    runs::beat(service.db(), id, now_ms, &written).await?;
+                    runs::beat(&history.db, id, now_ms, &written).await?;
                     match start.shares {
-                        true => living(&service, now_ms).await.map(Some),
+                        true => living(&history, now_ms).await.map(Some),
                         false => Ok(None),
                     }
                 };
@@ -155,7 +163,7 @@ impl Customers {
             }
         });
         Ok(Run {
-            service: self.clone(),
+            history: self.clone(),
             id,
             limiter,
             beat,
@@ -179,8 +187,7 @@ impl Run {
             failed: i64::try_from(end.failed).unwrap_or(i64::MAX),
             failures,
         };
-        let service = &self.service;
-        if let Err(err) = runs::finish(service.db(), self.id, unix_ms(now()), &record).await {
+        if let Err(err) = runs::finish(&self.history.db, self.id, unix_ms(now()), &record).await {
             tracing::warn!(run_id = self.id, error = %err, "could not record the end of this run");
         }
     }
@@ -209,7 +216,6 @@ fn stored(progress: &RunProgress, limiter: &RateLimiter) -> Progress {
     }
 }
 
-/// A failure as the history keeps it.
 /// The oldest heartbeat (in milliseconds since the epoch) of a run still alive at
 /// `now_ms`: older ones lapsed.
 pub fn alive_since(now_ms: i64) -> i64 {
@@ -221,12 +227,13 @@ pub fn now_ms() -> i64 {
     unix_ms(now())
 }
 
+/// A failure as the history keeps it.
 pub fn failure_json(failure: &impl Serialize) -> serde_json::Value {
     serde_json::to_value(failure).unwrap_or(serde_json::Value::Null)
 }
 
 /// How many runs share the account now, this one included.
-async fn living(service: &Customers, now_ms: i64) -> Result<u32, CustomerError> {
-    let count = runs::living(service.db(), now_ms - millis(LAPSE)).await?;
+async fn living(history: &History, now_ms: i64) -> Result<u32, sqlx::Error> {
+    let count = runs::living(&history.db, alive_since(now_ms)).await?;
     Ok(u32::try_from(count).unwrap_or(u32::MAX).max(1))
 }
