@@ -27,7 +27,7 @@ LAYERS: list[list[str]] = [
     ["customers"],
     ["billing"],
     ["events"],
-    ["accounts", "mail", "throttle"],
+    ["accounts", "mail", "throttle", "http"],
     ["web"],
     ["monitoring"],
     ["startup"],

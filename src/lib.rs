@@ -13,6 +13,7 @@ pub mod db;
 pub mod domain;
 pub mod events;
 pub mod fields;
+pub mod http;
 pub mod mail;
 pub mod metrics;
 pub mod monitoring;

@@ -151,7 +151,7 @@ impl App {
             self.config.events_retention_days,
         ));
         let timeouts = self.config.http_timeouts;
-        web::server::serve(listener, self.router(), timeouts, shutdown_signal()).await
+        crate::http::serve(listener, self.router(), timeouts, shutdown_signal()).await
     }
 }
 

@@ -32,7 +32,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
     let router = router(super::install(), sources);
-    crate::web::server::serve(listener, router, timeouts, shutdown).await
+    crate::http::serve(listener, router, timeouts, shutdown).await
 }
 
 async fn metrics(

@@ -11,7 +11,6 @@ mod page;
 mod password_reset;
 mod profile;
 mod request;
-pub mod server;
 pub mod session;
 mod settings;
 mod webhook;

@@ -1,6 +1,6 @@
-//! The HTTP server: the router on each accepted connection, with deadlines no
-//! client can stretch, so slow or idle connections cannot pile up and exhaust
-//! file handles.
+//! The hardened HTTP server, for the web app and the metrics listener alike: the
+//! router on each accepted connection, with deadlines no client can stretch, so
+//! slow or idle connections cannot pile up and exhaust file handles.
 //!
 //! - A request's header block must arrive within `HTTP_HEADER_TIMEOUT` of its
 //!   first byte ([`HeadDeadline`], on the connection).
