@@ -4,6 +4,8 @@ LOCALSTRIPE_VERSION=1.15.10
 AIOSMTPD_VERSION=1.4.6
 # Stripe's Python SDK, for its stripe.params: the request types Stripe publishes.
 STRIPE_PYTHON_VERSION=16.1.0
+# The copy-paste detector (npm), pinned.
+JSCPD_VERSION=4.3.0
 
 # Background services this script started, stopped when it exits.
 BACKGROUND_PIDS=""
@@ -86,6 +88,21 @@ ensure_stripe_types() {
 # Stripe's published request types, and that every kind the app sends is there.
 check_stripe_requests() {
   .venv/bin/python scripts/stripe_conformance.py --require-all-kinds "$1"
+}
+
+# Installs jscpd into target/tools/jscpd once (npm registry).
+ensure_jscpd() {
+  JSCPD=target/tools/jscpd/node_modules/.bin/jscpd
+  if [ ! -x "$JSCPD" ] || [ "$("$JSCPD" --version 2>/dev/null)" != "$JSCPD_VERSION" ]; then
+    echo "Installing jscpd $JSCPD_VERSION into target/tools/jscpd ..." >&2
+    mkdir -p target/tools/jscpd
+    npm install --silent --no-audit --no-fund --prefix target/tools/jscpd "jscpd@$JSCPD_VERSION" >/dev/null
+  fi
+}
+
+# Fails on any copy of 10 lines (80 tokens) or more in the Rust files under $1.
+check_copies() {
+  "$JSCPD" --format rust --min-lines 10 --min-tokens 80 --threshold 0 --silent "$1"
 }
 
 # Installs Debian's Chromium and its WebDriver for the browser tests, once.

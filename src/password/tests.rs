@@ -24,6 +24,37 @@ async fn until_load(hasher: &Hasher, load: (usize, usize)) {
     }
 }
 
+type Task = tokio::task::JoinHandle<Result<(), HashError>>;
+
+/// A hasher with its one slot held and its queue full.
+struct Full {
+    /// The held hash, which ends once `finish` is sent.
+    running: Task,
+    finish: std::sync::mpsc::Sender<()>,
+    waiters: Vec<Task>,
+}
+
+async fn fill(hasher: &Hasher) -> Full {
+    let (work, finish) = held_work();
+    let running = tokio::spawn({
+        let hasher = hasher.clone();
+        async move { hasher.run(work).await }
+    });
+    until_load(hasher, (1, 0)).await;
+    let waiters = (0..QUEUE_PER_SLOT)
+        .map(|_| {
+            let hasher = hasher.clone();
+            tokio::spawn(async move { hasher.run(|| ()).await })
+        })
+        .collect();
+    until_load(hasher, (1, QUEUE_PER_SLOT)).await;
+    Full {
+        running,
+        finish,
+        waiters,
+    }
+}
+
 #[tokio::test]
 async fn a_caller_that_hangs_up_keeps_its_slot_until_the_hash_finishes() {
     let hasher = Hasher::new(1, PasswordScheme::Argon2id);
@@ -51,18 +82,11 @@ async fn a_caller_that_hangs_up_keeps_its_slot_until_the_hash_finishes() {
 #[tokio::test]
 async fn waiters_that_hang_up_give_their_place_in_the_queue_back() {
     let hasher = Hasher::new(1, PasswordScheme::Argon2id);
-    let (work, finish) = held_work();
-    let busy = tokio::spawn({
-        let hasher = hasher.clone();
-        async move { hasher.run(work).await }
-    });
-    until_load(&hasher, (1, 0)).await;
-    let mut waiters = Vec::new();
-    for _ in 0..QUEUE_PER_SLOT {
-        let hasher = hasher.clone();
-        waiters.push(tokio::spawn(async move { hasher.run(|| ()).await }));
-    }
-    until_load(&hasher, (1, QUEUE_PER_SLOT)).await;
+    let Full {
+        running: busy,
+        finish,
+        waiters,
+    } = fill(&hasher).await;
     assert!(
         matches!(hasher.run(|| ()).await, Err(HashError::Busy)),
         "queue full"
@@ -233,18 +257,11 @@ async fn a_caller_turned_away_is_counted_for_the_metrics() {
             .map_or(0.0, |value| value.parse::<f64>().unwrap())
     };
     let hasher = Hasher::new(1, PasswordScheme::Argon2id);
-    let (work, finish) = held_work();
-    let running = tokio::spawn({
-        let hasher = hasher.clone();
-        async move { hasher.run(work).await }
-    });
-    until_load(&hasher, (1, 0)).await;
-    let mut waiters = Vec::new();
-    for _ in 0..QUEUE_PER_SLOT {
-        let hasher = hasher.clone();
-        waiters.push(tokio::spawn(async move { hasher.run(|| ()).await }));
-    }
-    until_load(&hasher, (1, QUEUE_PER_SLOT)).await;
+    let Full {
+        running,
+        finish,
+        waiters,
+    } = fill(&hasher).await;
     assert_eq!(busy_total(), 0.0);
 
     assert!(matches!(hasher.run(|| ()).await, Err(HashError::Busy)));
