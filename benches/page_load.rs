@@ -89,7 +89,7 @@ async fn scrape_every_second(
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/metrics", listener.local_addr().unwrap());
     let sources = stripe_sync::monitoring::scrape::Sources {
-        customers: app.customers.clone(),
+        db: app.db.clone(),
         hasher: stripe_sync::password::Hasher::new(
             1,
             stripe_sync::password::PasswordScheme::Argon2id,

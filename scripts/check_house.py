@@ -23,6 +23,7 @@ LAYERS: list[list[str]] = [
     ["password"],
     ["config"],
     ["stripe"],
+    ["context"],
     ["runs"],
     ["customers"],
     ["billing"],

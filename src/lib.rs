@@ -8,6 +8,7 @@ pub mod billing;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod context;
 pub mod customers;
 pub mod db;
 pub mod domain;

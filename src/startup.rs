@@ -8,6 +8,7 @@ use tokio::net::TcpListener;
 use tower_sessions::ExpiredDeletion as _;
 
 use crate::accounts::Accounts;
+use crate::context::Context;
 use std::path::Path;
 
 use base64::Engine as _;
@@ -54,6 +55,9 @@ pub async fn read_schema(config: &Config) -> Result<Schema, StartupError> {
 
 pub struct App {
     pub config: Config,
+    /// What every service is built on: the pool, the Stripe client, the field
+    /// map, this process's holder id.
+    pub context: Context,
     pub customers: Customers,
     /// The history of bulk runs, recorded under this process's holder.
     pub history: History,
@@ -89,9 +93,10 @@ impl App {
             db.clone(),
             Hasher::new(config.password_hash_concurrency, scheme),
         );
-        let customers = Customers::new(db.clone(), stripe).with_fields(fields);
+        let context = Context::new(db, stripe, fields);
+        let customers = Customers::new(context.clone());
         customers.spawn_heartbeat();
-        let history = History::new(db, customers.holder());
+        let history = History::new(&context);
         let mailer = match &config.mail {
             Some(mail) => {
                 Some(Mailer::new(mail).map_err(|err| StartupError::Mail(err.to_string()))?)
@@ -99,6 +104,7 @@ impl App {
             None => None,
         };
         Ok(App {
+            context,
             customers,
             history,
             accounts,
@@ -112,8 +118,9 @@ impl App {
     }
 
     fn web_services(&self) -> web::Services {
-        let db = self.customers.db();
+        let db = &self.context.db;
         web::Services {
+            context: self.context.clone(),
             customers: self.customers.clone(),
             accounts: self.accounts.clone(),
             throttle: Throttle::new(db.clone()),
@@ -129,7 +136,7 @@ impl App {
         listener: TcpListener,
     ) -> impl Future<Output = std::io::Result<()>> + use<> {
         let sources = crate::monitoring::scrape::Sources {
-            customers: self.customers.clone(),
+            db: self.context.db.clone(),
             hasher: self.accounts.hasher().clone(),
         };
         let timeouts = self.config.http_timeouts;
@@ -147,7 +154,7 @@ impl App {
         );
         tokio::spawn(prune_rate_limits(services.throttle.clone()));
         tokio::spawn(prune_events(
-            Events::new(self.customers.clone()),
+            Events::new(self.context.clone()),
             self.config.events_retention_days,
         ));
         let timeouts = self.config.http_timeouts;

@@ -14,12 +14,15 @@ pub use crate::db::payments::{PaymentRow, PaymentStatus};
 
 use crate::clock::now;
 use crate::config::JobPosting;
+use crate::context::Context;
 use crate::customers::Customers;
 use crate::db::{Db, jobs, payments};
 use crate::stripe::StripeGateway;
 
 #[derive(Clone, Debug)]
 pub struct Billing {
+    ctx: Context,
+    /// A payment needs a customer: Checkout creates the user's when missing.
     customers: Customers,
 }
 
@@ -33,18 +36,17 @@ pub struct JobDraft<'a> {
 }
 
 impl Billing {
-    pub fn new(customers: Customers) -> Self {
-        Billing { customers }
+    pub fn new(ctx: Context) -> Self {
+        let customers = Customers::new(ctx.clone());
+        Billing { ctx, customers }
     }
 
     fn db(&self) -> &Db {
-        self.customers.db()
+        &self.ctx.db
     }
 
     fn stripe(&self) -> Result<&StripeGateway, BillingError> {
-        self.customers
-            .stripe_gateway()
-            .ok_or(BillingError::NotConfigured)
+        self.ctx.stripe.as_ref().ok_or(BillingError::NotConfigured)
     }
 
     /// Saves a job awaiting payment, once per form: a second submit of the same

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use super::CliError;
 use super::signals::Stop;
+use crate::context::Context;
 use crate::customers::Customers;
 use crate::runs::history::{ProgressFn, Run, RunEnd, RunProgress, RunStart};
 use crate::startup::App;
@@ -17,7 +18,10 @@ use crate::stripe::{RateLimiter, RatePlan, RetryPolicy};
 pub struct Bulk {
     /// Paces every Stripe call of the run.
     pub limiter: Arc<RateLimiter>,
-    /// The customers service, paced by [`Bulk::limiter`], with the bulk retry policy.
+    /// What the run's services are built on: Stripe paced by [`Bulk::limiter`],
+    /// with the bulk retry policy.
+    pub context: Context,
+    /// The customers service on that context.
     pub customers: Customers,
     pub stop: Stop,
 }
@@ -35,10 +39,11 @@ impl Bulk {
     /// The limiter for `plan`, the service paced by it, and the signals listened to.
     pub fn new(app: &App, plan: RatePlan) -> Self {
         let limiter = Arc::new(RateLimiter::new(plan));
-        let customers = app.customers.for_bulk(limiter.clone(), RetryPolicy::bulk());
+        let context = app.context.for_bulk(limiter.clone(), RetryPolicy::bulk());
         Bulk {
             limiter,
-            customers,
+            customers: Customers::new(context.clone()),
+            context,
             stop: Stop::on_signals(),
         }
     }

@@ -62,8 +62,9 @@ pub async fn run(config: Config, args: Args) -> Result<(), CliError> {
     }
     let Bulk {
         limiter,
-        customers: sync,
+        context,
         stop,
+        ..
     } = Bulk::new(&app, plan);
     let options = ReplayOptions {
         since,
@@ -85,7 +86,7 @@ pub async fn run(config: Config, args: Args) -> Result<(), CliError> {
     let run = bulk::record(&app, &limiter, recorded, progress).await?;
     let shown = tally.clone();
     let display = Progress::start(None, "events", move || (shown.listed.get(), counts(&shown)));
-    let result = Events::new(sync)
+    let result = Events::new(context)
         .replay_events(&options, tally.clone(), stop.flag.clone())
         .await;
     display.finish();

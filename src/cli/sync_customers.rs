@@ -130,6 +130,7 @@ pub async fn run(mut config: Config, args: Args) -> Result<(), CliError> {
         limiter,
         customers: sync,
         stop,
+        ..
     } = Bulk::new(&app, plan);
     let total = match (args.check, args.user) {
         (true, _) => None,

@@ -23,7 +23,7 @@ pub struct Args {
 pub async fn run(config: Config, args: Args) -> Result<(), CliError> {
     check_url(&args.url)?;
     let app = App::build(config).await?;
-    let registration = Events::new(app.customers)
+    let registration = Events::new(app.context)
         .register_webhook(&args.url, args.disabled)
         .await
         .map_err(|err| match err {

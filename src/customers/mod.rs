@@ -20,10 +20,11 @@ use std::time::Duration;
 use time::OffsetDateTime;
 
 use crate::clock::{millis, now};
+use crate::context::Context;
 use crate::db::{self, Db, users};
+use crate::fields::Prefer;
 use crate::fields::{self, merge::Settle};
-use crate::fields::{FieldMap, Prefer};
-use crate::stripe::{CustomerLookup, RateLimiter, RetryPolicy, StripeCustomer, StripeGateway};
+use crate::stripe::{CustomerLookup, StripeCustomer, StripeGateway};
 
 pub use create::CreateOutcome;
 pub use error::CustomerError;
@@ -34,12 +35,7 @@ use snapshot::Snapshot;
 
 #[derive(Clone, Debug)]
 pub struct Customers {
-    db: Db,
-    stripe: Option<StripeGateway>,
-    /// Names this process's claims on user rows; its heartbeat renews them.
-    holder: Arc<str>,
-    /// The customer fields synced (`STRIPE_CUSTOMER_FIELDS`).
-    fields: Arc<FieldMap>,
+    ctx: Context,
 }
 
 /// How long a claim on a user row lasts unless its holder renews it. A living
@@ -49,25 +45,14 @@ pub const LEASE: Duration = Duration::from_secs(15);
 pub const HEARTBEAT: Duration = Duration::from_secs(5);
 
 impl Customers {
-    pub fn new(db: Db, stripe: Option<StripeGateway>) -> Self {
-        Customers {
-            db,
-            stripe,
-            holder: uuid::Uuid::new_v4().simple().to_string().into(),
-            fields: Arc::default(),
-        }
-    }
-
-    /// The same service syncing the fields of `map` besides name and email.
-    pub fn with_fields(mut self, map: FieldMap) -> Self {
-        self.fields = Arc::new(map);
-        self
+    pub fn new(ctx: Context) -> Self {
+        Customers { ctx }
     }
 
     /// Renews this process's claims every [`HEARTBEAT`] until the task is aborted
     /// (or the process dies, and with it the claims within [`LEASE`]).
     pub fn spawn_heartbeat(&self) -> tokio::task::JoinHandle<()> {
-        let (db, holder) = (self.db.clone(), self.holder.clone());
+        let (db, holder) = (self.ctx.db.clone(), self.ctx.holder.clone());
         tokio::spawn(async move {
             let mut every = tokio::time::interval(HEARTBEAT);
             loop {
@@ -83,59 +68,37 @@ impl Customers {
     /// A claim on a user row for this process, from now.
     fn lease_from(&self, now: OffsetDateTime) -> (Arc<str>, i64, i64) {
         let now_ms = users::unix_ms(now);
-        (self.holder.clone(), now_ms, now_ms + lease_ms())
-    }
-
-    /// The same service with every Stripe request paced by `limiter` and retried
-    /// under `retry` (a bulk run is more patient than a page).
-    pub fn for_bulk(&self, limiter: Arc<RateLimiter>, retry: RetryPolicy) -> Self {
-        Customers {
-            db: self.db.clone(),
-            stripe: self
-                .stripe
-                .as_ref()
-                .map(|gateway| gateway.with_rate_limiter(limiter).with_retry_policy(retry)),
-            holder: self.holder.clone(),
-            fields: self.fields.clone(),
-        }
-    }
-
-    /// This process's id in the shared tables: its claims on user rows, and the
-    /// runs it records, carry it.
-    pub fn holder(&self) -> Arc<str> {
-        self.holder.clone()
+        (self.ctx.holder.clone(), now_ms, now_ms + lease_ms())
     }
 
     /// Whether the configured key is a live-mode key (Stripe's rate limits differ).
     pub fn live_mode(&self) -> bool {
-        self.stripe.as_ref().is_some_and(StripeGateway::live_mode)
+        self.ctx
+            .stripe
+            .as_ref()
+            .is_some_and(StripeGateway::live_mode)
     }
 
     pub fn db(&self) -> &Db {
-        &self.db
+        &self.ctx.db
     }
 
     /// Which database the service runs on, for start-up lines.
     pub fn database_kind(&self) -> &'static str {
-        self.db.kind()
+        self.ctx.db.kind()
     }
 
     pub async fn user_exists(&self, user_id: i64) -> Result<bool, CustomerError> {
-        Ok(users::find(&self.db, user_id).await?.is_some())
+        Ok(users::find(&self.ctx.db, user_id).await?.is_some())
     }
 
     /// All users, for a bulk run's progress.
     pub async fn count_users(&self) -> Result<u64, CustomerError> {
-        Ok(users::count(&self.db).await?.max(0) as u64)
-    }
-
-    /// Readiness: the database answers within `timeout`.
-    pub async fn database_ready(&self, timeout: Duration) -> bool {
-        self.db.ping(timeout).await
+        Ok(users::count(&self.ctx.db).await?.max(0) as u64)
     }
 
     pub fn is_configured(&self) -> bool {
-        self.stripe.is_some()
+        self.ctx.stripe.is_some()
     }
 
     /// Syncs the user's fields with the linked customer, three ways: pushes only
@@ -173,7 +136,7 @@ impl Customers {
         field: &str,
         side: Prefer,
     ) -> Result<UpdateOutcome, CustomerError> {
-        if self.fields.find(field).is_none() {
+        if self.ctx.fields.find(field).is_none() {
             return Err(CustomerError::UnknownField(field.to_string()));
         }
         self.update_settling(user_id, Push::IfChanged, Settle::Field(field, side))
@@ -193,7 +156,7 @@ impl Customers {
             now_ms,
             expires_ms,
         };
-        let claim = users::claim_update(&self.db, user_id, lease, &self.columns()).await?;
+        let claim = users::claim_update(&self.ctx.db, user_id, lease, &self.columns()).await?;
         let Some(row) = claim else {
             return Err(match self.user(user_id).await?.stripe_id {
                 None => CustomerError::NoCustomer,
@@ -208,13 +171,13 @@ impl Customers {
                 if plan.is_quiet() {
                     return Ok(Vec::new());
                 }
-                let mut tx = self.db.begin().await?;
+                let mut tx = self.ctx.db.begin().await?;
                 let pulled = self.store_plan_in(&mut tx, &row, &stripe_id, &plan).await?;
                 tx.commit().await?;
                 Ok::<_, CustomerError>(pulled)
             }
             .await;
-            users::release_lease(&self.db, user_id, &holder).await?;
+            users::release_lease(&self.ctx.db, user_id, &holder).await?;
             outcome.pulled = stored?;
             return Ok(outcome);
         }
@@ -232,7 +195,7 @@ impl Customers {
                     local(1).unwrap_or_default(),
                 );
                 let base = serde_json::to_string(&plan.base_after_push()).expect("serializes");
-                let mut tx = self.db.begin().await?;
+                let mut tx = self.ctx.db.begin().await?;
                 users::store_pushed_in(&mut tx, user_id, &stripe_id, copy.state(), &hash, &base)
                     .await?;
                 outcome.pulled = self.settle_in(&mut tx, user_id, &stripe_id).await?;
@@ -240,7 +203,7 @@ impl Customers {
                 Ok(outcome)
             }
             Err(failure) => {
-                users::release_lease(&self.db, user_id, &holder).await?;
+                users::release_lease(&self.ctx.db, user_id, &holder).await?;
                 Err(self.stripe_failure(user_id, &stripe_id, failure).await)
             }
         }
@@ -255,7 +218,7 @@ impl Customers {
             // Events created before the read are in what it reads.
             let read_at = now().unix_timestamp() - 1;
             let lookup = stripe.retrieve_customer(&stripe_id).await?;
-            let mut tx = self.db.begin().await?;
+            let mut tx = self.ctx.db.begin().await?;
             self.store_lookup_in(&mut tx, user_id, &stripe_id, &lookup)
                 .await?;
             if let CustomerLookup::Found(_) = lookup {
@@ -286,7 +249,7 @@ impl Customers {
                 }
                 Err(failure) => return Err(failure.into()),
             };
-            users::clear_customer(&self.db, user_id, &stripe_id, now()).await?;
+            users::clear_customer(&self.ctx.db, user_id, &stripe_id, now()).await?;
             Ok(outcome)
         }
         .await;
@@ -318,18 +281,13 @@ impl Customers {
     }
 
     pub(crate) async fn user(&self, user_id: i64) -> Result<users::User, CustomerError> {
-        users::find(&self.db, user_id)
+        users::find(&self.ctx.db, user_id)
             .await?
             .ok_or(CustomerError::UserNotFound(user_id))
     }
 
-    /// The Stripe client, for the services built on this one (billing, events).
-    pub(crate) fn stripe_gateway(&self) -> Option<&StripeGateway> {
-        self.stripe.as_ref()
-    }
-
     pub(crate) fn stripe(&self) -> Result<&StripeGateway, CustomerError> {
-        self.stripe.as_ref().ok_or(CustomerError::NotConfigured)
+        self.ctx.stripe.as_ref().ok_or(CustomerError::NotConfigured)
     }
 
     /// Stores what Stripe said about the linked customer.
@@ -338,7 +296,7 @@ impl Customers {
         user_id: i64,
         customer: &StripeCustomer,
     ) -> Result<(), CustomerError> {
-        let mut tx = self.db.begin().await?;
+        let mut tx = self.ctx.db.begin().await?;
         self.store_customer_in(&mut tx, user_id, customer).await?;
         tx.commit().await?;
         Ok(())
@@ -375,7 +333,7 @@ impl Customers {
     /// says so.
     async fn customer_missing(&self, user_id: i64, stripe_id: &str) -> CustomerError {
         let stored = async {
-            let mut tx = self.db.begin().await?;
+            let mut tx = self.ctx.db.begin().await?;
             self.store_lookup_in(&mut tx, user_id, stripe_id, &CustomerLookup::Gone)
                 .await?;
             tx.commit().await?;

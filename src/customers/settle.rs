@@ -86,12 +86,13 @@ pub(crate) fn name_email_hash(name: &str, email: &str) -> String {
 
 impl Customers {
     pub fn field_map(&self) -> &FieldMap {
-        &self.fields
+        &self.ctx.fields
     }
 
     /// The map's columns, in its order.
     pub(crate) fn columns(&self) -> Vec<&str> {
-        self.fields
+        self.ctx
+            .fields
             .mappings()
             .iter()
             .map(|m| m.column.as_str())
@@ -100,13 +101,13 @@ impl Customers {
 
     pub(crate) fn plan_row(&self, row: &FieldRow, settle: Settle<'_>, force: bool) -> Plan {
         let stored = Stored::of(row);
-        merge::plan(&self.fields, &stored.sides(row), settle, force)
+        merge::plan(&self.ctx.fields, &stored.sides(row), settle, force)
     }
 
     /// Each synced field of the user, local beside Stripe's, as the page shows
     /// them. With only name and email synced, the row read already says it all.
     pub async fn field_plan(&self, user: &users::User) -> Result<Plan, CustomerError> {
-        let row = match self.fields.extra_columns().next() {
+        let row = match self.ctx.fields.extra_columns().next() {
             None => FieldRow::of_user(user),
             Some(_) => users::field_row(self.db(), user.id, &self.columns())
                 .await?

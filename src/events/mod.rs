@@ -18,6 +18,7 @@ pub use error::EventError;
 
 use crate::billing::Billing;
 use crate::clock::now;
+use crate::context::Context;
 use crate::customers::Customers;
 use crate::db::{Db, events};
 use crate::stripe::StripeGateway;
@@ -25,24 +26,26 @@ use crate::stripe::StripeGateway;
 /// Applies events to what the customers and billing services keep.
 #[derive(Clone, Debug)]
 pub struct Events {
+    ctx: Context,
     customers: Customers,
     billing: Billing,
 }
 
 impl Events {
-    pub fn new(customers: Customers) -> Self {
-        let billing = Billing::new(customers.clone());
-        Events { customers, billing }
+    pub fn new(ctx: Context) -> Self {
+        Events {
+            customers: Customers::new(ctx.clone()),
+            billing: Billing::new(ctx.clone()),
+            ctx,
+        }
     }
 
     fn db(&self) -> &Db {
-        self.customers.db()
+        &self.ctx.db
     }
 
     fn stripe(&self) -> Result<&StripeGateway, EventError> {
-        self.customers
-            .stripe_gateway()
-            .ok_or(EventError::NotConfigured)
+        self.ctx.stripe.as_ref().ok_or(EventError::NotConfigured)
     }
 }
 

@@ -8,7 +8,6 @@ use metrics::{Unit, describe_gauge, gauge};
 use metrics_exporter_prometheus::PrometheusHandle;
 use time::OffsetDateTime;
 
-use crate::customers::Customers;
 use crate::db::{Db, checkpoints, runs};
 use crate::password::Hasher;
 
@@ -32,7 +31,7 @@ const READY_TIMEOUT: Duration = Duration::from_secs(2);
 /// What the gauges are read from.
 #[derive(Clone)]
 pub struct Sources {
-    pub customers: Customers,
+    pub db: Db,
     pub hasher: Hasher,
 }
 
@@ -46,11 +45,11 @@ async fn read_gauges(sources: &Sources) {
     let (running, queued) = sources.hasher.load();
     gauge!(HASHER_RUNNING).set(running as f64);
     gauge!(HASHER_QUEUED).set(queued as f64);
-    let db = sources.customers.db();
+    let db = &sources.db;
     let (open, idle) = db.connections();
     gauge!(DB_CONNECTIONS, "state" => "idle").set(idle as f64);
     gauge!(DB_CONNECTIONS, "state" => "in_use").set(f64::from(open).max(idle as f64) - idle as f64);
-    let ready = sources.customers.database_ready(READY_TIMEOUT).await;
+    let ready = db.ping(READY_TIMEOUT).await;
     gauge!(READY).set(f64::from(u8::from(ready)));
     if !ready {
         return;

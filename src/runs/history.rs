@@ -18,6 +18,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::clock::{millis, now, unix_ms};
+use crate::context::Context;
 use crate::db::Db;
 /// A run as the history holds it.
 pub use crate::db::runs::Run as RunRecord;
@@ -87,8 +88,11 @@ pub struct Run {
 }
 
 impl History {
-    pub fn new(db: Db, holder: Arc<str>) -> Self {
-        History { db, holder }
+    pub fn new(ctx: &Context) -> Self {
+        History {
+            db: ctx.db.clone(),
+            holder: ctx.holder.clone(),
+        }
     }
 
     /// The newest `limit` runs of the history, newest first.

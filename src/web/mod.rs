@@ -37,6 +37,7 @@ use crate::accounts::Accounts;
 use crate::accounts::SessionStore;
 use crate::billing::Billing;
 use crate::config::{Config, JobPosting, Limits};
+use crate::context::Context;
 use crate::customers::Customers;
 use crate::events::Events;
 use crate::mail::Mailer;
@@ -54,6 +55,8 @@ const CSRF_COOKIE: &str = "stripe_sync_csrf";
 
 #[derive(Clone)]
 pub struct AppState {
+    /// What the services are built on (the database, for readiness).
+    pub context: Context,
     /// The customers service.
     pub customers: Customers,
     pub billing: Billing,
@@ -79,6 +82,8 @@ pub struct AppState {
 /// What the web tier runs on, built once by `startup`.
 #[derive(Clone)]
 pub struct Services {
+    /// What billing and events are built on.
+    pub context: Context,
     pub customers: Customers,
     pub accounts: Accounts,
     pub throttle: Throttle,
@@ -88,6 +93,7 @@ pub struct Services {
 
 pub fn router(config: &Config, services: Services) -> Router {
     let Services {
+        context,
         customers,
         accounts,
         throttle,
@@ -128,8 +134,9 @@ pub fn router(config: &Config, services: Services) -> Router {
 
     let state = AppState {
         throttle,
-        billing: Billing::new(customers.clone()),
-        events: Events::new(customers.clone()),
+        billing: Billing::new(context.clone()),
+        events: Events::new(context.clone()),
+        context,
         customers,
         limits: config.limits,
         accounts,
@@ -229,7 +236,7 @@ const READY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Readiness, for a load balancer: 200 when the database answers, else 503.
 async fn readyz(State(state): State<AppState>) -> (StatusCode, &'static str) {
-    if state.customers.database_ready(READY_TIMEOUT).await {
+    if state.context.database_ready(READY_TIMEOUT).await {
         (StatusCode::OK, "ready")
     } else {
         tracing::warn!("not ready: the database did not answer");

@@ -283,7 +283,7 @@ async fn a_window_fuller_than_memory_allows_is_read_in_halves_and_nothing_is_mis
         max_slice_events: 2,
     };
 
-    let report = stripe_sync::events::Events::new(app.customers.clone())
+    let report = stripe_sync::events::Events::new(app.context.clone())
         .replay_events(
             &options,
             Arc::new(ReplayTally::default()),

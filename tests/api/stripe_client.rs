@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use std::sync::Arc;
 
-use stripe_sync::customers::{CustomerError, Push};
+use stripe_sync::customers::{CustomerError, Customers, Push};
 use stripe_sync::stripe::{FailureKind, RateLimiter, RatePlan};
 
 use crate::helpers::{log_line_containing, spawn_app, test_retry_policy};
@@ -127,7 +127,7 @@ async fn a_429_halves_the_bulk_rate_but_one_for_lock_contention_does_not() {
     let app = spawn_app().await;
     let (_, user_id, _) = app.linked_user().await;
     let limiter = Arc::new(RateLimiter::uniform(100));
-    let bulk = app.customers.for_bulk(limiter.clone(), test_retry_policy());
+    let bulk = Customers::new(app.context.for_bulk(limiter.clone(), test_retry_policy()));
     app.stripe.push_faults(1, Fault::LockTimeout);
 
     bulk.refresh_customer(user_id).await.expect("retried");
@@ -162,7 +162,7 @@ async fn an_endpoint_rate_429_slows_that_endpoint_and_a_global_one_the_account()
         endpoint: 40,
     };
     let limiter = Arc::new(RateLimiter::new(plan));
-    let bulk = app.customers.for_bulk(limiter.clone(), test_retry_policy());
+    let bulk = Customers::new(app.context.for_bulk(limiter.clone(), test_retry_policy()));
     bulk.update_customer(user_id, Push::Always).await.unwrap();
 
     app.stripe
@@ -192,7 +192,7 @@ async fn a_retry_after_holds_the_bulk_run_back_that_long() {
     let app = spawn_app().await;
     let (_, user_id, _) = app.linked_user().await;
     let limiter = Arc::new(RateLimiter::uniform(100));
-    let bulk = app.customers.for_bulk(limiter, test_retry_policy());
+    let bulk = Customers::new(app.context.for_bulk(limiter, test_retry_policy()));
     app.stripe.push_faults(1, Fault::RateLimitedFor(1));
     let started = std::time::Instant::now();
 
@@ -216,7 +216,7 @@ async fn time_queued_behind_the_rate_limiter_is_not_a_stripe_timeout() {
     let mut policy = test_retry_policy();
     policy.total_timeout = Duration::from_millis(300);
     policy.attempt_timeout = Duration::from_millis(300);
-    let bulk = app.customers.for_bulk(limiter, policy);
+    let bulk = Customers::new(app.context.for_bulk(limiter, policy));
 
     let started = std::time::Instant::now();
     for _ in 0..3 {

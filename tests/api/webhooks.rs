@@ -597,7 +597,7 @@ async fn retention_also_forgets_event_rows_dated_in_the_future() {
     .await;
 
     // `serve` prunes too, at start and hourly: only what is left is certain.
-    stripe_sync::events::Events::new(app.customers.clone())
+    stripe_sync::events::Events::new(app.context.clone())
         .prune_events(30)
         .await
         .unwrap();

@@ -383,6 +383,7 @@ fn record(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::context::Context;
     use crate::db::Db;
 
     #[tokio::test]
@@ -399,7 +400,7 @@ mod tests {
             concurrency: 1,
         };
         let mut lane = Lane {
-            service: Customers::new(db, None),
+            service: Customers::new(Context::new(db, None, Default::default())),
             options,
             share: Share::Alone,
             handled: Arc::default(),

@@ -15,6 +15,7 @@ use reqwest::cookie::{CookieStore as _, Jar};
 use secrecy::SecretString;
 use sqlx::Connection as _;
 use stripe_sync::config::{Config, StripeConfig, generate_app_key};
+use stripe_sync::context::Context;
 use stripe_sync::customers::Customers;
 use stripe_sync::db::{Db, users};
 use stripe_sync::startup::App;
@@ -163,6 +164,8 @@ pub struct TestApp {
     pub address: String,
     pub database_url: String,
     pub stripe: FakeStripe,
+    /// What the instance's services are built on.
+    pub context: Context,
     pub customers: Customers,
     pub db: Db,
     /// The instance's `APP_KEY`, shared by any further instance of the same app.
@@ -240,13 +243,14 @@ async fn spawn_instance(config: Config, stripe: FakeStripe, api_base: Option<Str
         .expect("app builds");
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = format!("http://{}", listener.local_addr().unwrap());
-    let customers = app.customers.clone();
+    let (context, customers) = (app.context.clone(), app.customers.clone());
     let server = tokio::spawn(app.serve(listener));
     TestApp {
         address,
         database_url,
         stripe,
-        db: customers.db().clone(),
+        db: context.db.clone(),
+        context,
         customers,
         app_key,
         api_base,
