@@ -8,6 +8,10 @@
 //! | yes   | no    |       | pull S (the login email is never pulled: shown)   |
 //! | no    | no    | no    | conflict, unless the caller prefers a side        |
 //!
+//! A push that Stripe's published request types cannot take (a shipping group
+//! without its name, a cleared locales list) is withheld instead: not sent, its
+//! base kept, so it is reported again until it can go ([`super::contract`]).
+//!
 //! S unknown (no copy read since the field was mapped) counts as S = B: there is
 //! no sign Stripe changed it. A field with no base yet (a user from before the
 //! map, adopted or upgraded) starts from the local value, so nothing is pushed
@@ -160,6 +164,7 @@ impl Plan {
                 _ => None,
             })
             .collect();
+        reasons.sort();
         reasons.dedup();
         reasons
     }

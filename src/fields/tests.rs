@@ -421,3 +421,34 @@ fn a_create_drops_a_nameless_shipping_group_and_keeps_the_rest() {
     assert!(withhold_for_create(&mut named).is_empty());
     assert_eq!(named.len(), 2);
 }
+
+#[test]
+fn each_reason_a_plan_withholds_is_said_once_whatever_the_map_s_order() {
+    use super::Withheld;
+    let map = FieldMap::parse(
+        "shipping.name=ship_name,preferred_locales=l,shipping.address.city=ship_city",
+    )
+    .unwrap();
+    let agreed = values(&[
+        ("name", "Ann"),
+        ("email", "ann@example.com"),
+        ("shipping.name", "Ann"),
+        ("preferred_locales", "nb"),
+    ]);
+    let local: Vec<Option<String>> = [
+        Some("Ann"),
+        Some("ann@example.com"),
+        None,
+        None,
+        Some("Oslo"),
+    ]
+    .iter()
+    .map(|v| v.map(str::to_string))
+    .collect();
+    // The name cleared and the city set (shipping held twice, around the locales).
+    let held = plan(&map, &read(&local, &agreed, &agreed), Settle::Report, false);
+    assert_eq!(
+        held.withheld(),
+        vec![Withheld::ShippingWithoutName, Withheld::LocalesNotClearable]
+    );
+}
