@@ -31,9 +31,14 @@ pub async fn run(config: Config) -> Result<(), CliError> {
         Some(stripe) => tracing::info!(api_base = %stripe.api_base, "Stripe is configured"),
         None => tracing::warn!("STRIPE_SECRET is not set: Stripe actions will say so"),
     }
+    // The address bound, not the one asked for: `BIND=127.0.0.1:0` takes a free
+    // port, and this line says which.
+    let listening = listener
+        .local_addr()
+        .map_or_else(|_| bind.clone(), |address| address.to_string());
     tracing::info!(
         database = app.customers.database_kind(),
-        "listening on http://{bind}"
+        "listening on http://{listening}"
     );
     app.serve(listener)
         .await

@@ -34,22 +34,53 @@ async fn migrate_as_a_newer_release(app: &TestApp) {
 }
 
 /// A `serve` process of this build on `database_url`, ready (its `/readyz`
-/// answered 200); returns it with its address.
+/// answered 200); returns it with its address. It binds a port of its own
+/// choosing (`BIND=127.0.0.1:0`, read back from its "listening on" line), so no
+/// other test can take the port between a pick and the bind; one that exits
+/// before it listens fails the test with what it printed.
 async fn start_serve(app: &TestApp, database_url: &str) -> (tokio::process::Child, String) {
-    let port = {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.local_addr().unwrap().port()
-    };
-    let address = format!("http://127.0.0.1:{port}");
-    let child = app
+    use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _};
+
+    let mut child = app
         .command(&["serve"])
         .env("DATABASE_URL", database_url)
-        .env("BIND", format!("127.0.0.1:{port}"))
-        .env("APP_URL", &address)
+        .env("BIND", "127.0.0.1:0")
         .env("STRIPE_WEBHOOK_SECRET", WEBHOOK_SECRET)
-        .stdout(std::process::Stdio::null())
         .spawn()
         .expect("serve starts");
+    let mut stdout = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut printed = String::new();
+    let listening = async {
+        while let Some(line) = stdout.next_line().await.unwrap() {
+            printed.push_str(&line);
+            printed.push('\n');
+            if let Some((_, rest)) = line.split_once("listening on ") {
+                return rest.split_whitespace().next().map(str::to_string);
+            }
+        }
+        None
+    };
+    let address = match tokio::time::timeout(Duration::from_secs(90), listening).await {
+        Ok(Some(address)) => address,
+        outcome => {
+            let mut stderr = String::new();
+            let mut pipe = child.stderr.take().unwrap();
+            let _ = tokio::time::timeout(Duration::from_secs(5), pipe.read_to_string(&mut stderr))
+                .await;
+            let _ = child.kill().await;
+            panic!(
+                "serve did not listen ({}):\nstdout:\n{printed}\nstderr:\n{stderr}",
+                match outcome {
+                    Ok(_) => "it exited",
+                    Err(_) => "90 s passed",
+                }
+            );
+        }
+    };
+    // Keep reading what it prints, so a full pipe never stalls it.
+    tokio::spawn(async move { while let Ok(Some(_)) = stdout.next_line().await {} });
+    let mut stderr = child.stderr.take().unwrap();
+    tokio::spawn(async move { tokio::io::copy(&mut stderr, &mut tokio::io::sink()).await });
     let ready = || async {
         reqwest::get(format!("{address}/readyz"))
             .await

@@ -603,14 +603,14 @@ fn csrf_token_in(html: &str) -> Option<String> {
     Some(html[start..end].to_string())
 }
 
-/// Polls `check` every 10 ms until it holds; fails the test, naming `what`, when
-/// it has not within `within` (a wait with no end hangs instead of failing).
 /// An address no other test uses: localstripe and the mail server are shared by
 /// the whole run.
 pub fn unique_email(tag: &str) -> String {
     format!("{tag}-{}@example.com", uuid::Uuid::new_v4().simple())
 }
 
+/// Polls `check` every 10 ms until it holds; fails the test, naming `what`, when
+/// it has not within `within` (a wait with no end hangs instead of failing).
 pub async fn wait_until<F, Fut>(what: &str, within: Duration, check: F)
 where
     F: Fn() -> Fut,
