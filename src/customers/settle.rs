@@ -135,6 +135,28 @@ impl Customers {
         self.store_plan_in(tx, &row, stripe_id, &plan).await
     }
 
+    /// As [`Customers::settle_in`], for `user` read and held in `tx` whose copy
+    /// was just stored as `snapshot`: with only name and email mapped, that read
+    /// already says all three sides, and no other row is read.
+    pub(crate) async fn settle_held_in(
+        &self,
+        tx: &mut db::Tx,
+        user: &users::User,
+        stripe_id: &str,
+        snapshot: &str,
+    ) -> Result<Vec<String>, CustomerError> {
+        if self.ctx.fields.extra_columns().next().is_some() {
+            return self.settle_in(tx, user.id, stripe_id).await;
+        }
+        let mut row = FieldRow::of_user(user);
+        if row.stripe_id.as_deref() != Some(stripe_id) {
+            return Ok(Vec::new());
+        }
+        row.stripe_snapshot = Some(snapshot.to_string());
+        let plan = self.plan_row(&row, Settle::Report, false);
+        self.store_plan_in(tx, &row, stripe_id, &plan).await
+    }
+
     /// Writes what `plan` does without a push: its pulls and its base. Returns
     /// the fields pulled (none when a pulled column changed meanwhile).
     pub(crate) async fn store_plan_in(

@@ -45,6 +45,16 @@ impl Tx {
             Tx::Mysql(tx) => tx.commit().await,
         }
     }
+
+    /// Ends the transaction undone, now (a dropped one is rolled back too, but
+    /// only when its connection is next used).
+    pub async fn rollback(self) -> Result<(), sqlx::Error> {
+        match self {
+            Tx::Sqlite(tx) => tx.rollback().await,
+            Tx::Postgres(tx) => tx.rollback().await,
+            Tx::Mysql(tx) => tx.rollback().await,
+        }
+    }
 }
 
 /// The databases the app has a driver for, told apart by the URL's scheme.

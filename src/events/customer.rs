@@ -23,32 +23,36 @@ enum Plan {
 
 impl Events {
     /// Applies a customer or payment-method event from its payload, and asks
-    /// Stripe only for what the payload cannot give.
+    /// Stripe only for what the payload cannot give. One transaction: the event's
+    /// record first (a redelivery stops there), then the user read and held, then
+    /// what the payload says. When it cannot say enough, the transaction is
+    /// dropped, Stripe asked (never inside one), and a second one records the
+    /// event with what Stripe answered.
     pub(super) async fn apply_customer_event(
         &self,
         event: &StripeEvent,
         customer: &str,
     ) -> Result<EventOutcome, EventError> {
-        let Some(user) = users::find_by_stripe_id(self.db(), customer).await? else {
-            return self.record_only(event).await;
+        let guarded = event.type_ == "customer.updated";
+        let mut tx = self.db().begin().await?;
+        if !events::record(&mut tx, &event.id, &event.type_, event.created, now()).await? {
+            return Ok(EventOutcome::Duplicate);
+        }
+        let Some(user) = users::find_by_stripe_id_in(&mut tx, customer).await? else {
+            tx.commit().await?;
+            return Ok(EventOutcome::Ignored);
         };
-        let plan = if event.type_ == "customer.updated" {
+        let plan = if guarded {
             let needs_fields = self.customers.field_map().extra_columns().next().is_some();
             plan_customer_updated(event, &user, needs_fields)
         } else {
             plan_payment_method(event, &user)
         };
-        let guarded = event.type_ == "customer.updated";
-        // Stripe is asked before the transaction, never inside it.
-        let pulled = match &plan {
-            Plan::Pull => Some(self.stripe()?.retrieve_customer(customer).await?),
-            _ => None,
-        };
-        let mut tx = self.db().begin().await?;
-        if !events::record(&mut tx, &event.id, &event.type_, event.created, now()).await? {
-            return Ok(EventOutcome::Duplicate);
-        }
         let outcome = match plan {
+            Plan::Pull => {
+                tx.rollback().await?;
+                return self.apply_pulled(event, customer, user.id).await;
+            }
             Plan::Superseded => EventOutcome::Superseded,
             Plan::Unchanged => {
                 if guarded {
@@ -59,30 +63,45 @@ impl Events {
             Plan::Store(snapshot) => {
                 let copy = StoredCopy::new(*snapshot);
                 let state = copy.state();
+                let snapshot = state.snapshot;
                 let created = guarded.then_some(event.created);
                 let stored =
                     users::store_customer_state(&mut tx, user.id, customer, state, created).await?;
                 if stored {
-                    self.customers.settle_in(&mut tx, user.id, customer).await?;
+                    self.customers
+                        .settle_held_in(&mut tx, &user, customer, snapshot)
+                        .await?;
                     EventOutcome::Applied
                 } else {
                     EventOutcome::Superseded
                 }
             }
-            Plan::Pull => {
-                if let Some(lookup) = &pulled {
-                    self.customers
-                        .store_lookup_in(&mut tx, user.id, customer, lookup)
-                        .await?;
-                }
-                if guarded {
-                    users::note_event_created(&mut tx, user.id, event.created).await?;
-                }
-                EventOutcome::Applied
-            }
         };
         tx.commit().await?;
         Ok(outcome)
+    }
+
+    /// The event applied from the customer as Stripe has it now: retrieved, then
+    /// stored with the event's record in a transaction of its own.
+    async fn apply_pulled(
+        &self,
+        event: &StripeEvent,
+        customer: &str,
+        user_id: i64,
+    ) -> Result<EventOutcome, EventError> {
+        let pulled = self.stripe()?.retrieve_customer(customer).await?;
+        let mut tx = self.db().begin().await?;
+        if !events::record(&mut tx, &event.id, &event.type_, event.created, now()).await? {
+            return Ok(EventOutcome::Duplicate);
+        }
+        self.customers
+            .store_lookup_in(&mut tx, user_id, customer, &pulled)
+            .await?;
+        if event.type_ == "customer.updated" {
+            users::note_event_created(&mut tx, user_id, event.created).await?;
+        }
+        tx.commit().await?;
+        Ok(EventOutcome::Applied)
     }
 
     pub(super) async fn forget_for_event(

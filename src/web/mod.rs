@@ -193,11 +193,6 @@ pub fn router(config: &Config, services: Services) -> Router {
         .route("/favicon.ico", get(favicon))
         .fallback(error::not_found)
         .layer(body_limit(BODY_LIMIT_BYTES))
-        .merge(
-            Router::new()
-                .route("/stripe/webhook", post(webhook::receive))
-                .layer(body_limit(WEBHOOK_BODY_LIMIT_BYTES)),
-        )
         .layer(MessagesManagerLayer)
         .layer(axum::middleware::from_fn(request::record_user))
         .layer(auth_layer)
@@ -211,6 +206,13 @@ pub fn router(config: &Config, services: Services) -> Router {
         .layer(axum::Extension(csrf::CsrfBinding::new(
             config.derived_key("stripe-sync csrf session binding"),
         )));
+    // Stripe's events are signed, not sent by a browser: merged after the
+    // session, sign-in, CSRF and flash layers, so none of them runs for one
+    // (no session read or written, no cookie set).
+    let webhook = Router::new()
+        .route("/stripe/webhook", post(webhook::receive))
+        .layer(body_limit(WEBHOOK_BODY_LIMIT_BYTES));
+    let router = router.merge(webhook);
     headers::with_security_headers(router, secure)
         .layer(axum::middleware::from_fn(request::trace))
         .with_state(state)

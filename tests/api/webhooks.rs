@@ -605,3 +605,42 @@ async fn retention_also_forgets_event_rows_dated_in_the_future() {
     let left = crate::helpers::text_rows(&app.db, "SELECT id FROM stripe_events").await;
     assert_eq!(left, vec![vec![Some("evt_recent".to_string())]]);
 }
+
+#[tokio::test]
+async fn the_webhook_route_reads_and_writes_no_session() {
+    let app = app_with_webhooks().await;
+    let (browser, user_id, customer) = app.linked_user().await;
+    let session = browser.cookie("stripe_sync_session").expect("signed in");
+    app.stripe.rename_customer(&customer, "Renamed In Stripe");
+    let payload = updated_event("evt_sessionless", &customer, now());
+    let signature = Webhook::generate_test_header(&payload, SECRET, None);
+    // The session store out of reach: any route that reads a session fails.
+    let away = match app.db {
+        Db::Postgres(_) => "ALTER TABLE tower_sessions.session RENAME TO session_away",
+        _ => "ALTER TABLE tower_sessions RENAME TO tower_sessions_away",
+    };
+    app.execute(away).await;
+    assert!(
+        !browser.get("/settings/stripe").await.status().is_success(),
+        "a page reads its session"
+    );
+
+    // A request carrying a signed-in session, as a browser's would.
+    let response = reqwest::Client::new()
+        .post(format!("{}/stripe/webhook", app.address))
+        .header("content-type", "application/json")
+        .header("cookie", format!("stripe_sync_session={session}"))
+        .header("stripe-signature", signature)
+        .body(payload)
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(response.status(), StatusCode::OK);
+    let cookies: Vec<_> = response.headers().get_all("set-cookie").iter().collect();
+    assert!(cookies.is_empty(), "{cookies:?}");
+    assert!(
+        snapshot_name(&app.user(user_id).await).contains("Renamed In Stripe"),
+        "the event applied"
+    );
+}

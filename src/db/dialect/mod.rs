@@ -218,12 +218,14 @@ fn mysql_values(value: &str, table: &str) -> String {
 #[derive(Debug, Clone, Copy)]
 pub struct Dialect {
     mysql: bool,
+    postgres: bool,
 }
 
 impl Db {
     pub fn dialect(&self) -> Dialect {
         Dialect {
             mysql: matches!(self, Db::Mysql(_)),
+            postgres: matches!(self, Db::Postgres(_)),
         }
     }
 }
@@ -232,6 +234,7 @@ impl Tx {
     pub fn dialect(&self) -> Dialect {
         Dialect {
             mysql: matches!(self, Tx::Mysql(_)),
+            postgres: matches!(self, Tx::Postgres(_)),
         }
     }
 }
@@ -260,22 +263,31 @@ impl Dialect {
         }
     }
 
+    /// `column`, one of Laravel's timestamps, read as a time with a zone: on
+    /// PostgreSQL a database a Laravel app made has `timestamp without time zone`
+    /// (UTC, as Laravel writes them).
+    pub fn laravel_time(self, column: &str) -> String {
+        match self.postgres {
+            true => format!("{column}::timestamptz AS {column}"),
+            false => column.to_string(),
+        }
+    }
+
+    /// What ends a `SELECT` that locks the rows it reads until the transaction
+    /// ends: `FOR UPDATE`; nothing on SQLite, whose writer holds the database.
+    pub fn for_update(self) -> &'static str {
+        match self.mysql || self.postgres {
+            true => " FOR UPDATE",
+            false => "",
+        }
+    }
+
     /// A column of any type, read as text.
     pub fn as_text(self, expression: &str) -> String {
         match self.mysql {
             true => format!("CAST({expression} AS CHAR)"),
             false => format!("CAST({expression} AS TEXT)"),
         }
-    }
-}
-
-/// `column`, one of Laravel's timestamps, read as a time with a zone: on
-/// PostgreSQL a database a Laravel app made has `timestamp without time zone`
-/// (UTC, as Laravel writes them).
-pub fn laravel_time(db: &Db, column: &str) -> String {
-    match db {
-        Db::Postgres(_) => format!("{column}::timestamptz AS {column}"),
-        _ => column.to_string(),
     }
 }
 

@@ -1,7 +1,13 @@
 use super::*;
 
-const MYSQL: Dialect = Dialect { mysql: true };
-const OTHERS: Dialect = Dialect { mysql: false };
+const MYSQL: Dialect = Dialect {
+    mysql: true,
+    postgres: false,
+};
+const OTHERS: Dialect = Dialect {
+    mysql: false,
+    postgres: false,
+};
 
 #[test]
 fn insert_ignore_per_dialect() {

@@ -26,13 +26,17 @@ use super::{Db, LaravelTime, Tx, on_pool, on_tx};
 /// Laravel writes them): read as `timestamptz` whatever their type. On MySQL,
 /// Laravel's `id` is unsigned: read as the signed integer it is everywhere else.
 fn columns(db: &Db) -> String {
-    let laravel_time = |column| dialect::laravel_time(db, column);
+    columns_in(db.dialect())
+}
+
+fn columns_in(dialect: dialect::Dialect) -> String {
+    let laravel_time = |column| dialect.laravel_time(column);
     format!(
         "{}, name, email, password, stripe_id, pm_type, pm_last_four, {}, stripe_snapshot, \
          stripe_snapshot_at, stripe_create_key, stripe_create_params, stripe_lease_holder, \
          stripe_lease_expires, stripe_synced_hash, stripe_synced_at, stripe_event_created, \
          stripe_base, {}, {}",
-        db.dialect().signed_id("id"),
+        dialect.signed_id("id"),
         laravel_time("trial_ends_at"),
         laravel_time("created_at"),
         laravel_time("updated_at"),
@@ -132,6 +136,22 @@ pub async fn find_by_email(db: &Db, email: &str) -> Result<Option<User>, sqlx::E
 pub async fn find_by_stripe_id(db: &Db, stripe_id: &str) -> Result<Option<User>, sqlx::Error> {
     let sql = format!("SELECT {} FROM users WHERE stripe_id = $1", columns(db));
     on_pool!(db, pool => q::query_as(&sql).bind(stripe_id).fetch_optional(pool).await)
+}
+
+/// The user linked to `stripe_id`, read inside `tx` and held (its row locked
+/// until `tx` ends, as SQLite's writer holds the whole database): what the
+/// transaction decides from it stays true until it commits.
+pub async fn find_by_stripe_id_in(
+    tx: &mut Tx,
+    stripe_id: &str,
+) -> Result<Option<User>, sqlx::Error> {
+    let dialect = tx.dialect();
+    let sql = format!(
+        "SELECT {} FROM users WHERE stripe_id = $1{}",
+        columns_in(dialect),
+        dialect.for_update()
+    );
+    on_tx!(tx, conn => q::query_as(&sql).bind(stripe_id).fetch_optional(conn).await)
 }
 
 /// The users linked to any of `stripe_ids` (a page of a customer list): one query.
