@@ -286,3 +286,59 @@ async fn a_check_lists_the_first_100_cases_of_drift_and_counts_the_rest() {
         "{text}"
     );
 }
+
+/// What a power loss leaves of a create whose link commit did not reach the
+/// disk (SQLite's `synchronous=NORMAL` allows it): the claim's commit, the
+/// idempotency key and parameters, a lease of the run that died, no link.
+async fn lose_the_link_commit(app: &TestApp, user_id: i64, customer: &str) {
+    let user = app.user(user_id).await;
+    let key = app
+        .stripe
+        .creation_key_of(customer)
+        .expect("made with a key");
+    let params = stripe_sync::stripe::CustomerParams {
+        name: user.name,
+        email: user.email,
+        fields: Default::default(),
+    };
+    let params = serde_json::to_string(&params).unwrap().replace('\'', "''");
+    let lapsed = users::unix_ms(time::OffsetDateTime::now_utc()) - 1_000;
+    app.execute(&format!(
+        "UPDATE users SET stripe_id = NULL, pm_type = NULL, pm_last_four = NULL, \
+         stripe_snapshot = NULL, stripe_snapshot_at = NULL, stripe_synced_hash = NULL, \
+         stripe_synced_at = NULL, stripe_base = NULL, stripe_create_key = '{key}', \
+         stripe_create_params = '{params}', stripe_lease_holder = 'a run the power took', \
+         stripe_lease_expires = {lapsed} WHERE id = {user_id}"
+    ))
+    .await;
+}
+
+#[tokio::test]
+async fn a_create_whose_link_commit_was_lost_is_linked_again_by_the_rerun() {
+    let app = spawn_app().await;
+    let ids = app.insert_users(3).await;
+    run_ok(
+        &app,
+        &["stripe:sync-customers", "--create", "--rate", "100"],
+    )
+    .await;
+    let customer = app.user(ids[1]).await.stripe_id.expect("linked");
+    lose_the_link_commit(&app, ids[1], &customer).await;
+    assert_eq!(app.user(ids[1]).await.stripe_id, None);
+
+    let report = run_ok(
+        &app,
+        &["stripe:sync-customers", "--create", "--rate", "100"],
+    )
+    .await;
+
+    assert_eq!(report["failed"], 0, "{report}");
+    assert_eq!(
+        report["created"].as_u64().unwrap() + report["relinked"].as_u64().unwrap(),
+        1,
+        "{report}"
+    );
+    assert_eq!(app.user(ids[1]).await.stripe_id, Some(customer));
+    assert_eq!(app.stripe.customers().len(), 3, "no second customer");
+    assert_one_linked_customer_per_user(&app, &ids).await;
+}

@@ -338,6 +338,18 @@ impl FakeStripe {
         self.state.lock().unwrap().last_request_id.clone()
     }
 
+    /// The idempotency key the customer `id` was created with, if it was.
+    pub fn creation_key_of(&self, id: &str) -> Option<String> {
+        let state = self.state.lock().unwrap();
+        state
+            .idempotency
+            .iter()
+            .find_map(|(key, remembered)| match remembered {
+                Remembered::Done { body, .. } if body["id"] == id => Some(key.clone()),
+                _ => None,
+            })
+    }
+
     /// A customer created on Stripe's side (the dashboard, or a lost attempt).
     pub fn insert_customer(&self, name: &str, email: &str, user_id: Option<i64>) -> String {
         let mut state = self.state.lock().unwrap();
