@@ -16,6 +16,15 @@
 //! of 40/s; `--refresh` and `--check` ≥ 500 users/s; `--refresh` of 100,000 users
 //! in under 3 minutes.
 //!
+//! Part three: a raised limit on an ordinary disk. `--high-users` (100,000) new
+//! users created at `--rate 1000 --endpoint-rate 1000` against a stand-in that
+//! answers at once: the database's commits are the bound. Target ≥ 0.95 of the
+//! rate; it reports, per user, the fsyncs of the sync process (SQLite, counted
+//! with `strace` when it is installed) or the server's commits (PostgreSQL's
+//! `xact_commit`, MariaDB's `Handler_commit`).
+//!
+//! `--part one|limits|high` runs one part only.
+//!
 //! It runs the release binary as an operator would and prints, per phase: users/s,
 //! users/s ÷ the planned rate, Stripe calls made, 429s returned by the stand-in
 //! (and their share of calls), and the peak RSS of the sync process.
@@ -55,6 +64,11 @@ struct Settings {
     real_latency_ms: u64,
     /// Users of the large `--refresh` under Stripe's real limits.
     refresh_users: usize,
+    /// Users and rate of part three.
+    high_users: usize,
+    high_rate: u32,
+    /// The part to run alone, if one is named.
+    part: Option<String>,
 }
 
 struct Measured {
@@ -79,6 +93,9 @@ fn settings() -> Settings {
         real_users: 600,
         real_latency_ms: 100,
         refresh_users: 100_000,
+        high_users: 100_000,
+        high_rate: 1000,
+        part: None,
     };
     let args: Vec<String> = std::env::args().collect();
     for pair in args.windows(2) {
@@ -93,6 +110,9 @@ fn settings() -> Settings {
             "--real-users" => settings.real_users = value(),
             "--real-latency-ms" => settings.real_latency_ms = value() as u64,
             "--refresh-users" => settings.refresh_users = value(),
+            "--high-users" => settings.high_users = value(),
+            "--high-rate" => settings.high_rate = value() as u32,
+            "--part" => settings.part = Some(pair[1].clone()),
             _ => {}
         }
     }
@@ -105,9 +125,142 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
-    let one_limit = runtime.block_on(run(&settings));
-    let stripe_limits = runtime.block_on(run_at_stripe_limits(&settings));
+    let part = |name: &str| settings.part.as_deref().is_none_or(|part| part == name);
+    let one_limit = match part("one") {
+        true => runtime.block_on(run(&settings)),
+        false => Vec::new(),
+    };
+    let stripe_limits = match part("limits") {
+        true => runtime.block_on(run_at_stripe_limits(&settings)),
+        false => Vec::new(),
+    };
+    let high = part("high").then(|| runtime.block_on(run_at_a_raised_limit(&settings)));
     print(&settings, &one_limit, &stripe_limits);
+    if let Some((measured, durable)) = high {
+        println!(
+            "\nA raised limit: --rate {0} --endpoint-rate {0}, a stand-in answering at once\n",
+            settings.high_rate
+        );
+        print_table(std::slice::from_ref(&measured));
+        println!("{durable}");
+    }
+}
+
+/// Part three: `--create` of many new users at a raised limit, the stand-in
+/// answering at once; with what the database made durable per user.
+async fn run_at_a_raised_limit(settings: &Settings) -> (Measured, String) {
+    let rate = settings.high_rate.to_string();
+    let args = [
+        "stripe:sync-customers",
+        "--json",
+        "--create",
+        "--rate",
+        &rate,
+        "--endpoint-rate",
+        &rate,
+    ];
+    let app = spawn_app().await;
+    app.stripe.set_rate_limit(settings.high_rate);
+    insert_new_users(&app.db, settings.high_users).await;
+    let before = server_commits(&app.db).await;
+    let mut command = app.command(&args);
+    let fsyncs = tempfile_path("raised limit fsyncs").with_extension("strace");
+    let counted = matches!(app.db, Db::Sqlite(_)) && which("strace");
+    if counted {
+        // Only fsync and fdatasync stop the process (seccomp-bpf): the run's
+        // pace is its own.
+        let mut traced = tokio::process::Command::new("strace");
+        traced
+            .args([
+                "-f",
+                "--seccomp-bpf",
+                "-c",
+                "-e",
+                "trace=fsync,fdatasync",
+                "-o",
+            ])
+            .arg(&fsyncs)
+            .arg(command.as_std().get_program())
+            .args(command.as_std().get_args());
+        for (key, value) in command.as_std().get_envs() {
+            match value {
+                Some(value) => traced.env(key, value),
+                None => traced.env_remove(key),
+            };
+        }
+        command = traced;
+    }
+    let phase = format!("create, {} users", settings.high_users);
+    let planned = Some(f64::from(settings.high_rate));
+    let measured = measure_commands(&app, &phase, vec![(command, "")], planned).await;
+    let per_user = |count: u64| count as f64 / measured.users.max(1) as f64;
+    let durable = match (&app.db, before) {
+        (Db::Sqlite(_), _) if counted => {
+            let summary = std::fs::read_to_string(&fsyncs).unwrap_or_default();
+            format!(
+                "fsyncs per user (the sync process, strace): {:.3}",
+                per_user(syscalls(&summary))
+            )
+        }
+        (Db::Sqlite(_), _) => "fsyncs per user: - (strace is not installed)".to_string(),
+        (_, Some(before)) => {
+            let after = server_commits(&app.db).await.unwrap_or(before);
+            format!("server commits per user: {:.3}", per_user(after - before))
+        }
+        _ => String::new(),
+    };
+    (measured, durable)
+}
+
+/// New users, none linked, written in one transaction.
+async fn insert_new_users(db: &Db, users: usize) {
+    let rows = (0..users).map(|n| vec![format!("User {n}"), format!("user{n}@example.com")]);
+    let sql = "INSERT INTO users (name, email, password, created_at, updated_at) \
+               VALUES ($1, $2, 'x', $3, $3)";
+    insert_rows(db, sql, rows).await;
+}
+
+/// The server's commits so far: PostgreSQL's `xact_commit` of this database,
+/// MariaDB's `Handler_commit`; none on SQLite.
+async fn server_commits(db: &Db) -> Option<u64> {
+    match db {
+        Db::Sqlite(_) => None,
+        Db::Postgres(pool) => {
+            let _ = sqlx::query("SELECT pg_stat_force_next_flush()")
+                .execute(pool)
+                .await;
+            let sql = "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()";
+            let commits: i64 = sqlx::query_scalar(sql).fetch_one(pool).await.ok()?;
+            Some(commits as u64)
+        }
+        Db::Mysql(pool) => {
+            let sql = "SHOW GLOBAL STATUS LIKE 'Handler_commit'";
+            let (_, value): (String, String) = stripe_sync::db::dialect::mysql::query_as(sql)
+                .fetch_one(pool)
+                .await
+                .ok()?;
+            value.parse().ok()
+        }
+    }
+}
+
+fn which(program: &str) -> bool {
+    std::process::Command::new(program)
+        .arg("-V")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success())
+}
+
+/// The calls counted in an `strace -c` summary (its `total` line).
+fn syscalls(summary: &str) -> u64 {
+    summary
+        .lines()
+        .find(|line| line.trim_end().ends_with("total"))
+        .and_then(|line| line.split_whitespace().nth(2))
+        .and_then(|calls| calls.parse().ok())
+        .unwrap_or(0)
 }
 
 async fn run(settings: &Settings) -> Vec<Measured> {
@@ -450,6 +603,21 @@ async fn insert_rows(db: &Db, sql: &str, rows: impl Iterator<Item = Vec<String>>
 }
 
 fn print(settings: &Settings, one_limit: &[Measured], stripe_limits: &[Measured]) {
+    if !one_limit.is_empty() {
+        print_one_limit(settings, one_limit);
+    }
+    if stripe_limits.is_empty() {
+        return;
+    }
+    println!(
+        "\nUnder Stripe's real limits (100 requests/s global, 25/s per operation), a live key, \
+         no rate settings, {} ms per call\n",
+        settings.real_latency_ms
+    );
+    print_table(stripe_limits);
+}
+
+fn print_one_limit(settings: &Settings, one_limit: &[Measured]) {
     println!(
         "\nstripe:sync-customers against the stand-in: one limit, R = {} requests/s, {} ms per call\n",
         settings.rate, settings.latency_ms
@@ -463,12 +631,6 @@ fn print(settings: &Settings, one_limit: &[Measured], stripe_limits: &[Measured]
             large.peak_rss_kib as f64 / small.peak_rss_kib as f64
         );
     }
-    println!(
-        "\nUnder Stripe's real limits (100 requests/s global, 25/s per operation), a live key, \
-         no rate settings, {} ms per call\n",
-        settings.real_latency_ms
-    );
-    print_table(stripe_limits);
 }
 
 fn print_table(results: &[Measured]) {
