@@ -53,8 +53,20 @@ const WEBHOOK_BODY_LIMIT_BYTES: usize = 1024 * 1024;
 const SESSION_COOKIE: &str = "stripe_sync_session";
 const CSRF_COOKIE: &str = "stripe_sync_csrf";
 
+/// The handlers' state: one shared copy, so the clone axum makes for each
+/// request is a reference count, not a copy of every service and its client.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+pub struct Shared {
     /// What the services are built on (the database, for readiness).
     pub context: Context,
     /// The customers service.
@@ -132,7 +144,7 @@ pub fn router(config: &Config, services: Services) -> Router {
         .with_http_only(true)
         .with_cookie_same_site(axum_csrf::SameSite::Strict);
 
-    let state = AppState {
+    let state = AppState(Arc::new(Shared {
         throttle,
         billing: Billing::new(context.clone()),
         events: Events::new(context.clone()),
@@ -146,7 +158,7 @@ pub fn router(config: &Config, services: Services) -> Router {
         app_url: config.app_url.as_str().into(),
         mailer,
         register_reveals_accounts: config.register_reveals_accounts,
-    };
+    }));
 
     // Every POST here calls Stripe and counts against the user's allowance.
     let stripe_actions = Router::new()
