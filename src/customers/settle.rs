@@ -135,26 +135,51 @@ impl Customers {
         self.store_plan_in(tx, &row, stripe_id, &plan).await
     }
 
-    /// As [`Customers::settle_in`], for `user` read and held in `tx` whose copy
-    /// was just stored as `snapshot`: with only name and email mapped, that read
-    /// already says all three sides, and no other row is read.
-    pub(crate) async fn settle_held_in(
+    /// Stores `copy` of the customer for `user`, read and held in `tx`, and
+    /// settles it, as a store followed by [`Customers::settle_in`] does. With only
+    /// name and email mapped, the row read already says all three sides, and the
+    /// copy, the pulls and the base go in one statement. Returns whether the copy
+    /// was stored (not when an event newer than `event_created` was applied).
+    pub(crate) async fn store_settled_held_in(
         &self,
         tx: &mut db::Tx,
         user: &users::User,
         stripe_id: &str,
-        snapshot: &str,
-    ) -> Result<Vec<String>, CustomerError> {
-        if self.ctx.fields.extra_columns().next().is_some() {
-            return self.settle_in(tx, user.id, stripe_id).await;
+        copy: users::CustomerCopy<'_>,
+    ) -> Result<bool, CustomerError> {
+        if self.ctx.fields.extra_columns().next().is_some()
+            || user.stripe_id.as_deref() != Some(stripe_id)
+        {
+            let stored =
+                users::store_customer_state(tx, user.id, stripe_id, copy.state, copy.event_created)
+                    .await?;
+            if stored {
+                self.settle_in(tx, user.id, stripe_id).await?;
+            }
+            return Ok(stored);
         }
         let mut row = FieldRow::of_user(user);
-        if row.stripe_id.as_deref() != Some(stripe_id) {
-            return Ok(Vec::new());
-        }
-        row.stripe_snapshot = Some(snapshot.to_string());
+        row.stripe_snapshot = Some(copy.state.snapshot.to_string());
         let plan = self.plan_row(&row, Settle::Report, false);
-        self.store_plan_in(tx, &row, stripe_id, &plan).await
+        let (base, moves) = plan.base_without_push();
+        let pulls = pulls_of(&plan, &row);
+        let base = (moves || !pulls.is_empty())
+            .then(|| serde_json::to_string(&base).expect("a base serializes"));
+        let stored = users::store_copy_in(
+            tx,
+            user.id,
+            stripe_id,
+            &copy,
+            &pulls,
+            base.as_deref(),
+            now(),
+        )
+        .await?;
+        if stored && !pulls.is_empty() {
+            let pulled: Vec<String> = plan.pulls().map(|f| f.field.key()).collect();
+            tracing::info!(user_id = user.id, fields = ?pulled, "fields changed in Stripe pulled");
+        }
+        Ok(stored)
     }
 
     /// Writes what `plan` does without a push: its pulls and its base. Returns
@@ -167,18 +192,7 @@ impl Customers {
         plan: &Plan,
     ) -> Result<Vec<String>, CustomerError> {
         let (base, moves) = plan.base_without_push();
-        let pulls: Vec<users::Pull<'_>> = plan
-            .fields
-            .iter()
-            .zip(&row.local)
-            .filter(|(field, _)| field.verdict == merge::Verdict::Pull)
-            .map(|(field, read)| users::Pull {
-                column: &field.column,
-                value: field.stripe.as_deref().unwrap_or_default(),
-                not_null: field.not_null,
-                read: read.as_deref(),
-            })
-            .collect();
+        let pulls = pulls_of(plan, row);
         if pulls.is_empty() && !moves {
             return Ok(Vec::new());
         }
@@ -193,4 +207,19 @@ impl Customers {
         }
         Ok(pulled)
     }
+}
+
+/// What `plan` pulls into `row`'s columns, each with the value it was read with.
+fn pulls_of<'a>(plan: &'a Plan, row: &'a FieldRow) -> Vec<users::Pull<'a>> {
+    plan.fields
+        .iter()
+        .zip(&row.local)
+        .filter(|(field, _)| field.verdict == merge::Verdict::Pull)
+        .map(|(field, read)| users::Pull {
+            column: &field.column,
+            value: field.stripe.as_deref().unwrap_or_default(),
+            not_null: field.not_null,
+            read: read.as_deref(),
+        })
+        .collect()
 }

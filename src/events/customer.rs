@@ -62,18 +62,17 @@ impl Events {
             }
             Plan::Store(snapshot) => {
                 let copy = StoredCopy::new(*snapshot);
-                let state = copy.state();
-                let snapshot = state.snapshot;
-                let created = guarded.then_some(event.created);
-                let stored =
-                    users::store_customer_state(&mut tx, user.id, customer, state, created).await?;
-                if stored {
-                    self.customers
-                        .settle_held_in(&mut tx, &user, customer, snapshot)
-                        .await?;
-                    EventOutcome::Applied
-                } else {
-                    EventOutcome::Superseded
+                let copy = users::CustomerCopy {
+                    state: copy.state(),
+                    event_created: guarded.then_some(event.created),
+                };
+                let stored = self
+                    .customers
+                    .store_settled_held_in(&mut tx, &user, customer, copy)
+                    .await?;
+                match stored {
+                    true => EventOutcome::Applied,
+                    false => EventOutcome::Superseded,
                 }
             }
         };

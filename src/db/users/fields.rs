@@ -135,31 +135,111 @@ pub async fn store_fields_in(
     base: &str,
     now: OffsetDateTime,
 ) -> Result<bool, sqlx::Error> {
+    store_in(tx, id, stripe_id, None, pulls, Some(base), now).await
+}
+
+/// A copy of the customer as Stripe has it, and the `created` of the event that
+/// said so (`None`: not a customer event, the ordering guard stays).
+pub struct CustomerCopy<'a> {
+    pub state: super::CustomerState<'a>,
+    pub event_created: Option<i64>,
+}
+
+/// As [`store_fields_in`], with the copy they settle stored in the same
+/// statement, unless an event newer than `copy`'s was applied. `base` is `None`
+/// when it does not move.
+pub async fn store_copy_in(
+    tx: &mut Tx,
+    id: i64,
+    stripe_id: &str,
+    copy: &CustomerCopy<'_>,
+    pulls: &[Pull<'_>],
+    base: Option<&str>,
+    now: OffsetDateTime,
+) -> Result<bool, sqlx::Error> {
+    store_in(tx, id, stripe_id, Some(copy), pulls, base, now).await
+}
+
+async fn store_in(
+    tx: &mut Tx,
+    id: i64,
+    stripe_id: &str,
+    copy: Option<&CustomerCopy<'_>>,
+    pulls: &[Pull<'_>],
+    base: Option<&str>,
+    now: OffsetDateTime,
+) -> Result<bool, sqlx::Error> {
     let dialect = tx.dialect();
-    let mut args: Vec<Arg<'_>> = vec![Arg::Int(id), Arg::Text(stripe_id), Arg::Text(base)];
-    let mut set = vec!["stripe_base = $3".to_string()];
-    let mut guard = String::new();
+    let mut update = Update {
+        args: vec![Arg::Int(id), Arg::Text(stripe_id)],
+        set: Vec::new(),
+        guard: String::new(),
+    };
+    if let Some(base) = base {
+        update.assign("stripe_base", Arg::Text(base));
+    }
+    if let Some(CustomerCopy {
+        state,
+        event_created,
+    }) = copy
+    {
+        update.assign("pm_type", Arg::MaybeText(state.pm_type));
+        update.assign("pm_last_four", Arg::MaybeText(state.pm_last_four));
+        update.assign("stripe_snapshot", Arg::Text(state.snapshot));
+        update.assign("stripe_snapshot_at", Arg::Time(state.at));
+        if let Some(created) = event_created {
+            let created = update.assign("stripe_event_created", Arg::Int(*created));
+            update.guard.push_str(&format!(
+                " AND (stripe_event_created IS NULL OR stripe_event_created <= {created})"
+            ));
+        }
+    }
     for pull in pulls {
         let column = dialect.quoted(pull.column);
         // An empty value clears the column, as Stripe's empty means "not set".
         let cleared = pull.value.is_empty() && !pull.not_null;
-        args.push(Arg::MaybeText((!cleared).then_some(pull.value)));
-        set.push(format!("{column} = ${}", args.len()));
-        args.push(Arg::Text(pull.read.unwrap_or("")));
-        let read = dialect.as_text(&column);
-        guard.push_str(&format!(" AND COALESCE({read}, '') = ${}", args.len()));
+        update.assign(&column, Arg::MaybeText((!cleared).then_some(pull.value)));
+        let read = update.bind(Arg::Text(pull.read.unwrap_or("")));
+        let column = dialect.as_text(&column);
+        update
+            .guard
+            .push_str(&format!(" AND COALESCE({column}, '') = {read}"));
     }
     if !pulls.is_empty() {
-        args.push(Arg::Laravel(LaravelTime(now)));
-        set.push(format!("updated_at = ${}", args.len()));
+        update.assign("updated_at", Arg::Laravel(LaravelTime(now)));
+    }
+    if update.set.is_empty() {
+        return Ok(true);
     }
     let sql = format!(
-        "UPDATE users SET {} WHERE id = $1 AND stripe_id = $2{guard}",
-        set.join(", ")
+        "UPDATE users SET {} WHERE id = $1 AND stripe_id = $2{}",
+        update.set.join(", "),
+        update.guard
     );
-    let update = Stmt::new(sql, args);
-    let done = dialect::execute_in(tx, &update).await?;
+    let done = dialect::execute_in(tx, &Stmt::new(sql, update.args)).await?;
     Ok(done == 1)
+}
+
+/// An `UPDATE users` being built: its arguments, assignments and conditions.
+struct Update<'a> {
+    args: Vec<Arg<'a>>,
+    set: Vec<String>,
+    guard: String,
+}
+
+impl<'a> Update<'a> {
+    /// Binds `arg`; returns its placeholder.
+    fn bind(&mut self, arg: Arg<'a>) -> String {
+        self.args.push(arg);
+        format!("${}", self.args.len())
+    }
+
+    /// Sets `column` to `arg`; returns the placeholder.
+    fn assign(&mut self, column: &str, arg: Arg<'a>) -> String {
+        let placeholder = self.bind(arg);
+        self.set.push(format!("{column} = {placeholder}"));
+        placeholder
+    }
 }
 
 /// Refuses a map column `users` lacks or that does not hold text, naming it;

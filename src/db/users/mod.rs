@@ -14,8 +14,8 @@ pub use claims::{
 };
 
 pub use fields::{
-    CheckError, FieldRow, Pull, check_columns, field_page_after, field_row, field_row_in,
-    store_fields_in,
+    CheckError, CustomerCopy, FieldRow, Pull, check_columns, field_page_after, field_row,
+    field_row_in, store_copy_in, store_fields_in,
 };
 
 use super::dialect::{self, stmt};
