@@ -153,8 +153,12 @@ impl Customers {
         }
     }
 
-    /// The user's mapped fields beyond name and email that have a value.
+    /// The user's mapped fields beyond name and email that have a value (none,
+    /// and no read, when the map has no others).
     async fn local_fields(&self, user_id: i64) -> Result<Values, CustomerError> {
+        if self.field_map().extra_columns().next().is_none() {
+            return Ok(Values::new());
+        }
         let row = users::field_row(self.db(), user_id, &self.columns())
             .await?
             .ok_or(CustomerError::UserNotFound(user_id))?;
