@@ -319,6 +319,37 @@ where
     write_returning(db, update, returning, read, WhenRead::OneRowWritten).await
 }
 
+/// As [`update_returning`], on the disk before it returns, on SQLite too: its
+/// connections commit without waiting for the disk (`synchronous=NORMAL`), and
+/// this one commit waits (`FULL`). For what must outlive a power loss before
+/// the app acts on it: a create's idempotency key, before Stripe is called.
+pub async fn update_returning_durably<O>(
+    db: &Db,
+    update: Stmt<'_>,
+    returning: &str,
+    read: Stmt<'_>,
+) -> Result<Option<O>, sqlx::Error>
+where
+    O: statement::FromEveryRow,
+{
+    let Db::Sqlite(pool) = db else {
+        return update_returning(db, update, returning, read).await;
+    };
+    let mut conn = pool.acquire().await?;
+    sqlite::query("PRAGMA synchronous = FULL")
+        .execute(&mut *conn)
+        .await?;
+    let update = update.with_suffix(&format!(" RETURNING {returning}"));
+    let row = update
+        .bind_to(sqlite::query_as(update.sql()))
+        .fetch_optional(&mut *conn)
+        .await;
+    sqlite::query("PRAGMA synchronous = NORMAL")
+        .execute(&mut *conn)
+        .await?;
+    row
+}
+
 /// When MySQL reads back what a statement wrote.
 #[derive(PartialEq)]
 enum WhenRead {

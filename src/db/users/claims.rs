@@ -42,7 +42,9 @@ pub async fn claim_create(
         lease.expires_ms
     );
     let returning = "stripe_create_key, stripe_create_params";
-    dialect::update_returning(db, claim, returning, stmt!(READ, id)).await
+    // On the disk before Stripe is called: a key lost after Stripe used it
+    // would make the next attempt create a second customer.
+    dialect::update_returning_durably(db, claim, returning, stmt!(READ, id)).await
 }
 
 /// Ends an attempt that did not link a customer. `forget_key` drops the key when
