@@ -262,12 +262,13 @@ fn which(program: &str) -> bool {
         .is_ok_and(|status| status.success())
 }
 
-/// The calls counted in an `strace -c` summary (its `total` line).
+/// The calls counted in an `strace -c` summary: its `total` line's fourth
+/// column (`% time`, `seconds`, `usecs/call`, `calls`).
 fn syscalls(summary: &str) -> u64 {
     summary
         .lines()
         .find(|line| line.trim_end().ends_with("total"))
-        .and_then(|line| line.split_whitespace().nth(2))
+        .and_then(|line| line.split_whitespace().nth(3))
         .and_then(|calls| calls.parse().ok())
         .unwrap_or(0)
 }
