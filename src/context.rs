@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use crate::db::Db;
+use crate::db::users::CreateGroups;
 use crate::fields::FieldMap;
 use crate::stripe::{RateLimiter, RetryPolicy, StripeGateway};
 
@@ -17,11 +18,14 @@ pub struct Context {
     /// Names this process's claims on user rows and the runs it records; the
     /// customers service's heartbeat renews the claims.
     pub holder: Arc<str>,
+    /// Where creates' claims and links wait to be committed together.
+    pub create_groups: CreateGroups,
 }
 
 impl Context {
     pub fn new(db: Db, stripe: Option<StripeGateway>, fields: FieldMap) -> Self {
         Context {
+            create_groups: CreateGroups::new(&db),
             db,
             stripe,
             fields: Arc::new(fields),

@@ -89,13 +89,15 @@ impl Customers {
         };
         let fresh_params_json = serde_json::to_string(&fresh_params).expect("params serialize");
         let (holder, now_ms, expires_ms) = self.lease_from(now());
-        let lease = users::Lease {
-            holder: &holder,
+        let claim = users::ClaimCreate {
+            id: user_id,
+            fresh_key: fresh_key.clone(),
+            fresh_params: fresh_params_json,
+            holder,
             now_ms,
             expires_ms,
         };
-        let claim =
-            users::claim_create(self.db(), user_id, &fresh_key, &fresh_params_json, lease).await?;
+        let claim = self.ctx.create_groups.claims.run(claim).await?;
         let Some(claim) = claim else {
             return Err(match self.user(user_id).await?.stripe_id {
                 Some(stripe_id) => CustomerError::AlreadyHasCustomer { stripe_id },
@@ -199,8 +201,18 @@ impl Customers {
         let copy = StoredCopy::of(customer);
         let state = copy.state();
         let stripe_id = customer.id.as_str().to_string();
-        let (hash, base) = (&pushed.hash, &pushed.base);
-        if !users::link_customer(self.db(), user_id, key, &stripe_id, state, hash, base).await? {
+        let link = users::LinkCustomer {
+            id: user_id,
+            key: key.to_string(),
+            stripe_id: stripe_id.clone(),
+            pm_type: state.pm_type.map(str::to_string),
+            pm_last_four: state.pm_last_four.map(str::to_string),
+            snapshot: state.snapshot.to_string(),
+            at: state.at,
+            pushed_hash: pushed.hash.clone(),
+            base: pushed.base.clone(),
+        };
+        if !self.ctx.create_groups.links.run(link).await? {
             // Our claim lapsed and another attempt linked the user meanwhile.
             let linked = self.user(user_id).await?.stripe_id.unwrap_or_default();
             return Err(CustomerError::AlreadyHasCustomer { stripe_id: linked });

@@ -8,6 +8,7 @@ pub mod adopt;
 pub mod checkpoints;
 pub mod dialect;
 pub mod events;
+pub mod group;
 pub mod jobs;
 pub mod migrations;
 pub mod password_resets;

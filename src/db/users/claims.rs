@@ -1,11 +1,15 @@
 //! Claims on user rows: one create or one update holds a row at a time, under a
 //! lease its holder renews while it lives (see `sync::LEASE`).
 
+use std::sync::Arc;
+
 use sqlx::FromRow;
+use time::OffsetDateTime;
 
 use super::CustomerState;
 use super::fields::{FieldRow, select};
 use crate::db::dialect::{self, stmt};
+use crate::db::group::{Flushing, Group};
 use crate::db::{Db, Tx, on_pool, on_tx};
 
 /// What a creation claim hands back: the attempt's key and the parameters fixed with it.
@@ -25,6 +29,33 @@ pub async fn claim_create(
     fresh_params: &str,
     lease: Lease<'_>,
 ) -> Result<Option<CreateClaim>, sqlx::Error> {
+    let claim = ClaimCreate {
+        id,
+        fresh_key: fresh_key.into(),
+        fresh_params: fresh_params.into(),
+        holder: lease.holder.into(),
+        now_ms: lease.now_ms,
+        expires_ms: lease.expires_ms,
+    };
+    let mut claims = claim_creates(db.clone(), vec![claim]).await?;
+    Ok(claims.pop().flatten())
+}
+
+/// One creation claim to take (see [`claim_create`]), as a group takes it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ClaimCreate {
+    pub id: i64,
+    pub fresh_key: String,
+    pub fresh_params: String,
+    pub holder: Arc<str>,
+    pub now_ms: i64,
+    pub expires_ms: i64,
+}
+
+/// Takes several creation claims in one transaction, on the disk before it
+/// returns: a key lost after Stripe used it would make the next attempt create
+/// a second customer.
+pub fn claim_creates(db: Db, claims: Vec<ClaimCreate>) -> Flushing<Option<CreateClaim>> {
     const SQL: &str = "UPDATE users SET \
             stripe_create_key = COALESCE(stripe_create_key, $2), \
             stripe_create_params = COALESCE(stripe_create_params, $3), \
@@ -32,19 +63,25 @@ pub async fn claim_create(
         WHERE id = $1 AND stripe_id IS NULL \
           AND (stripe_lease_expires IS NULL OR stripe_lease_expires < $5)";
     const READ: &str = "SELECT stripe_create_key, stripe_create_params FROM users WHERE id = $1";
-    let claim = stmt!(
-        SQL,
-        id,
-        fresh_key,
-        fresh_params,
-        lease.holder,
-        lease.now_ms,
-        lease.expires_ms
-    );
-    let returning = "stripe_create_key, stripe_create_params";
-    // On the disk before Stripe is called: a key lost after Stripe used it
-    // would make the next attempt create a second customer.
-    dialect::update_returning_durably(db, claim, returning, stmt!(READ, id)).await
+    const RETURNING: &str = "stripe_create_key, stripe_create_params";
+    Box::pin(async move {
+        let updates = claims
+            .iter()
+            .map(|c| {
+                let claim = stmt!(
+                    SQL,
+                    c.id,
+                    &c.fresh_key,
+                    &c.fresh_params,
+                    &*c.holder,
+                    c.now_ms,
+                    c.expires_ms
+                );
+                (claim, stmt!(READ, c.id))
+            })
+            .collect();
+        dialect::updates_returning_durably(&db, updates, RETURNING).await
+    })
 }
 
 /// Ends an attempt that did not link a customer. `forget_key` drops the key when
@@ -64,17 +101,27 @@ pub async fn release_create(
     Ok(())
 }
 
-/// Links the customer an attempt created and ends the attempt. Returns false when
-/// the row is no longer this attempt's (someone else linked it meanwhile).
-pub async fn link_customer(
-    db: &Db,
-    id: i64,
-    key: &str,
-    stripe_id: &str,
-    state: CustomerState<'_>,
-    pushed_hash: &str,
-    base: &str,
-) -> Result<bool, sqlx::Error> {
+/// The customer an attempt created, to link to its user (ending the attempt).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct LinkCustomer {
+    pub id: i64,
+    /// The attempt's key: the row must still be this attempt's.
+    pub key: String,
+    pub stripe_id: String,
+    pub pm_type: Option<String>,
+    pub pm_last_four: Option<String>,
+    pub snapshot: String,
+    pub at: OffsetDateTime,
+    pub pushed_hash: String,
+    pub base: String,
+}
+
+/// Links several created customers in one transaction; for each, false when the
+/// row is no longer its attempt's (someone else linked it meanwhile). The commit
+/// does not wait for the disk: a link lost to a power loss (or, on PostgreSQL, a
+/// server crash) is found again by the next attempt, which reuses the key the
+/// claim stored durably.
+pub fn link_customers(db: Db, links: Vec<LinkCustomer>) -> Flushing<bool> {
     const SQL: &str = "UPDATE users SET \
             stripe_id = $3, pm_type = $4, pm_last_four = $5, \
             stripe_snapshot = $6, stripe_snapshot_at = $7, \
@@ -82,20 +129,43 @@ pub async fn link_customer(
             stripe_create_key = NULL, stripe_create_params = NULL, \
             stripe_lease_holder = NULL, stripe_lease_expires = NULL \
         WHERE id = $1 AND stripe_id IS NULL AND stripe_create_key = $2";
-    let done = on_pool!(db, pool => q::query(SQL)
-        .bind(id)
-        .bind(key)
-        .bind(stripe_id)
-        .bind(state.pm_type)
-        .bind(state.pm_last_four)
-        .bind(state.snapshot)
-        .bind(state.at)
-        .bind(pushed_hash)
-        .bind(base)
-        .execute(pool)
-        .await
-        .map(|r| r.rows_affected()))?;
-    Ok(done == 1)
+    Box::pin(async move {
+        let updates: Vec<_> = links
+            .iter()
+            .map(|l| {
+                stmt!(
+                    SQL,
+                    l.id,
+                    &l.key,
+                    &l.stripe_id,
+                    l.pm_type.as_deref(),
+                    l.pm_last_four.as_deref(),
+                    &l.snapshot,
+                    l.at,
+                    &l.pushed_hash,
+                    &l.base
+                )
+            })
+            .collect();
+        let taken = dialect::execute_all_lazily(&db, &updates).await?;
+        Ok(taken.into_iter().map(|rows| rows == 1).collect())
+    })
+}
+
+/// The groups a process commits creates' claims and links in (see [`Group`]).
+#[derive(Debug, Clone)]
+pub struct CreateGroups {
+    pub claims: Group<ClaimCreate, Option<CreateClaim>>,
+    pub links: Group<LinkCustomer, bool>,
+}
+
+impl CreateGroups {
+    pub fn new(db: &Db) -> Self {
+        CreateGroups {
+            claims: Group::new(db.clone(), claim_creates),
+            links: Group::new(db.clone(), link_customers),
+        }
+    }
 }
 
 /// Takes the row of a linked user for one update, and reads its synced fields

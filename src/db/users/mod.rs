@@ -9,8 +9,8 @@ mod claims;
 mod fields;
 
 pub use claims::{
-    CreateClaim, Lease, claim_create, claim_update, link_customer, release_create, release_lease,
-    renew_leases, store_pushed_in,
+    ClaimCreate, CreateClaim, CreateGroups, Lease, LinkCustomer, claim_create, claim_update,
+    release_create, release_lease, renew_leases, store_pushed_in,
 };
 
 pub use fields::{
