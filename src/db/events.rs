@@ -1,8 +1,10 @@
 //! The `stripe_events` table: which webhook events have been applied.
 
+use sqlx::{FromRow, Row};
 use time::OffsetDateTime;
 
-use super::dialect::insert_ignore;
+use super::dialect::{insert_ignore, postgres};
+use super::users::{self, User};
 use super::{Db, Tx, on_pool, on_tx};
 
 pub async fn is_recorded(db: &Db, id: &str) -> Result<bool, sqlx::Error> {
@@ -32,6 +34,63 @@ pub async fn record(
         .await
         .map(|r| r.rows_affected()))?;
     Ok(inserted == 1)
+}
+
+/// What recording an event found: a redelivery, or a fresh event and the user
+/// its customer is linked to (read and held, as [`users::find_by_stripe_id_in`]).
+pub enum Recorded {
+    Duplicate,
+    Fresh(Option<Box<User>>),
+}
+
+/// Records the event (as [`record`]) and, when it is fresh, reads and holds the
+/// user linked to `customer`. On PostgreSQL one statement does both, one round
+/// trip of the transaction's fewest.
+pub async fn record_and_hold(
+    tx: &mut Tx,
+    id: &str,
+    type_: &str,
+    created: i64,
+    now: OffsetDateTime,
+    customer: &str,
+) -> Result<Recorded, sqlx::Error> {
+    const SQL: &str = "INSERT INTO stripe_events (id, type, created, processed_at) \
+        VALUES ($1, $2, $3, $4)";
+    let Tx::Postgres(conn) = tx else {
+        if !record(tx, id, type_, created, now).await? {
+            return Ok(Recorded::Duplicate);
+        }
+        let user = users::find_by_stripe_id_in(tx, customer).await?;
+        return Ok(Recorded::Fresh(user.map(Box::new)));
+    };
+    static HOLD: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let sql = HOLD.get_or_init(|| {
+        let dialect = crate::db::dialect::Dialect::POSTGRES;
+        format!(
+            "WITH fresh AS ({} RETURNING 1), \
+              held AS (SELECT {} FROM users \
+                       WHERE stripe_id = $5 AND EXISTS (SELECT 1 FROM fresh) FOR UPDATE) \
+         SELECT (SELECT COUNT(*) FROM fresh) AS fresh, held.* \
+         FROM (SELECT 1) AS one LEFT JOIN held ON true",
+            insert_ignore(dialect, SQL, "id"),
+            users::columns_in(dialect),
+        )
+    });
+    let row = postgres::query(sql)
+        .bind(id)
+        .bind(type_)
+        .bind(created)
+        .bind(now)
+        .bind(customer)
+        .fetch_one(&mut **conn)
+        .await?;
+    if row.try_get::<i64, _>("fresh")? == 0 {
+        return Ok(Recorded::Duplicate);
+    }
+    match row.try_get::<Option<i64>, _>("id")? {
+        Some(_) => Ok(Recorded::Fresh(Some(Box::new(User::from_row(&row)?)))),
+        None => Ok(Recorded::Fresh(None)),
+    }
 }
 
 /// Forgets events Stripe sent before `cutoff` (Unix seconds): Stripe stops

@@ -35,12 +35,15 @@ impl Events {
     ) -> Result<EventOutcome, EventError> {
         let guarded = event.type_ == "customer.updated";
         let mut tx = self.db().begin().await?;
-        if !events::record(&mut tx, &event.id, &event.type_, event.created, now()).await? {
-            return Ok(EventOutcome::Duplicate);
-        }
-        let Some(user) = users::find_by_stripe_id_in(&mut tx, customer).await? else {
-            tx.commit().await?;
-            return Ok(EventOutcome::Ignored);
+        let (id, type_, created) = (&event.id, &event.type_, event.created);
+        let recorded = events::record_and_hold(&mut tx, id, type_, created, now(), customer);
+        let user = match recorded.await? {
+            events::Recorded::Duplicate => return Ok(EventOutcome::Duplicate),
+            events::Recorded::Fresh(Some(user)) => *user,
+            events::Recorded::Fresh(None) => {
+                tx.commit().await?;
+                return Ok(EventOutcome::Ignored);
+            }
         };
         let plan = if guarded {
             let needs_fields = self.customers.field_map().extra_columns().next().is_some();

@@ -240,6 +240,11 @@ impl Tx {
 }
 
 impl Dialect {
+    pub const POSTGRES: Dialect = Dialect {
+        mysql: false,
+        postgres: true,
+    };
+
     /// `column` of a table Laravel may have made, read as a signed integer
     /// (Laravel's ids are unsigned on MySQL), named `column` in the result.
     pub fn signed_id(self, column: &str) -> String {

@@ -29,7 +29,7 @@ fn columns(db: &Db) -> String {
     columns_in(db.dialect())
 }
 
-fn columns_in(dialect: dialect::Dialect) -> String {
+pub(in crate::db) fn columns_in(dialect: dialect::Dialect) -> String {
     let laravel_time = |column| dialect.laravel_time(column);
     format!(
         "{}, name, email, password, stripe_id, pm_type, pm_last_four, {}, stripe_snapshot, \
