@@ -10,7 +10,7 @@ use super::progress::Progress;
 use super::report;
 use crate::config::Config;
 use crate::events::replay::{
-    MAX_SLICE_EVENTS, ReplayOptions, ReplayReport, ReplayTally, parse_since,
+    MAX_HELD_EVENTS, ReplayOptions, ReplayReport, ReplayTally, parse_since,
 };
 use crate::events::{EventError, Events};
 use crate::runs::history::{RunProgress, failure_json};
@@ -71,7 +71,7 @@ pub async fn run(config: Config, args: Args) -> Result<(), CliError> {
         types: args.types.clone(),
         dry_run: args.dry_run,
         retention_days,
-        max_slice_events: MAX_SLICE_EVENTS,
+        max_held_events: MAX_HELD_EVENTS,
     };
     tracing::info!(?options, ?plan, "stripe:replay-events starting");
     let tally = Arc::new(ReplayTally::default());

@@ -405,7 +405,7 @@ fn print_report(report: &BulkReport, json: bool) {
         );
     }
     if let Some(reads) = report.reads {
-        println!("{} ({} list pages).", reads.describe(), report.list_pages);
+        println!("{} ({}).", reads.describe(), report.list);
     }
     if report.retried > 0 {
         println!(

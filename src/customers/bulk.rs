@@ -35,6 +35,7 @@ use crate::db::users::{self, FieldRow};
 use crate::fields::Prefer;
 use crate::fields::merge::Settle;
 use crate::runs::report::{Count, Failures, Notes};
+use crate::stripe::ListReads;
 use refresh::Reads;
 
 const PAGE_SIZE: i64 = 500;
@@ -123,8 +124,9 @@ pub struct BulkReport {
     /// retrieves (when few of the account's customers are this app's).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reads: Option<Reads>,
-    /// List pages `--refresh` read.
-    pub list_pages: u64,
+    /// The segments and pages `--refresh`'s listing read.
+    #[serde(flatten)]
+    pub list: ListReads,
     pub elapsed_seconds: f64,
 }
 
@@ -190,11 +192,11 @@ impl Customers {
             )
         };
 
-        let (mut reads, mut list_pages, mut listing_interrupted) = (None, 0, false);
+        let (mut reads, mut list, mut listing_interrupted) = (None, ListReads::default(), false);
         if options.refresh && options.user.is_none() && !options.dry_run {
             let listed = self.refresh_listed(&tally, &stop).await?;
             *handled.lock().expect("handled lock") = listed.refreshed;
-            (reads, list_pages) = (Some(listed.reads), listed.pages);
+            (reads, list) = (Some(listed.reads), listed.list);
             listing_interrupted = listed.interrupted;
         }
         let ends = if listing_interrupted {
@@ -231,7 +233,7 @@ impl Customers {
             failures,
             notes,
             reads,
-            list_pages,
+            list,
             elapsed_seconds: started.elapsed().as_secs_f64(),
         })
     }

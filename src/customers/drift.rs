@@ -19,7 +19,7 @@ use super::{CustomerError, Customers};
 use crate::clock::now;
 use crate::db::users::{self, User};
 use crate::runs::report::LISTED_FAILURES;
-use crate::stripe::{Missing, StripeCustomer};
+use crate::stripe::{ListReads, Missing, StripeCustomer};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -65,6 +65,9 @@ pub struct DriftReport {
     /// Why repair left the dead ids alone, when it did.
     pub repair_refused: Option<String>,
     pub interrupted: bool,
+    /// How the customers were read: segments side by side, and pages.
+    #[serde(flatten)]
+    pub list: ListReads,
 }
 
 impl DriftReport {
@@ -108,7 +111,7 @@ pub struct Repair {
 }
 
 impl Customers {
-    /// Pages through every Stripe customer once, then confirms with Stripe each
+    /// Pages through every Stripe customer once (segments side by side), then confirms with Stripe each
     /// linked id the list did not contain. Writes only when `repair` is set.
     pub async fn check_drift(
         &self,
@@ -120,14 +123,15 @@ impl Customers {
         let mut report = DriftReport::default();
         // Ids of live customers linked to a local user.
         let mut linked_seen = HashSet::new();
-        let mut after: Option<String> = None;
-        loop {
+        let linked = users::count_linked(self.db()).await?.max(0) as u64;
+        let mut pages = stripe.every_customer(linked);
+        while let Some(page) = pages.next_page().await {
             if stop.load(Ordering::Relaxed) {
                 report.interrupted = true;
+                report.list = pages.reads();
                 return Ok(report);
             }
-            let (page, has_more) = stripe.list_customers(after.as_deref()).await?;
-            after = page.last().map(|c| c.id.as_str().to_string());
+            let page = page?;
             let ids: Vec<&str> = page.iter().map(|c| c.id.as_str()).collect();
             let mut linked: HashMap<String, User> = users::find_by_stripe_ids(self.db(), &ids)
                 .await?
@@ -148,10 +152,8 @@ impl Customers {
                     report.record(drift);
                 }
             }
-            if !has_more || after.is_none() {
-                break;
-            }
         }
+        report.list = pages.reads();
         let mut dead = Vec::new();
         let mut cursor = 0;
         loop {

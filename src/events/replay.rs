@@ -15,7 +15,7 @@ use crate::clock::now;
 use crate::db::checkpoints::{self, Checkpoint};
 use crate::db::events;
 use crate::runs::report::{Count, Failure, Failures, RunError as _, Subject};
-use crate::stripe::EventQuery;
+use crate::stripe::{Dated, ListReads, PageCall, Segment, Segments, StripeFailure, StripeGateway};
 
 /// The checkpoint's name in `stripe_event_checkpoints`.
 /// The name of the replay's checkpoint row.
@@ -27,8 +27,10 @@ pub const OVERLAP_SECONDS: i64 = 60;
 pub const DEFAULT_SINCE_SECONDS: i64 = 3 * 86_400;
 /// Stripe keeps events for thirty days.
 pub const STRIPE_KEEPS_SECONDS: i64 = 30 * 86_400;
-/// Events read into memory at once before a time slice is split in two.
-pub const MAX_SLICE_EVENTS: usize = 5_000;
+/// About the most events held in memory at once: read but waiting for every
+/// older one. The window is read in parts of at most this many over the
+/// segments in flight.
+pub const MAX_HELD_EVENTS: usize = 20_000;
 
 #[derive(Debug, Clone)]
 pub struct ReplayOptions {
@@ -40,9 +42,8 @@ pub struct ReplayOptions {
     /// How long applied events are remembered (`STRIPE_EVENTS_RETENTION_DAYS`): a
     /// replay never reaches further back, where it could not tell a duplicate.
     pub retention_days: u32,
-    /// Events held in memory at once ([`MAX_SLICE_EVENTS`]): a fuller time slice
-    /// is halved, unless one second alone holds more.
-    pub max_slice_events: usize,
+    /// About the most events held in memory at once ([`MAX_HELD_EVENTS`]).
+    pub max_held_events: usize,
 }
 
 /// Live counts for the progress display.
@@ -84,6 +85,9 @@ pub struct ReplayReport {
     pub checkpoint_moved: bool,
     /// Applied events forgotten after the retention period.
     pub pruned: u64,
+    /// How the events were read: segments side by side, and pages.
+    #[serde(flatten)]
+    pub list: ListReads,
     pub elapsed_seconds: f64,
 }
 
@@ -145,7 +149,8 @@ pub fn parse_since(value: &str, now: i64) -> Result<i64, String> {
 
 impl Events {
     /// Reads the events created since the start (see [`ReplayOptions::since`])
-    /// and applies them oldest first (ties by id). Stops between events when
+    /// in segments side by side and applies them oldest first (ties by id), each
+    /// once every older one is read. Stops between events when
     /// `stop` is set. The checkpoint moves only over a run that covered
     /// everything since it, with no `--type`, and never past a failed event.
     pub async fn replay_events(
@@ -206,24 +211,31 @@ impl Events {
             checkpoint: stored.clone(),
             checkpoint_moved: false,
             pruned: 0,
+            list: ListReads::default(),
             elapsed_seconds: 0.0,
         };
         let mut reached: Option<Checkpoint> = None;
         let mut blocked = false;
-        let mut slice_from = from;
-        'slices: while slice_from < until {
-            let (events, slice_until) = read_slice(
-                stripe,
-                slice_from,
-                until,
-                server_type,
-                options.max_slice_events,
-            )
-            .await?;
-            for event in events {
+        let mut pages = event_segments(stripe, from, until, server_type, options.max_held_events);
+        // Events read but not yet applied: those above where the read is complete.
+        let mut held: Vec<StripeEvent> = Vec::new();
+        'pages: loop {
+            let page = pages.next_page().await;
+            let done = page.is_none();
+            if let Some(page) = page {
+                held.extend(page?);
+            }
+            let complete_below = if done {
+                i64::MAX
+            } else {
+                pages.complete_below()
+            };
+            held.sort_by(|a, b| (a.created, &a.id).cmp(&(b.created, &b.id)));
+            let ready = held.partition_point(|event| event.created < complete_below);
+            for event in held.drain(..ready) {
                 if stop.load(Ordering::SeqCst) {
                     report.interrupted = true;
-                    break 'slices;
+                    break 'pages;
                 }
                 report.listed += 1;
                 tally.listed.add();
@@ -267,8 +279,11 @@ impl Events {
                     }
                 }
             }
-            slice_from = slice_until;
+            if done {
+                break;
+            }
         }
+        report.list = pages.reads();
         if may_move && let Some(reached) = reached {
             let moved = checkpoints::advance(self.db(), CHECKPOINT, &reached, now).await?;
             if moved {
@@ -306,44 +321,41 @@ fn count(report: &mut ReplayReport, tally: &ReplayTally, outcome: EventOutcome) 
     live.add();
 }
 
-/// Reads the events of `[from, until)`, oldest first (ties by id), halving the
-/// slice while it holds more than `max_events` so memory stays bounded.
-/// Returns the events and where the slice read ended.
-async fn read_slice(
-    stripe: &crate::stripe::StripeGateway,
+/// The events of `[from, until)` in segments side by side (see [`Segments`]),
+/// oldest parts first and none longer than `max_held` events over the
+/// segments in flight, so the events held until every older one is read stay few.
+fn event_segments(
+    stripe: &StripeGateway,
     from: i64,
-    mut until: i64,
+    until: i64,
     type_: Option<&str>,
-    max_events: usize,
-) -> Result<(Vec<StripeEvent>, i64), EventError> {
-    'slice: loop {
-        let query = EventQuery { from, until, type_ };
-        let mut events: Vec<StripeEvent> = Vec::new();
-        let mut after: Option<String> = None;
-        loop {
-            let (page, has_more) = stripe.list_events(query, after.as_deref()).await?;
-            after = page
-                .last()
-                .and_then(|event| event.get("id")?.as_str().map(str::to_string));
-            for raw in page {
-                let event: StripeEvent = serde_json::from_value(raw).map_err(|err| {
-                    EventError::from(crate::stripe::StripeFailure::unreadable(
-                        "list events",
-                        &err.to_string(),
-                    ))
-                })?;
-                events.push(event);
-            }
-            if events.len() > max_events && until - from > 1 {
-                until = from + (until - from) / 2;
-                continue 'slice;
-            }
-            if !has_more || after.is_none() {
-                break;
-            }
-        }
-        events.sort_by(|a, b| (a.created, &a.id).cmp(&(b.created, &b.id)));
-        return Ok((events, until));
+    max_held: usize,
+) -> Segments<StripeEvent> {
+    let (stripe_, type_) = (stripe.clone(), type_.map(str::to_string));
+    let fetch = move |segment: Segment| -> PageCall<StripeEvent> {
+        let (stripe, type_) = (stripe_.clone(), type_.clone());
+        Box::pin(async move {
+            let (page, has_more) = stripe.list_events(&segment, type_.as_deref()).await?;
+            let events = page
+                .into_iter()
+                .map(serde_json::from_value)
+                .collect::<Result<_, _>>()
+                .map_err(|err| StripeFailure::unreadable("list events", &err.to_string()))?;
+            Ok((events, has_more))
+        })
+    };
+    let pace = stripe.pace("GET /v1/events");
+    let part_pages = max_held / (100 * pace.in_flight());
+    Segments::new(from, until, pace, Box::new(fetch)).oldest_first(part_pages)
+}
+
+impl Dated for StripeEvent {
+    fn list_id(&self) -> &str {
+        &self.id
+    }
+
+    fn created_at(&self) -> i64 {
+        self.created
     }
 }
 

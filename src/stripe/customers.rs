@@ -7,6 +7,7 @@ use stripe_core::customer::{
 use stripe_shared::{Customer, CustomerId};
 
 use super::customer_form::{CustomerForm, WriteCustomer};
+use super::segments::{Page, PageCall, Segment, Segments};
 use super::{CustomerLookup, CustomerParams, FailureKind, Missing, StripeFailure, StripeGateway};
 use crate::fields::Values;
 use crate::fields::map::USER_ID_KEY;
@@ -14,6 +15,12 @@ use crate::fields::map::USER_ID_KEY;
 /// Expanded on every customer we read so the default card's brand and last four
 /// come back in the same call.
 pub(super) const DEFAULT_PM: &str = "invoice_settings.default_payment_method";
+
+/// Where a read of every customer starts (2011-01-01, before Stripe's first
+/// customers). Stripe lists newest first only, so the oldest customer would cost a
+/// search; the years before it are cut into segments that answer empty, one call
+/// each, side by side with the rest.
+pub const FIRST_CUSTOMERS: i64 = 1_293_840_000;
 
 impl StripeGateway {
     /// Creates a customer with `metadata.user_id`, under the caller's idempotency key.
@@ -118,18 +125,36 @@ impl StripeGateway {
                 .is_some_and(|id| *id == wanted)
         }))
     }
-    /// One page of all customers, newest first, after the customer `after`.
-    pub async fn list_customers(
-        &self,
-        after: Option<&str>,
-    ) -> Result<(Vec<Customer>, bool), StripeFailure> {
+    /// One page of the customers created in the segment's range, newest first,
+    /// after its cursor.
+    pub async fn list_customers(&self, segment: &Segment) -> Result<Page<Customer>, StripeFailure> {
+        let created = stripe_types::RangeQueryTs::Bounds(stripe_types::RangeBoundsTs {
+            gte: Some(segment.gte),
+            lt: Some(segment.lt),
+            ..Default::default()
+        });
         let mut request = ListCustomer::new()
+            .created(created)
             .limit(100)
             .expand([format!("data.{DEFAULT_PM}")]);
-        if let Some(after) = after {
-            request = request.starting_after(after);
+        if let Some(after) = &segment.after {
+            request = request.starting_after(after.as_str());
         }
         let list = self.send("list customers", None, &request).await?;
         Ok((list.data, list.has_more))
+    }
+
+    /// Every customer of the account, read in segments side by side (see
+    /// [`Segments`]), `expected` of them at least (the linked users). The range
+    /// ends a day past our clock, in case Stripe's runs ahead.
+    pub fn every_customer(&self, expected: u64) -> Segments<Customer> {
+        let until = crate::clock::now().unix_timestamp() + 86_400;
+        let stripe = self.clone();
+        let fetch = move |segment: Segment| -> PageCall<Customer> {
+            let stripe = stripe.clone();
+            Box::pin(async move { stripe.list_customers(&segment).await })
+        };
+        let pace = self.pace("GET /v1/customers");
+        Segments::new(FIRST_CUSTOMERS, until, pace, Box::new(fetch)).expecting(expected)
     }
 }

@@ -8,27 +8,27 @@ use stripe_misc::webhook_endpoint::{
 };
 
 use super::wire::{EndpointPage, EventPage};
-use super::{EventQuery, StripeFailure, StripeGateway, WebhookEndpoint};
+use super::{Page, Segment, StripeFailure, StripeGateway, WebhookEndpoint};
 
 impl StripeGateway {
-    /// One page of events matching `query`, after the event `after`. Stripe lists
-    /// newest first; callers that need an order sort what they read.
+    /// One page of the events of `type_` (every type when `None`) created in the
+    /// segment's range, newest first, after its cursor.
     pub async fn list_events(
         &self,
-        query: EventQuery<'_>,
-        after: Option<&str>,
-    ) -> Result<(Vec<serde_json::Value>, bool), StripeFailure> {
+        segment: &Segment,
+        type_: Option<&str>,
+    ) -> Result<Page<serde_json::Value>, StripeFailure> {
         let created = stripe_types::RangeQueryTs::Bounds(stripe_types::RangeBoundsTs {
-            gte: Some(query.from),
-            lt: Some(query.until),
+            gte: Some(segment.gte),
+            lt: Some(segment.lt),
             ..Default::default()
         });
         let mut request = ListEvent::new().created(created).limit(100);
-        if let Some(type_) = query.type_ {
+        if let Some(type_) = type_ {
             request = request.type_(type_);
         }
-        if let Some(after) = after {
-            request = request.starting_after(after);
+        if let Some(after) = &segment.after {
+            request = request.starting_after(after.as_str());
         }
         let page: EventPage = self.send_as("list events", None, &request).await?;
         let events = page

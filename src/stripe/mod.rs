@@ -16,6 +16,7 @@ mod error;
 mod events;
 mod rate;
 mod retry;
+mod segments;
 mod transport;
 mod wire;
 
@@ -29,10 +30,11 @@ use transport::Transport;
 pub use error::{FailureKind, StripeFailure};
 pub use rate::{RateLimiter, RatePlan, Refusal, endpoint_key};
 pub use retry::RetryPolicy;
+pub use segments::{Dated, Fetch, ListReads, Pace, Page, PageCall, Segment, Segments};
 pub use transport::BadSecret;
 pub use wire::{
-    CheckoutParams, CheckoutState, CustomerLookup, CustomerParams, EventQuery, Missing,
-    SessionLink, WebhookEndpoint,
+    CheckoutParams, CheckoutState, CustomerLookup, CustomerParams, Missing, SessionLink,
+    WebhookEndpoint,
 };
 
 pub use stripe_shared::Customer as StripeCustomer;
@@ -77,5 +79,10 @@ impl StripeGateway {
 
     pub fn live_mode(&self) -> bool {
         self.live_mode
+    }
+
+    /// How many segments of a list read by `endpoint` to keep in flight.
+    pub fn pace(&self, endpoint: &str) -> Pace {
+        Pace::new(self.limiter.clone(), endpoint)
     }
 }

@@ -75,6 +75,8 @@ struct Bucket {
     last: Instant,
     /// Counts the halvings; a request remembers the epoch it was sent in.
     epoch: u64,
+    /// The answers' round trip (seconds, a moving average), once one is seen.
+    round_trip: Option<f64>,
 }
 
 /// The windows of requests a request was sent in, handed back with its 429.
@@ -94,6 +96,8 @@ const FLOOR_SHARE: f64 = 0.1;
 /// half the target to all of it in half a second. Under random 429s (4% of calls
 /// in the bench's faulty phase) a slower climb left the run near half the rate.
 const RECOVERY_SHARE_PER_SECOND: f64 = 1.0;
+/// The weight of the newest round trip in its endpoint's moving average.
+const ROUND_TRIP_WEIGHT: f64 = 0.2;
 /// The longest `Retry-After` obeyed; a longer one is taken as this.
 const MAX_PAUSE: Duration = Duration::from_secs(30);
 
@@ -243,6 +247,30 @@ impl RateLimiter {
         self.state.lock().expect("rate limiter lock").global.rate
     }
 
+    /// An answer from `endpoint` took `took` on the wire (never the wait for a
+    /// token): kept as a moving average, for callers that size their
+    /// concurrency by rate × round trip.
+    pub fn observe_round_trip(&self, endpoint: &str, took: Duration) {
+        let mut state = self.state.lock().expect("rate limiter lock");
+        if let Some(bucket) = state.endpoints.get_mut(endpoint) {
+            let took = took.as_secs_f64();
+            bucket.round_trip = Some(match bucket.round_trip {
+                Some(average) => average + ROUND_TRIP_WEIGHT * (took - average),
+                None => took,
+            });
+        }
+    }
+
+    /// The rate planned for `endpoint` (its share of the plan, within the global
+    /// one) and its answers' average round trip, once one is seen.
+    pub fn pacing(&self, endpoint: &str) -> (f64, Option<Duration>) {
+        let state = self.state.lock().expect("rate limiter lock");
+        let share = f64::from(state.share);
+        let planned = f64::from(self.plan.endpoint.max(1)).min(f64::from(self.plan.global.max(1)));
+        let round_trip = state.endpoints.get(endpoint).and_then(|b| b.round_trip);
+        (planned / share, round_trip.map(Duration::from_secs_f64))
+    }
+
     /// An endpoint bucket's rate now (its target before its first request).
     pub fn endpoint_rate(&self, endpoint: &str) -> f64 {
         let state = self.state.lock().expect("rate limiter lock");
@@ -261,6 +289,7 @@ impl Bucket {
             tokens: 1.0,
             last: now,
             epoch: 0,
+            round_trip: None,
         }
     }
 

@@ -116,6 +116,9 @@ impl StripeGateway {
             let (failure, retry_after) = match result {
                 Ok(output) => {
                     crate::metrics::stripe_request(&endpoint, "ok", None, took);
+                    if let Some(limiter) = &self.limiter {
+                        limiter.observe_round_trip(&endpoint, took);
+                    }
                     return Ok(output);
                 }
                 Err(err) => {

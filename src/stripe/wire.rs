@@ -66,15 +66,6 @@ impl CheckoutState {
     }
 }
 
-/// Which events to list: created in `[from, until)` (Unix seconds), and of one
-/// type (Stripe's wildcards such as `customer.*` allowed) when given.
-#[derive(Debug, Clone, Copy)]
-pub struct EventQuery<'a> {
-    pub from: i64,
-    pub until: i64,
-    pub type_: Option<&'a str>,
-}
-
 /// One page of the Events API, each event as its raw JSON: the reader takes only
 /// the fields it uses, so a field Stripe adds or drops never fails a page.
 #[derive(miniserde::Deserialize)]

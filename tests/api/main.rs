@@ -17,6 +17,7 @@ mod helpers;
 mod hostile_text;
 mod jobs;
 mod laravel;
+mod list_segments;
 mod log_lines;
 mod monitoring;
 mod operations;

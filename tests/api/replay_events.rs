@@ -259,14 +259,18 @@ async fn a_checkpoint_older_than_stripe_keeps_events_starts_the_run_at_the_limit
 }
 
 #[tokio::test]
-async fn a_window_fuller_than_memory_allows_is_read_in_halves_and_nothing_is_missed() {
+async fn a_window_fuller_than_memory_allows_is_read_in_small_parts_and_nothing_is_missed() {
     use std::sync::Arc;
     use std::sync::atomic::AtomicBool;
     use stripe_sync::events::replay::{ReplayOptions, ReplayTally};
 
     let (app, linked) = two_linked_users().await;
-    // Three rounds of renames, each round ten seconds older than the next.
+    // Three rounds of renames among other events, each round ten seconds older
+    // than the next.
     for round in 0..3 {
+        let now = crate::helpers::webhooks::now();
+        app.stripe
+            .insert_events(150, "charge.succeeded", now - 9, 0.06);
         for (_, customer) in &linked {
             app.stripe
                 .rename_customer(customer, &format!("Name {round}"));
@@ -279,11 +283,16 @@ async fn a_window_fuller_than_memory_allows_is_read_in_halves_and_nothing_is_mis
         types: Vec::new(),
         dry_run: false,
         retention_days: 30,
-        // Far fewer than the window holds: the slice is halved again and again.
-        max_slice_events: 2,
+        // Far fewer than the window holds: parts of one page each.
+        max_held_events: 2,
     };
 
-    let report = stripe_sync::events::Events::new(app.context.clone())
+    // As the command runs it: a limiter and retries.
+    let limiter = Arc::new(stripe_sync::stripe::RateLimiter::uniform(100));
+    let context = app
+        .context
+        .for_bulk(limiter, crate::helpers::test_retry_policy());
+    let report = stripe_sync::events::Events::new(context)
         .replay_events(
             &options,
             Arc::new(ReplayTally::default()),
@@ -294,7 +303,8 @@ async fn a_window_fuller_than_memory_allows_is_read_in_halves_and_nothing_is_mis
 
     assert_eq!(report.listed as usize, made, "every event read once");
     assert_eq!(report.applied, 6, "every rename applied: {report:?}");
-    assert!(app.stripe.calls("GET", "/v1/events") > 3, "read in slices");
+    assert!(app.stripe.calls("GET", "/v1/events") >= 5, "read in parts");
+    assert!(report.list.list_segments >= 3, "{report:?}");
     for (id, _) in &linked {
         let snapshot: Value =
             serde_json::from_str(&app.user(*id).await.stripe_snapshot.unwrap()).unwrap();
@@ -305,22 +315,10 @@ async fn a_window_fuller_than_memory_allows_is_read_in_halves_and_nothing_is_mis
 #[tokio::test]
 async fn sigterm_stops_a_replay_between_events_and_the_next_run_applies_the_rest() {
     let app = spawn_app().await;
-    let ids = app.insert_users(12).await;
-    for id in &ids {
-        let customer = app.customers.create_customer(*id).await.unwrap();
-        // A new default card: each event costs the replay one retrieve.
-        app.stripe
-            .set_default_card(customer.stripe_id(), "visa", "4242");
-    }
+    let ids = app.users_with_new_cards(12).await;
     app.stripe
         .set_latency(std::time::Duration::from_millis(150));
-    let cards = || async {
-        let mut set = 0;
-        for id in &ids {
-            set += u64::from(app.user(*id).await.pm_type.is_some());
-        }
-        set
-    };
+    let cards = || async { app.with_card(&ids).await as u64 };
     let child = app
         .command(&["stripe:replay-events", "--json"])
         .spawn()

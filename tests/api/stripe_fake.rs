@@ -2,7 +2,7 @@
 //! endpoints, honours idempotency keys the way Stripe does, counts calls and can
 //! inject latency, error statuses and dropped connections.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -113,12 +113,19 @@ struct State {
     latency: Duration,
     limits: Limits,
     rejected_for_rate: usize,
+    /// Customer ids served by list pages, with how often.
+    listed: HashMap<String, usize>,
     /// Refusals by `Stripe-Rate-Limited-Reason`.
     rejected_by: BTreeMap<&'static str, usize>,
     /// Share of requests (0..1) that meet a random fault of the five kinds the
     /// internet produces (see `random_fault`).
     fault_rate: f64,
     customers: BTreeMap<String, FakeCustomer>,
+    /// Every customer by creation time, as lists read them (newest first).
+    by_created: std::collections::BTreeSet<(i64, String)>,
+    /// Creation times from `space_creation_times`: the first, the seconds
+    /// between customers, and how many have been made since.
+    creation: Option<(i64, f64, u64)>,
     idempotency: HashMap<String, Remembered>,
     calls: Vec<(Method, String)>,
     /// When each call arrived, beside `calls`.
@@ -252,6 +259,31 @@ impl FakeStripe {
             .collect()
     }
 
+    /// Customers made from now on are created `seconds_apart` after one another
+    /// (a fraction puts several in one second), the first at `first` (Unix
+    /// seconds): an account whose customers span years, or crowd a second.
+    pub fn space_creation_times(&self, first: i64, seconds_apart: f64) {
+        self.state.lock().unwrap().creation = Some((first, seconds_apart, 0));
+    }
+
+    /// `count` events of `type_` about an object of nobody's here, made
+    /// `seconds_apart` from `first` on: an Events API with a history to read.
+    pub fn insert_events(&self, count: usize, type_: &str, first: i64, seconds_apart: f64) {
+        let mut state = self.state.lock().unwrap();
+        for n in 0..count {
+            state.next_id += 1;
+            let created = first + (n as f64 * seconds_apart) as i64;
+            let object = json!({"id": format!("ch_fake{:08}", state.next_id), "object": "charge"});
+            let event = json!({
+                "id": format!("evt_fake{:08}", state.next_id), "object": "event", "type": type_,
+                "created": created, "api_version": "2026-09-30.endive", "livemode": false,
+                "pending_webhooks": 0, "request": {"id": null, "idempotency_key": null},
+                "data": {"object": object},
+            });
+            state.events.push(event);
+        }
+    }
+
     /// Makes a share of all requests fail at random, as the internet does: a 429, a
     /// 500 before or after the call took effect, the connection dropped before or
     /// after.
@@ -303,6 +335,11 @@ impl FakeStripe {
     pub fn push_faults(&self, count: usize, fault: Fault) {
         let mut state = self.state.lock().unwrap();
         state.faults.extend(std::iter::repeat_n(fault, count));
+    }
+
+    /// The customer ids list pages have served so far.
+    pub fn listed_customers(&self) -> HashSet<String> {
+        self.state.lock().unwrap().listed.keys().cloned().collect()
     }
 
     /// Live customers (not deleted), as Stripe holds them.
@@ -769,10 +806,7 @@ impl FakeStripe {
                 (StatusCode::OK, session)
             }
             (&Method::GET, ["v1", "events"]) => {
-                let bound = |op: &str| {
-                    field(query, &format!("created[{op}]")).map(|v| v.parse::<i64>().unwrap())
-                };
-                let (gte, gt, lt, lte) = (bound("gte"), bound("gt"), bound("lt"), bound("lte"));
+                let (from, until) = created_range(query);
                 let type_ = field(query, "type");
                 let matches_type = |event: &Value| {
                     let actual = event["type"].as_str().unwrap();
@@ -784,13 +818,8 @@ impl FakeStripe {
                         },
                     }
                 };
-                let in_range = |event: &Value| {
-                    let created = event["created"].as_i64().unwrap();
-                    gte.is_none_or(|b| created >= b)
-                        && gt.is_none_or(|b| created > b)
-                        && lt.is_none_or(|b| created < b)
-                        && lte.is_none_or(|b| created <= b)
-                };
+                let in_range =
+                    |event: &Value| (from..until).contains(&event["created"].as_i64().unwrap());
                 let matching: Vec<&Value> = state
                     .events
                     .iter()
@@ -837,19 +866,26 @@ impl FakeStripe {
                 let limit = field(query, "limit")
                     .and_then(|l| l.parse().ok())
                     .unwrap_or(10);
-                let after = field(query, "starting_after");
                 let expand: Vec<String> = expands(query)
                     .into_iter()
                     .filter_map(|e| e.strip_prefix("data.").map(str::to_string))
                     .collect();
-                // Newest first, as Stripe lists them (ids grow with creation).
-                let before = match &after {
-                    Some(after) => state.customers.range::<String, _>(..after.clone()),
-                    None => state.customers.range::<String, _>(..),
+                // Newest first, as Stripe lists them, in `created[...]`'s range,
+                // after the cursor.
+                let (from, until) = created_range(query);
+                let upper = match field(query, "starting_after") {
+                    Some(after) => match state.customers.get(&after) {
+                        Some(cursor) => (cursor.created, after).min((until, String::new())),
+                        None => return no_such_customer(&after, request_id),
+                    },
+                    None => (until, String::new()),
                 };
-                let mut matching = before
+                let lower = (from, String::new());
+                let mut matching = state
+                    .by_created
+                    .range(lower..upper.max((from, String::new())))
                     .rev()
-                    .map(|(_, c)| c)
+                    .map(|(_, id)| &state.customers[id])
                     .filter(|c| !c.deleted && (email.is_none() || c.email == email));
                 let data: Vec<Value> = matching
                     .by_ref()
@@ -857,6 +893,10 @@ impl FakeStripe {
                     .map(|c| customer_json(c, expand.clone()))
                     .collect();
                 let has_more = matching.next().is_some();
+                for customer in &data {
+                    let id = customer["id"].as_str().unwrap_or_default().to_string();
+                    *state.listed.entry(id).or_default() += 1;
+                }
                 let list = json!({"object": "list", "url": "/v1/customers", "has_more": has_more, "data": data});
                 (StatusCode::OK, list)
             }
@@ -990,12 +1030,19 @@ fn new_customer(
     metadata: BTreeMap<String, String>,
 ) -> FakeCustomer {
     state.next_id += 1;
+    let created = match &mut state.creation {
+        Some((first, apart, made)) => {
+            *made += 1;
+            *first + ((*made - 1) as f64 * *apart) as i64
+        }
+        None => 1_764_300_000 + state.next_id as i64,
+    };
     let customer = FakeCustomer {
         id: format!("cus_fake{:08}", state.next_id),
         name,
         email,
         metadata,
-        created: 1_764_300_000 + state.next_id as i64,
+        created,
         deleted: false,
         default_card: None,
         fields: BTreeMap::new(),
@@ -1003,6 +1050,9 @@ fn new_customer(
     state
         .customers
         .insert(customer.id.clone(), customer.clone());
+    state
+        .by_created
+        .insert((customer.created, customer.id.clone()));
     customer
 }
 
@@ -1040,6 +1090,22 @@ fn payment_method_json(id: &str, customer: &str, brand: &str, last4: &str, creat
         "card": {"brand": brand, "last4": last4, "exp_month": 12, "exp_year": 2034,
                  "funding": "credit", "country": "US"},
     })
+}
+
+/// The `created[gte|gt|lt|lte]` filter as a half-open range of Unix seconds.
+fn created_range(query: &[(String, String)]) -> (i64, i64) {
+    let bound =
+        |op: &str| field(query, &format!("created[{op}]")).map(|v| v.parse::<i64>().unwrap());
+    let from = bound("gte")
+        .max(bound("gt").map(|b| b + 1))
+        .unwrap_or(i64::MIN);
+    let until = match (bound("lt"), bound("lte")) {
+        (Some(lt), Some(lte)) => lt.min(lte + 1),
+        (Some(lt), None) => lt,
+        (None, Some(lte)) => lte + 1,
+        (None, None) => i64::MAX,
+    };
+    (from, until)
 }
 
 /// One page of a list, newest first, after `starting_after`.

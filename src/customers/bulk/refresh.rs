@@ -1,9 +1,11 @@
 //! `--refresh` over every user reads Stripe's customer list, 100 customers a
 //! call, instead of retrieving each linked customer: a list page serves a hundred
-//! users for the cost of one request.
+//! users for the cost of one request. The list is read in segments of creation
+//! time side by side ([`crate::stripe::Segments`]), as many as the rate and the
+//! round trip call for.
 //!
 //! 1. Each page's customers are matched to linked users by `stripe_id` in one
-//!    query and stored in one transaction, while the next page is being fetched.
+//!    query and stored in one transaction, while other pages are being fetched.
 //! 2. The list covers the whole account, which may hold many customers that are
 //!    not this app's (a shared account, another app). While fewer than one listed
 //!    customer in four is ours, a page costs more than the retrieves it replaces:
@@ -20,14 +22,15 @@ use serde::Serialize;
 use super::Tally;
 use crate::customers::{CustomerError, Customers, StoredCopy};
 use crate::db::users;
-use crate::stripe::StripeCustomer;
+use crate::stripe::{ListReads, StripeCustomer};
 
 /// How `--refresh` read the account's customers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Reads {
-    /// List pages (and a retrieve for each linked customer the list did not show).
-    ListPages,
+    /// List pages, in segments side by side (and a retrieve for each linked
+    /// customer the list did not show).
+    ListSegments,
     /// List pages until they proved mostly other customers, then retrieves.
     ListThenRetrieves,
 }
@@ -35,7 +38,7 @@ pub enum Reads {
 impl Reads {
     pub fn describe(self) -> &'static str {
         match self {
-            Reads::ListPages => "customers read in list pages of 100",
+            Reads::ListSegments => "customers read in list pages of 100, segments side by side",
             Reads::ListThenRetrieves => {
                 "few of the account's customers are this app's: list pages gave way to \
                  one retrieve per remaining user"
@@ -48,12 +51,14 @@ impl Reads {
 pub(super) struct Listed {
     pub refreshed: HashSet<i64>,
     pub reads: Reads,
-    pub pages: u64,
+    pub list: ListReads,
     pub interrupted: bool,
 }
 
-/// Below this share of listed customers being ours, the listing stops.
+/// Below this share of listed customers being ours, the listing stops...
 const LEAST_OURS: f64 = 0.25;
+/// ...once this many have been listed.
+const SPARSE_SAMPLE: u64 = 100;
 
 impl Customers {
     pub(super) async fn refresh_listed(
@@ -65,46 +70,39 @@ impl Customers {
         let linked = users::count_linked(self.db()).await?.max(0) as u64;
         let mut listed = Listed {
             refreshed: HashSet::new(),
-            reads: Reads::ListPages,
-            pages: 0,
+            reads: Reads::ListSegments,
+            list: ListReads::default(),
             interrupted: false,
         };
         let (mut customers_listed, mut ours) = (0u64, 0u64);
-        let mut page = match linked {
-            0 => None,
-            _ => Some(stripe.list_customers(None).await?),
-        };
-        while let Some((customers, has_more)) = page.take() {
-            listed.pages += 1;
-            let ids: Vec<&str> = customers.iter().map(|c| c.id.as_str()).collect();
-            let users = users::find_by_stripe_ids(self.db(), &ids).await?;
-            customers_listed += customers.len() as u64;
-            ours += users.len() as u64;
-            let after = customers.last().map(|c| c.id.as_str().to_string());
-            let sparse = (ours as f64) < customers_listed as f64 * LEAST_OURS;
-            let seen_all = ours >= linked;
-            if stop.load(Ordering::Relaxed) {
-                listed.interrupted = true;
-            }
-            let more = has_more && after.is_some() && !seen_all && !listed.interrupted;
-            if more && sparse {
-                listed.reads = Reads::ListThenRetrieves;
-            }
-            let next = async {
-                match after.as_deref() {
-                    Some(after) if more && !sparse => {
-                        stripe.list_customers(Some(after)).await.map(Some)
-                    }
-                    _ => Ok(None),
+        if linked > 0 {
+            let mut pages = stripe.every_customer(linked);
+            while let Some(customers) = pages.next_page().await {
+                let customers = customers?;
+                let ids: Vec<&str> = customers.iter().map(|c| c.id.as_str()).collect();
+                let users = users::find_by_stripe_ids(self.db(), &ids).await?;
+                customers_listed += customers.len() as u64;
+                ours += users.len() as u64;
+                // Judged over a page's worth at least: the first pages to arrive
+                // may be a few old customers from before the app.
+                let sparse = customers_listed >= SPARSE_SAMPLE
+                    && (ours as f64) < customers_listed as f64 * LEAST_OURS;
+                listed.interrupted = stop.load(Ordering::Relaxed);
+                self.store_listed(&customers, users, tally, &mut listed.refreshed)
+                    .await?;
+                if ours >= linked || listed.interrupted {
+                    break;
                 }
-            };
-            let store = self.store_listed(&customers, users, tally, &mut listed.refreshed);
-            let (stored, fetched) = tokio::join!(store, next);
-            stored?;
-            page = fetched?;
+                if sparse {
+                    listed.reads = Reads::ListThenRetrieves;
+                    break;
+                }
+            }
+            listed.list = pages.reads();
         }
         tracing::info!(
-            pages = listed.pages,
+            segments = listed.list.list_segments,
+            pages = listed.list.list_pages,
             customers = customers_listed,
             ours,
             reads = ?listed.reads,

@@ -425,6 +425,27 @@ impl TestApp {
         false
     }
 
+    /// `count` users, each with a customer made for them and then given a new
+    /// default card in Stripe: an event that costs a replay one retrieve.
+    pub async fn users_with_new_cards(&self, count: usize) -> Vec<i64> {
+        let ids = self.insert_users(count).await;
+        for id in &ids {
+            let customer = self.customers.create_customer(*id).await.unwrap();
+            self.stripe
+                .set_default_card(customer.stripe_id(), "visa", "4242");
+        }
+        ids
+    }
+
+    /// How many of `ids` have a card stored.
+    pub async fn with_card(&self, ids: &[i64]) -> usize {
+        let mut set = 0;
+        for id in ids {
+            set += usize::from(self.user(*id).await.pm_type.is_some());
+        }
+        set
+    }
+
     pub async fn user(&self, id: i64) -> users::User {
         users::find(&self.db, id)
             .await
