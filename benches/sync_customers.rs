@@ -24,7 +24,10 @@
 //! the sync process (run under `strace`, which slows it: the rate of that run is
 //! not the figure).
 //!
-//! `--part one|limits|high` runs one part only.
+//! Part four: reads at Stripe's limits at 100 and 400 ms per call, and a
+//! simulated 1,000,000-customer refresh ([`reads`]).
+//!
+//! `--part one|limits|high|reads` runs one part only.
 //!
 //! It runs the release binary as an operator would and prints, per phase: users/s,
 //! users/s ÷ the planned rate, Stripe calls made, 429s returned by the stand-in
@@ -37,6 +40,8 @@
 #[allow(dead_code)]
 #[path = "../tests/api/helpers/mod.rs"]
 mod helpers;
+#[path = "sync_customers/reads.rs"]
+mod reads;
 #[allow(dead_code)]
 #[path = "../tests/api/stripe_fake.rs"]
 mod stripe_fake;
@@ -68,6 +73,9 @@ struct Settings {
     /// Users and rate of part three.
     high_users: usize,
     high_rate: u32,
+    /// Linked customers of part four, and the simulated account's.
+    read_users: usize,
+    simulated_customers: usize,
     /// The part to run alone, if one is named.
     part: Option<String>,
     /// Part three under `strace`, counting the sync process's fsyncs.
@@ -98,6 +106,8 @@ fn settings() -> Settings {
         refresh_users: 100_000,
         high_users: 100_000,
         high_rate: 1000,
+        read_users: 40_000,
+        simulated_customers: 1_000_000,
         part: None,
         count_fsyncs: std::env::args().any(|arg| arg == "--count-fsyncs"),
     };
@@ -116,6 +126,8 @@ fn settings() -> Settings {
             "--refresh-users" => settings.refresh_users = value(),
             "--high-users" => settings.high_users = value(),
             "--high-rate" => settings.high_rate = value() as u32,
+            "--read-users" => settings.read_users = value(),
+            "--simulated-customers" => settings.simulated_customers = value(),
             "--part" => settings.part = Some(pair[1].clone()),
             _ => {}
         }
@@ -139,7 +151,17 @@ fn main() {
         false => Vec::new(),
     };
     let high = part("high").then(|| runtime.block_on(run_at_a_raised_limit(&settings)));
+    let reads = part("reads").then(|| {
+        let measured = runtime.block_on(reads::run(&settings));
+        let latency = Duration::from_millis(400);
+        let simulated = [reads::Layout::Even, reads::Layout::Growing]
+            .map(|layout| reads::simulate(settings.simulated_customers, layout, latency));
+        (measured, simulated)
+    });
     print(&settings, &one_limit, &stripe_limits);
+    if let Some((measured, simulated)) = reads {
+        reads::print(&measured, &simulated);
+    }
     if let Some((measured, durable)) = high {
         println!(
             "\nA raised limit: --rate {0} --endpoint-rate {0}, a stand-in answering at once\n",
@@ -522,6 +544,10 @@ fn run_once(
 /// Users a run handled, after checking that none failed: `--check` reports drift
 /// (none expected here) and links checked.
 fn users_handled(phase: &str, report: &Value) -> u64 {
+    if let Some(listed) = report.get("listed") {
+        assert_eq!(report["failed"], 0, "{phase}: {report}");
+        return listed.as_u64().unwrap();
+    }
     if let Some(checked) = report.get("links_checked") {
         assert_eq!(report["drift"], serde_json::json!([]), "{phase}: {report}");
         return checked.as_u64().unwrap();
