@@ -75,6 +75,9 @@ pub type Fetch<T> = Box<dyn Fn(Segment) -> PageCall<T> + Send + Sync>;
 
 /// The most segments in flight, whatever the pace asks for: bounds the pages held.
 pub const MAX_IN_FLIGHT: usize = 32;
+/// The fewest pages a cut aims to leave in each piece: every piece ends on a
+/// page short of 100, so pieces of a page each would cost twice the calls.
+const MIN_PIECE_PAGES: f64 = 2.0;
 /// A part in flight is cut when it holds this many fair shares.
 const STEAL_ABOVE: f64 = 1.5;
 /// Lanes without a limiter (a test's stand-in).
@@ -266,7 +269,7 @@ impl<T: Dated + Send + 'static> Segments<T> {
             return self;
         };
         let (gte, lt) = (whole.segment.gte, whole.segment.lt);
-        let pages = items.div_ceil(100) as i64;
+        let pages = (items as f64 / 100.0 / MIN_PIECE_PAGES).ceil() as i64;
         let pieces = pages.min(self.pace.in_flight() as i64).min(lt - gte).max(1);
         let width = (lt - gte) / pieces;
         let density = (items > 0).then(|| items as f64 / (lt - gte) as f64);
@@ -366,7 +369,7 @@ impl<T: Dated + Send + 'static> Segments<T> {
             .chain(self.live.values())
             .map(Part::pages_left)
             .sum();
-        ((left + more) / self.pace.lanes()).max(1.0)
+        ((left + more) / self.pace.lanes()).max(MIN_PIECE_PAGES)
     }
 
     /// Starts calls until the pace's count is in flight: parts waiting first,
