@@ -220,6 +220,10 @@ impl Events {
         // Events read but not yet applied: those above where the read is complete.
         let mut held: Vec<StripeEvent> = Vec::new();
         'pages: loop {
+            if stop.load(Ordering::SeqCst) {
+                report.interrupted = true;
+                break;
+            }
             let page = pages.next_page().await;
             let done = page.is_none();
             if let Some(page) = page {
