@@ -3,9 +3,9 @@
 use sqlx::{FromRow, Row};
 use time::OffsetDateTime;
 
-use super::dialect::{insert_ignore, postgres};
+use super::dialect::{Execute, insert_ignore, postgres, stmt};
 use super::users::{self, User};
-use super::{Db, Tx, on_pool, on_tx};
+use super::{Db, Tx, on_pool};
 
 pub async fn is_recorded(db: &Db, id: &str) -> Result<bool, sqlx::Error> {
     const SQL: &str = "SELECT COUNT(*) FROM stripe_events WHERE id = $1";
@@ -13,27 +13,42 @@ pub async fn is_recorded(db: &Db, id: &str) -> Result<bool, sqlx::Error> {
     Ok(count > 0)
 }
 
-/// Records an event inside the transaction that applies it. Returns false when it
-/// was recorded already (a redelivery racing the first delivery).
-pub async fn record(
-    tx: &mut Tx,
+/// Records an event inside the transaction that applies it, or alone (`&Db`).
+/// Returns false when it was recorded already (a redelivery racing the first).
+pub async fn record<W: Execute>(
+    tx: &mut W,
     id: &str,
     type_: &str,
     created: i64,
     now: OffsetDateTime,
 ) -> Result<bool, sqlx::Error> {
-    const SQL: &str = "INSERT INTO stripe_events (id, type, created, processed_at) \
-        VALUES ($1, $2, $3, $4)";
-    let sql = insert_ignore(tx.dialect(), SQL, "id");
-    let inserted = on_tx!(tx, conn => q::query(&sql)
-        .bind(id)
-        .bind(type_)
-        .bind(created)
-        .bind(now)
-        .execute(conn)
-        .await
-        .map(|r| r.rows_affected()))?;
+    let sql = insert_ignore(tx.dialect(), INSERT, "id");
+    let inserted = tx.execute(&stmt!(sql, id, type_, created, now)).await?;
     Ok(inserted == 1)
+}
+
+const INSERT: &str = "INSERT INTO stripe_events (id, type, created, processed_at) \
+    VALUES ($1, $2, $3, $4)";
+
+/// Records events that change nothing, in one transaction (a statement of its
+/// own for one); returns for each whether it was fresh.
+pub async fn record_all<'a>(
+    db: &Db,
+    mut events: impl ExactSizeIterator<Item = (&'a str, &'a str, i64)>,
+    now: OffsetDateTime,
+) -> Result<Vec<bool>, sqlx::Error> {
+    if events.len() == 1
+        && let Some((id, type_, created)) = events.next()
+    {
+        return Ok(vec![record(&mut { db }, id, type_, created, now).await?]);
+    }
+    let mut fresh = Vec::with_capacity(events.len());
+    let mut tx = db.begin().await?;
+    for (id, type_, created) in events {
+        fresh.push(record(&mut tx, id, type_, created, now).await?);
+    }
+    tx.commit().await?;
+    Ok(fresh)
 }
 
 /// What recording an event found: a redelivery, or a fresh event and the user
@@ -54,8 +69,6 @@ pub async fn record_and_hold(
     now: OffsetDateTime,
     customer: &str,
 ) -> Result<Recorded, sqlx::Error> {
-    const SQL: &str = "INSERT INTO stripe_events (id, type, created, processed_at) \
-        VALUES ($1, $2, $3, $4)";
     let Tx::Postgres(conn) = tx else {
         if !record(tx, id, type_, created, now).await? {
             return Ok(Recorded::Duplicate);
@@ -72,7 +85,7 @@ pub async fn record_and_hold(
                        WHERE stripe_id = $5 AND EXISTS (SELECT 1 FROM fresh) FOR UPDATE) \
          SELECT (SELECT COUNT(*) FROM fresh) AS fresh, held.* \
          FROM (SELECT 1) AS one LEFT JOIN held ON true",
-            insert_ignore(dialect, SQL, "id"),
+            insert_ignore(dialect, INSERT, "id"),
             users::columns_in(dialect),
         )
     });

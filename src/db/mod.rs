@@ -23,11 +23,9 @@ use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::mysql::{MySql, MySqlConnectOptions, MySqlPool, MySqlPoolOptions};
-use sqlx::postgres::{PgPool, PgPoolOptions};
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
-};
+use sqlx::mysql::{MySql, MySqlConnectOptions, MySqlPool};
+use sqlx::postgres::PgPool;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqliteSynchronous};
 
 pub use session_store::SessionStore;
 
@@ -91,6 +89,29 @@ impl DbKind {
     }
 }
 
+/// How long a connection may sit in the pool and still be handed out untested.
+const IDLE_BEFORE_PING: Duration = Duration::from_secs(1);
+
+/// A pool of at most `max_connections`. sqlx 0.8 pings every connection as it
+/// goes back to the pool, and by default again as it is taken out: two round
+/// trips around each use, a third of a webhook's on PostgreSQL. A connection
+/// back for less than [`IDLE_BEFORE_PING`] was answering then and is handed out
+/// as it is (sqlx's own example of `before_acquire`); one idle longer is pinged,
+/// so a connection the server ended meanwhile is dropped, not used.
+fn pool_options<DB: sqlx::Database>(max_connections: u32) -> sqlx::pool::PoolOptions<DB> {
+    sqlx::pool::PoolOptions::<DB>::new()
+        .max_connections(max_connections)
+        .test_before_acquire(false)
+        .before_acquire(|conn, meta| {
+            Box::pin(async move {
+                if meta.idle_for >= IDLE_BEFORE_PING {
+                    sqlx::Connection::ping(conn).await?;
+                }
+                Ok(true)
+            })
+        })
+}
+
 /// Connections per pool unless a command asks for more.
 pub const DEFAULT_MAX_CONNECTIONS: u32 = 10;
 
@@ -117,8 +138,7 @@ impl Db {
         let kind = check_url(url).map_err(|problem| sqlx::Error::Configuration(problem.into()))?;
         match kind {
             DbKind::Postgres => {
-                let pool = PgPoolOptions::new()
-                    .max_connections(max_connections)
+                let pool = pool_options::<sqlx::Postgres>(max_connections)
                     .acquire_timeout(Duration::from_secs(10))
                     .connect(url)
                     .await?;
@@ -129,8 +149,7 @@ impl Db {
                 // the session's time zone to UTC, the zone every time is kept in.
                 let url = url.replacen("mariadb://", "mysql://", 1);
                 let options = MySqlConnectOptions::from_str(&url)?.charset("utf8mb4");
-                let pool = MySqlPoolOptions::new()
-                    .max_connections(max_connections)
+                let pool = pool_options::<MySql>(max_connections)
                     .acquire_timeout(Duration::from_secs(10))
                     .connect_with(options)
                     .await?;
@@ -168,8 +187,7 @@ impl Db {
             }
             create_private(&file).map_err(sqlx::Error::Io)?;
         }
-        let pool = SqlitePoolOptions::new()
-            .max_connections(max_connections)
+        let pool = pool_options::<sqlx::Sqlite>(max_connections)
             .connect_with(options)
             .await?;
         Ok(Db::Sqlite(pool))

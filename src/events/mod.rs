@@ -8,6 +8,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 mod billing;
+mod combine;
 mod customer;
 mod endpoint;
 mod error;
@@ -29,6 +30,7 @@ pub struct Events {
     ctx: Context,
     customers: Customers,
     billing: Billing,
+    queues: combine::Queues,
 }
 
 impl Events {
@@ -36,6 +38,7 @@ impl Events {
         Events {
             customers: Customers::new(ctx.clone()),
             billing: Billing::new(ctx.clone()),
+            queues: combine::Queues::default(),
             ctx,
         }
     }
@@ -154,7 +157,7 @@ impl Events {
         // a redelivery is told apart by that insert: no lookup before it.
         let outcome = match kind(&event.type_) {
             Some(Kind::CustomerUpdated) => match event.object_str("id") {
-                Some(customer) => self.apply_customer_event(event, customer).await?,
+                Some(customer) => self.apply_customer_updated(event, customer).await?,
                 None => EventOutcome::Ignored,
             },
             Some(Kind::PaymentMethod) => match event.payment_method_customer() {
@@ -184,10 +187,10 @@ impl Events {
         Ok(events::prune_outside(self.db(), cutoff, future).await?)
     }
 
+    /// Records an event that changes nothing here: one statement on the pool.
     async fn record_only(&self, event: &StripeEvent) -> Result<EventOutcome, EventError> {
-        let mut tx = self.db().begin().await?;
-        let fresh = events::record(&mut tx, &event.id, &event.type_, event.created, now()).await?;
-        tx.commit().await?;
+        let (id, type_) = (&event.id, &event.type_);
+        let fresh = events::record(&mut self.db(), id, type_, event.created, now()).await?;
         Ok(if fresh {
             EventOutcome::Ignored
         } else {

@@ -35,5 +35,6 @@ mod stripe_fake;
 mod stripe_limits;
 mod sync_command;
 mod web_tier;
+mod webhook_bursts;
 mod webhook_command;
 mod webhooks;

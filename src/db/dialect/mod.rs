@@ -392,6 +392,46 @@ pub async fn execute_in(tx: &mut Tx, statement: &Stmt<'_>) -> Result<u64, sqlx::
         .map(|done| done.rows_affected()))
 }
 
+/// Where a write runs: in a transaction, or on the pool as a statement of its
+/// own (`&Db`; one round trip, where a transaction of one statement takes three).
+pub trait Execute: Send {
+    fn dialect(&self) -> Dialect;
+
+    /// Runs `statement`; returns the rows it took.
+    fn execute(
+        &mut self,
+        statement: &Stmt<'_>,
+    ) -> impl Future<Output = Result<u64, sqlx::Error>> + Send;
+}
+
+impl Execute for Tx {
+    fn dialect(&self) -> Dialect {
+        Tx::dialect(self)
+    }
+
+    fn execute(
+        &mut self,
+        statement: &Stmt<'_>,
+    ) -> impl Future<Output = Result<u64, sqlx::Error>> + Send {
+        execute_in(self, statement)
+    }
+}
+
+impl Execute for &Db {
+    fn dialect(&self) -> Dialect {
+        Db::dialect(self)
+    }
+
+    async fn execute(&mut self, statement: &Stmt<'_>) -> Result<u64, sqlx::Error> {
+        let db: &Db = self;
+        on_pool!(db, pool => statement
+            .bind_to(q::query(statement.sql()))
+            .execute(pool)
+            .await
+            .map(|done| done.rows_affected()))
+    }
+}
+
 /// Runs `upsert` (made by [`upsert`]) and returns the row's `returning` columns:
 /// `RETURNING`, on MySQL `read` (a `SELECT` of them) in the same transaction.
 pub async fn upsert_returning<O>(
