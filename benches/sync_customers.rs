@@ -27,7 +27,7 @@
 //! Part four: reads at Stripe's limits at 100 and 400 ms per call, and a
 //! simulated 1,000,000-customer refresh ([`reads`]).
 //!
-//! `--part one|limits|high|reads` runs one part only.
+//! `--part one|limits|high|reads|memory` runs one part only.
 //!
 //! It runs the release binary as an operator would and prints, per phase: users/s,
 //! users/s ÷ the planned rate, Stripe calls made, 429s returned by the stand-in
@@ -76,6 +76,8 @@ struct Settings {
     /// Linked customers of part four, and the simulated account's.
     read_users: usize,
     simulated_customers: usize,
+    /// Linked customers of the largest `--refresh` of the memory part.
+    memory_users: usize,
     /// The part to run alone, if one is named.
     part: Option<String>,
     /// Part three under `strace`, counting the sync process's fsyncs.
@@ -108,6 +110,7 @@ fn settings() -> Settings {
         high_rate: 1000,
         read_users: 40_000,
         simulated_customers: 1_000_000,
+        memory_users: 1_000_000,
         part: None,
         count_fsyncs: std::env::args().any(|arg| arg == "--count-fsyncs"),
     };
@@ -128,6 +131,7 @@ fn settings() -> Settings {
             "--high-rate" => settings.high_rate = value() as u32,
             "--read-users" => settings.read_users = value(),
             "--simulated-customers" => settings.simulated_customers = value(),
+            "--memory-users" => settings.memory_users = value(),
             "--part" => settings.part = Some(pair[1].clone()),
             _ => {}
         }
@@ -158,9 +162,13 @@ fn main() {
             .map(|layout| reads::simulate(settings.simulated_customers, layout, latency));
         (measured, simulated)
     });
+    let memory = part("memory").then(|| runtime.block_on(reads::memory(&settings)));
     print(&settings, &one_limit, &stripe_limits);
     if let Some((measured, simulated)) = reads {
         reads::print(&measured, &simulated);
+    }
+    if let Some(measured) = memory {
+        reads::print_memory(&measured);
     }
     if let Some((measured, durable)) = high {
         println!(
@@ -526,7 +534,7 @@ fn run_once(
     let mut command = command.into_std();
     command
         .stdout(std::fs::File::create(&out).unwrap())
-        .stderr(Stdio::null());
+        .stderr(std::fs::File::create(out.with_extension("err")).unwrap());
     let started = std::time::Instant::now();
     // Reaped below, which also reports this one process's own peak RSS (VmHWM).
     #[allow(clippy::zombie_processes)]
@@ -536,7 +544,7 @@ fn run_once(
         let peak_rss_kib = wait_for_peak_rss(pid);
         let wall = started.elapsed().as_secs_f64();
         let report = serde_json::from_str(std::fs::read_to_string(&out).unwrap().trim())
-            .unwrap_or_else(|e| panic!("{}: no JSON report ({e})", out.display()));
+            .unwrap_or_else(|e| panic!("{}: no JSON report ({e}); see its .err", out.display()));
         (report, peak_rss_kib, wall)
     })
 }

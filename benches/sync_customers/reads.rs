@@ -33,9 +33,47 @@ pub async fn run(settings: &Settings) -> Vec<Measured> {
     results
 }
 
-async fn at_latency(customers: usize, latency_ms: u64) -> Vec<Measured> {
-    let app = spawn_app().await;
-    app.stripe.set_latency(Duration::from_millis(latency_ms));
+/// Peak RSS of `--refresh` and `--check` over `--memory-users` (1,000,000)
+/// linked customers against a tenth of them (target ≤ 1.1): a raised limit
+/// (`--rate 1000 --endpoint-rate 1000`, the most the flags take) and 100 ms per
+/// call, so the reader keeps its most segments in flight and a million users take
+/// a few minutes.
+pub async fn memory(settings: &Settings) -> Vec<Measured> {
+    let mut results = Vec::new();
+    for customers in [settings.memory_users / 10, settings.memory_users] {
+        let app = spawn_app().await;
+        app.stripe.set_latency(Duration::from_millis(100));
+        app.stripe.set_limits(1000, 1000);
+        seed_linked(&app, customers).await;
+        for flag in ["--refresh", "--check"] {
+            let phase = format!("{} {customers}, raised limit", &flag[2..]);
+            let args = ["stripe:sync-customers", "--json", flag, "--rate", "1000"];
+            let command = app.command(&[&args[..], &["--endpoint-rate", "1000"]].concat());
+            let measured = super::measure_commands(&app, &phase, vec![(command, "")], None);
+            results.push(measured.await);
+        }
+    }
+    results
+}
+
+pub fn print_memory(results: &[Measured]) {
+    println!("\nMemory of --refresh and --check, 100 ms per call, a raised limit\n");
+    super::print_table(results);
+    if let [refresh, check, large_refresh, large_check] = results {
+        for (small, large) in [(refresh, large_refresh), (check, large_check)] {
+            println!(
+                "peak RSS, {} ÷ {}: {:.2} (target ≤ 1.1)",
+                large.phase,
+                small.phase,
+                large.peak_rss_kib as f64 / small.peak_rss_kib as f64
+            );
+        }
+    }
+}
+
+/// `customers` customers created across five years, each linked to a user who
+/// agrees with it (`--check` finds no drift).
+async fn seed_linked(app: &super::TestApp, customers: usize) {
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     let apart = FIVE_YEARS as f64 / customers as f64;
     app.stripe.space_creation_times(now - FIVE_YEARS, apart);
@@ -51,6 +89,13 @@ async fn at_latency(customers: usize, latency_ms: u64) -> Vec<Measured> {
     let sql = "INSERT INTO users (name, email, password, stripe_id, stripe_synced_at, \
                created_at, updated_at) VALUES ($1, $2, 'x', $3, $4, $4, $4)";
     insert_rows(&app.db, sql, rows).await;
+}
+
+async fn at_latency(customers: usize, latency_ms: u64) -> Vec<Measured> {
+    let app = spawn_app().await;
+    app.stripe.set_latency(Duration::from_millis(latency_ms));
+    seed_linked(&app, customers).await;
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
     let two_days = 2.0 * 86_400.0 / customers as f64;
     app.stripe
         .insert_events(customers, "charge.succeeded", now - 2 * 86_400, two_days);

@@ -8,14 +8,14 @@
 //! of them, and then nothing is cleared. An orphan is re-linked only to the user
 //! whose email it carries.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde::Serialize;
 
 use super::snapshot::default_card;
-use super::{CustomerError, Customers};
+use super::{CustomerError, Customers, UserIds};
 use crate::clock::now;
 use crate::db::users::{self, User};
 use crate::runs::report::LISTED_FAILURES;
@@ -121,8 +121,9 @@ impl Customers {
     ) -> Result<DriftReport, CustomerError> {
         let stripe = self.stripe()?;
         let mut report = DriftReport::default();
-        // Ids of live customers linked to a local user.
-        let mut linked_seen = HashSet::new();
+        // Users whose linked customer the list showed (by user id, a few bits
+        // each: a user linked to another customer meanwhile waits for the next run).
+        let mut linked_seen = UserIds::default();
         let linked = users::count_linked(self.db()).await?.max(0) as u64;
         let mut pages = stripe.every_customer(linked);
         while let Some(page) = pages.next_page().await {
@@ -161,8 +162,7 @@ impl Customers {
             let Some((last, _)) = page.last() else { break };
             cursor = *last;
             for (user_id, stripe_id) in page {
-                if only_user.is_some_and(|only| only != user_id) || linked_seen.contains(&stripe_id)
-                {
+                if only_user.is_some_and(|only| only != user_id) || linked_seen.contains(user_id) {
                     continue;
                 }
                 if stop.load(Ordering::Relaxed) {
@@ -207,12 +207,12 @@ impl Customers {
         customer: &StripeCustomer,
         linked: Option<User>,
         only_user: Option<i64>,
-        linked_seen: &mut HashSet<String>,
+        linked_seen: &mut UserIds,
         report: &mut DriftReport,
     ) -> Result<Vec<Drift>, CustomerError> {
         let stripe_id = customer.id.as_str();
         if let Some(user) = linked {
-            linked_seen.insert(stripe_id.to_string());
+            linked_seen.insert(user.id);
             if only_user.is_some_and(|only| only != user.id) {
                 return Ok(Vec::new());
             }

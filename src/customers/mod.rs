@@ -12,6 +12,7 @@ mod outcome;
 
 mod settle;
 pub mod snapshot;
+mod user_ids;
 pub mod view;
 
 use std::sync::Arc;
@@ -32,6 +33,7 @@ pub(crate) use outcome::StoredCopy;
 pub use outcome::{DeleteOutcome, Push, UpdateOutcome, payload_hash};
 use outcome::{log_outcome, log_withheld};
 use snapshot::Snapshot;
+pub use user_ids::UserIds;
 
 #[derive(Clone, Debug)]
 pub struct Customers {

@@ -1,7 +1,7 @@
 //! One lane of a bulk run: a scan of the users for its own actions and the
 //! workers acting on what it finds; and how each user's outcome is counted.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -10,7 +10,7 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use super::{Action, BulkOptions, Done, HELD_POLL, HELD_WAIT, PAGE_SIZE, Tally};
-use crate::customers::{CustomerError, Customers};
+use crate::customers::{CustomerError, Customers, UserIds};
 use crate::db::users::{self, FieldRow};
 use crate::runs::report::{Conflict, Failure, Failures, Notes, Subject};
 
@@ -31,7 +31,7 @@ struct Later {
 
 /// Ids of users one lane handles and another must leave alone: the ones the
 /// create lane took, or the ones a list page already refreshed.
-pub(super) type Handled = Arc<Mutex<HashSet<i64>>>;
+pub(super) type Handled = Arc<Mutex<UserIds>>;
 
 /// Which users a lane acts on when two lanes scan the same users.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -163,9 +163,9 @@ impl Lane {
     fn plan(&self, row: &FieldRow) -> Option<Action> {
         let mut handled = self.handled.lock().expect("handled lock");
         let others = match self.share {
-            Share::Alone => handled.contains(&row.id),
+            Share::Alone => handled.contains(row.id),
             Share::Creates => row.stripe_id.is_some(),
-            Share::Updates => row.stripe_id.is_none() || handled.contains(&row.id),
+            Share::Updates => row.stripe_id.is_none() || handled.contains(row.id),
         };
         if others {
             return None;

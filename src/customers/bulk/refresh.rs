@@ -14,13 +14,13 @@
 //!    not listed) and reported as a single refresh reports it; never unlinked.
 //!    The listing also stops once every linked user has been seen.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde::Serialize;
 
 use super::Tally;
-use crate::customers::{CustomerError, Customers, StoredCopy};
+use crate::customers::{CustomerError, Customers, StoredCopy, UserIds};
 use crate::db::users;
 use crate::stripe::{ListReads, StripeCustomer};
 
@@ -49,7 +49,7 @@ impl Reads {
 
 /// What the listing did: which users it refreshed (the retrieves leave them alone).
 pub(super) struct Listed {
-    pub refreshed: HashSet<i64>,
+    pub refreshed: UserIds,
     pub reads: Reads,
     pub list: ListReads,
     pub interrupted: bool,
@@ -69,7 +69,7 @@ impl Customers {
         let stripe = self.stripe()?;
         let linked = users::count_linked(self.db()).await?.max(0) as u64;
         let mut listed = Listed {
-            refreshed: HashSet::new(),
+            refreshed: UserIds::default(),
             reads: Reads::ListSegments,
             list: ListReads::default(),
             interrupted: false,
@@ -117,7 +117,7 @@ impl Customers {
         customers: &[StripeCustomer],
         users: Vec<users::User>,
         tally: &Tally,
-        refreshed: &mut HashSet<i64>,
+        refreshed: &mut UserIds,
     ) -> Result<(), CustomerError> {
         if users.is_empty() {
             return Ok(());
