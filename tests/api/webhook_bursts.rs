@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 
 use crate::helpers::webhooks::{SECRET, app_with_webhooks, deliver, event, now};
 use crate::helpers::{TestApp, count, log_line_containing};
+use crate::stripe_fake::Fault;
 
 fn snapshot_name(app_user: &stripe_sync::db::users::User) -> String {
     let snapshot: Value =
@@ -69,13 +70,31 @@ async fn hold_the_customer(
 }
 
 async fn deliver_together(app: &TestApp, events: &[Value]) {
+    for status in statuses_together(app, events).await {
+        assert_eq!(status, StatusCode::OK);
+    }
+}
+
+/// Delivers the events at once; their statuses, in the same order.
+async fn statuses_together(app: &TestApp, events: &[Value]) -> Vec<StatusCode> {
     let deliveries: Vec<_> = events
         .iter()
         .map(|event| spawn_delivery(app, event.to_string()))
         .collect();
+    let mut statuses = Vec::new();
     for delivery in deliveries {
-        assert_eq!(delivery.await.unwrap(), StatusCode::OK);
+        statuses.push(delivery.await.unwrap());
     }
+    statuses
+}
+
+/// Renames "Burst 1" to "Burst `count`", a second apart from `base + 1`.
+fn burst(app: &TestApp, customer: &str, base: i64, count: i64) -> Vec<Value> {
+    let names: Vec<(String, i64)> = (1..=count)
+        .map(|n| (format!("Burst {n}"), base + n))
+        .collect();
+    let names: Vec<(&str, i64)> = names.iter().map(|(n, c)| (n.as_str(), *c)).collect();
+    renames(app, customer, &names)
 }
 
 #[tokio::test]
@@ -83,9 +102,7 @@ async fn a_burst_of_one_customer_s_events_writes_the_newest_and_records_the_rest
     let app = app_with_webhooks().await;
     let (_, user_id, customer) = app.linked_user().await;
     let base = now() - 60;
-    let names: Vec<(String, i64)> = (1..=8).map(|n| (format!("Burst {n}"), base + n)).collect();
-    let names: Vec<(&str, i64)> = names.iter().map(|(n, c)| (n.as_str(), *c)).collect();
-    let events = renames(&app, &customer, &names);
+    let events = burst(&app, &customer, base, 8);
     let recorded_before = count(&app.db, "SELECT COUNT(*) FROM stripe_events").await;
     let calls = app.stripe.total_calls();
 
@@ -150,6 +167,73 @@ async fn a_burst_whose_newest_second_is_shared_asks_stripe_and_ends_as_stripe_ha
     assert!(
         app.stripe.total_calls() >= calls + 2,
         "the lean event and the tie were pulled"
+    );
+}
+
+/// The newest of a group was delivered before, while no user was linked (so it
+/// was ignored): its redelivery says nothing of the user now, and the older
+/// events are applied one by one, as they would be alone.
+#[tokio::test]
+async fn a_burst_whose_newest_is_a_redelivery_applies_the_older_ones_alone() {
+    let app = app_with_webhooks().await;
+    let (_, user_id, customer) = app.linked_user().await;
+    let base = now() - 60;
+    let events = burst(&app, &customer, base, 4);
+    app.execute("UPDATE users SET stripe_id = NULL").await;
+    deliver(&app, &events[3].to_string()).await;
+    app.execute(&format!(
+        "UPDATE users SET stripe_id = '{customer}' WHERE id = {user_id}"
+    ))
+    .await;
+
+    let held = hold_the_customer(&app, &customer, base - 30, Duration::from_millis(400)).await;
+    deliver_together(&app, &events).await;
+    assert_eq!(held.await.unwrap(), StatusCode::OK);
+
+    let user = app.user(user_id).await;
+    assert_eq!(snapshot_name(&user), "Burst 3", "the newest event applied");
+    assert_eq!(user.stripe_event_created, Some(base + 3));
+    let id = |n: usize| events[n]["id"].as_str().unwrap().to_string();
+    log_line_containing(&[&id(3), "outcome=Duplicate"]).await;
+    log_line_containing(&[&id(2), "outcome=Applied"]).await;
+}
+
+/// The newest of a group fails (its pull meets Stripe errors): it answers 500
+/// for Stripe to retry, and the older ones are applied on their own.
+#[tokio::test]
+async fn a_burst_whose_newest_fails_answers_500_for_it_and_applies_the_rest() {
+    let app = app_with_webhooks().await;
+    let (_, user_id, customer) = app.linked_user().await;
+    let base = now() - 60;
+    let mut events = burst(&app, &customer, base, 3);
+    // A lean newest: only a retrieve can say it.
+    events.push(
+        serde_json::from_str(&event(
+            &format!("evt_lean_newest_{}", uuid::Uuid::new_v4().simple()),
+            "customer.updated",
+            base + 10,
+            json!({"id": customer, "object": "customer"}),
+        ))
+        .unwrap(),
+    );
+
+    let held = hold_the_customer(&app, &customer, base - 30, Duration::from_millis(400)).await;
+    app.stripe.set_latency(Duration::ZERO);
+    app.stripe.push_faults(8, Fault::Status(500));
+    let statuses = statuses_together(&app, &events).await;
+    assert_eq!(held.await.unwrap(), StatusCode::OK);
+
+    assert_eq!(statuses[..3], [StatusCode::OK; 3]);
+    assert_eq!(statuses[3], StatusCode::INTERNAL_SERVER_ERROR);
+    let user = app.user(user_id).await;
+    assert_eq!(snapshot_name(&user), "Burst 3");
+    assert_eq!(user.stripe_event_created, Some(base + 3));
+    let newest = events[3]["id"].as_str().unwrap().to_string();
+    let sql = format!("SELECT COUNT(*) FROM stripe_events WHERE id = '{newest}'");
+    assert_eq!(
+        count(&app.db, &sql).await,
+        0,
+        "the failed one is not recorded"
     );
 }
 
