@@ -218,3 +218,23 @@ async fn a_replay_killed_mid_read_resumes_without_a_gap_or_a_second_apply() {
     );
     assert!(report["list_segments"].as_u64().unwrap() >= 1, "{report}");
 }
+
+/// A page's lookup pads its ids to a power of two with the first of them (one
+/// prepared statement per shape, not per length): every length finds each
+/// linked user once, and no one else.
+#[tokio::test]
+async fn a_lookup_of_any_length_finds_each_linked_user_once() {
+    let app = spawn_app().await;
+    let (ids, customers) = linked_customers(&app, 9, now() - 86_400, 60.0).await;
+    for len in 1..=customers.len() {
+        let wanted: Vec<&str> = customers[..len].iter().map(String::as_str).collect();
+        let found = stripe_sync::db::users::find_by_stripe_ids(&app.db, &wanted)
+            .await
+            .unwrap();
+        let mut found: Vec<i64> = found.iter().map(|user| user.id).collect();
+        found.sort_unstable();
+        let mut linked = ids[..len].to_vec();
+        linked.sort_unstable();
+        assert_eq!(found, linked, "a lookup of {len}");
+    }
+}

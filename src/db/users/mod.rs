@@ -159,15 +159,26 @@ pub async fn find_by_stripe_ids(db: &Db, stripe_ids: &[&str]) -> Result<Vec<User
     if stripe_ids.is_empty() {
         return Ok(Vec::new());
     }
-    let placeholders: Vec<String> = (1..=stripe_ids.len()).map(|n| format!("${n}")).collect();
+    // The list is padded to a power of two with its first id (IN ignores the
+    // repeats): a few statement shapes, each prepared once per connection,
+    // rather than one for every length a page can have. Each connection caches
+    // up to 100 prepared statements, and a long `--refresh` meets every length
+    // from 1 to 100 in its segments' last pages: on SQLite, whose statements
+    // live in the process, its memory grew with the length of the run.
+    let padded = stripe_ids.len().next_power_of_two();
+    let placeholders: Vec<String> = (1..=padded).map(|n| format!("${n}")).collect();
     let sql = format!(
         "SELECT {} FROM users WHERE stripe_id IN ({})",
         columns(db),
         placeholders.join(", ")
     );
+    let ids = stripe_ids
+        .iter()
+        .chain(std::iter::repeat(&stripe_ids[0]))
+        .take(padded);
     on_pool!(db, pool => {
         let mut query = q::query_as(&sql);
-        for id in stripe_ids {
+        for id in ids.clone() {
             query = query.bind(*id);
         }
         query.fetch_all(pool).await
