@@ -14,12 +14,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde::Serialize;
 
-use super::snapshot::default_card;
+use super::snapshot::CustomerSnapshot;
 use super::{CustomerError, Customers, UserIds};
 use crate::clock::now;
 use crate::db::users::{self, User};
 use crate::runs::report::LISTED_FAILURES;
-use crate::stripe::{ListReads, Missing, StripeCustomer};
+use crate::stripe::{ListReads, Missing};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -125,7 +125,7 @@ impl Customers {
         // each: a user linked to another customer meanwhile waits for the next run).
         let mut linked_seen = UserIds::default();
         let linked = users::count_linked(self.db()).await?.max(0) as u64;
-        let mut pages = stripe.every_customer(linked);
+        let mut pages = stripe.every_customer(linked, |c| CustomerSnapshot::from(&c));
         while let Some(page) = pages.next_page().await {
             if stop.load(Ordering::Relaxed) {
                 report.interrupted = true;
@@ -204,7 +204,7 @@ impl Customers {
     /// with the rest of its page), or looks for the user it names.
     async fn check_customer(
         &self,
-        customer: &StripeCustomer,
+        customer: &CustomerSnapshot,
         linked: Option<User>,
         only_user: Option<i64>,
         linked_seen: &mut UserIds,
@@ -220,9 +220,8 @@ impl Customers {
             return Ok(linked_drift(customer, &user));
         }
         let named = customer
-            .metadata
-            .as_ref()
-            .and_then(|m| m.get("user_id"))
+            .metadata_user_id
+            .as_deref()
             .and_then(|id| id.parse::<i64>().ok());
         let Some(user_id) = named.filter(|id| only_user.is_none_or(|only| only == *id)) else {
             return Ok(Vec::new());
@@ -305,7 +304,7 @@ impl Customers {
 }
 
 /// How a linked customer differs from its user: name or email, and the card.
-fn linked_drift(customer: &StripeCustomer, user: &User) -> Vec<Drift> {
+fn linked_drift(customer: &CustomerSnapshot, user: &User) -> Vec<Drift> {
     let drift = |kind, detail: &str| Drift {
         user_id: user.id,
         kind,
@@ -322,9 +321,9 @@ fn linked_drift(customer: &StripeCustomer, user: &User) -> Vec<Drift> {
             "name or email differs from Stripe (run --update)",
         ));
     }
-    let card = default_card(customer);
-    let same_card = card.map(|c| c.brand) == user.pm_type.as_deref()
-        && card.map(|c| c.last4) == user.pm_last_four.as_deref();
+    let card = customer.card.as_ref();
+    let same_card = card.map(|c| c.brand.as_str()) == user.pm_type.as_deref()
+        && card.map(|c| c.last4.as_str()) == user.pm_last_four.as_deref();
     if !same_card {
         drifts.push(drift(
             DriftKind::CardDiffers,

@@ -83,6 +83,17 @@ impl From<&Customer> for CustomerSnapshot {
     }
 }
 
+/// A customer as a list read keeps it ([`crate::stripe::StripeGateway::every_customer`]).
+impl crate::stripe::Dated for CustomerSnapshot {
+    fn list_id(&self) -> &str {
+        &self.id
+    }
+
+    fn created_at(&self) -> i64 {
+        self.created
+    }
+}
+
 impl CustomerSnapshot {
     /// What a webhook or listed event's payload says of a customer, when it holds
     /// every field a snapshot keeps; `None` for a lean or foreign payload, which

@@ -7,7 +7,7 @@ use stripe_core::customer::{
 use stripe_shared::{Customer, CustomerId};
 
 use super::customer_form::{CustomerForm, WriteCustomer};
-use super::segments::{Page, PageCall, Segment, Segments};
+use super::segments::{Dated, Page, PageCall, Segment, Segments};
 use super::{CustomerLookup, CustomerParams, FailureKind, Missing, StripeFailure, StripeGateway};
 use crate::fields::Values;
 use crate::fields::map::USER_ID_KEY;
@@ -145,14 +145,24 @@ impl StripeGateway {
     }
 
     /// Every customer of the account, read in segments side by side (see
-    /// [`Segments`]), `expected` of them at least (the linked users). The range
-    /// ends a day past our clock, in case Stripe's runs ahead.
-    pub fn every_customer(&self, expected: u64) -> Segments<Customer> {
+    /// [`Segments`]), `expected` of them at least (the linked users), each made
+    /// `lean` as its page arrives: a page waiting for its turn holds what the
+    /// caller keeps of a customer, not Stripe's whole object with its expanded
+    /// payment method. The range ends a day past our clock, in case Stripe's
+    /// runs ahead.
+    pub fn every_customer<T, F>(&self, expected: u64, lean: F) -> Segments<T>
+    where
+        T: Dated + Send + 'static,
+        F: Fn(Customer) -> T + Copy + Send + Sync + 'static,
+    {
         let until = crate::clock::now().unix_timestamp() + 86_400;
         let stripe = self.clone();
-        let fetch = move |segment: Segment| -> PageCall<Customer> {
+        let fetch = move |segment: Segment| -> PageCall<T> {
             let stripe = stripe.clone();
-            Box::pin(async move { stripe.list_customers(&segment).await })
+            Box::pin(async move {
+                let (page, more) = stripe.list_customers(&segment).await?;
+                Ok((page.into_iter().map(lean).collect(), more))
+            })
         };
         let pace = self.pace("GET /v1/customers");
         Segments::new(FIRST_CUSTOMERS, until, pace, Box::new(fetch)).expecting(expected)

@@ -36,23 +36,13 @@ use std::time::Duration;
 
 use tokio::task::JoinSet;
 
-use super::{RateLimiter, StripeCustomer, StripeFailure};
+use super::{RateLimiter, StripeFailure};
 
 /// An item of a list read by creation time.
 pub trait Dated {
     fn list_id(&self) -> &str;
     /// Unix seconds.
     fn created_at(&self) -> i64;
-}
-
-impl Dated for StripeCustomer {
-    fn list_id(&self) -> &str {
-        self.id.as_str()
-    }
-
-    fn created_at(&self) -> i64 {
-        self.created
-    }
 }
 
 /// One range of the span: items created in `[gte, lt)`, after `after` (a cursor

@@ -20,9 +20,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use serde::Serialize;
 
 use super::Tally;
+use crate::customers::snapshot::CustomerSnapshot;
 use crate::customers::{CustomerError, Customers, StoredCopy, UserIds};
 use crate::db::users;
-use crate::stripe::{ListReads, StripeCustomer};
+use crate::stripe::ListReads;
 
 /// How `--refresh` read the account's customers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -76,7 +77,7 @@ impl Customers {
         };
         let (mut customers_listed, mut ours) = (0u64, 0u64);
         if linked > 0 {
-            let mut pages = stripe.every_customer(linked);
+            let mut pages = stripe.every_customer(linked, |c| CustomerSnapshot::from(&c));
             while let Some(customers) = pages.next_page().await {
                 let customers = customers?;
                 let ids: Vec<&str> = customers.iter().map(|c| c.id.as_str()).collect();
@@ -88,7 +89,7 @@ impl Customers {
                 let sparse = customers_listed >= SPARSE_SAMPLE
                     && (ours as f64) < customers_listed as f64 * LEAST_OURS;
                 listed.interrupted = stop.load(Ordering::Relaxed);
-                self.store_listed(&customers, users, tally, &mut listed.refreshed)
+                self.store_listed(customers, users, tally, &mut listed.refreshed)
                     .await?;
                 if ours >= linked || listed.interrupted {
                     break;
@@ -114,7 +115,7 @@ impl Customers {
     /// Stores one page's customers for the users linked to them, in one transaction.
     async fn store_listed(
         &self,
-        customers: &[StripeCustomer],
+        customers: Vec<CustomerSnapshot>,
         users: Vec<users::User>,
         tally: &Tally,
         refreshed: &mut UserIds,
@@ -122,7 +123,7 @@ impl Customers {
         if users.is_empty() {
             return Ok(());
         }
-        let by_id: HashMap<&str, &StripeCustomer> =
+        let by_id: HashMap<&str, &CustomerSnapshot> =
             customers.iter().map(|c| (c.id.as_str(), c)).collect();
         let mut tx = self.db().begin().await?;
         let mut stored = Vec::with_capacity(users.len());
@@ -133,7 +134,7 @@ impl Customers {
             let Some(customer) = by_id.get(stripe_id) else {
                 continue;
             };
-            let copy = StoredCopy::of(customer);
+            let copy = StoredCopy::new((*customer).clone());
             let state = copy.state();
             let done =
                 users::store_customer_state(&mut tx, user.id, stripe_id, state, None).await?;
